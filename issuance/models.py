@@ -1,0 +1,376 @@
+"""Customers, their users, the notices they receive and the certificates they hold."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from issuance import formats
+from issuance.querysets import (
+    CertificateQuerySet,
+    CustomerQuerySet,
+    KihonetUserQuerySet,
+    NoticeQuerySet,
+)
+
+
+def _regex_check(field: str, pattern: str, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(**{f"{field}__regex": pattern}), name=name)
+
+
+class ProductLine(models.Model):
+    name = models.CharField(_("商品名"), max_length=100, unique=True)
+    display_order = models.PositiveSmallIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        verbose_name = _("商品")
+        verbose_name_plural = _("商品")
+        ordering = ["display_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServiceDesk(models.Model):
+    """A desk of the contact table (照会先), whose staff use the back office (R15)."""
+
+    class Kind(models.TextChoices):
+        ONBOARDING = "onboarding", _("ご利用開始前のお客様")
+        PRODUCT = "product", _("ご利用開始後のお客様")
+
+    name = models.CharField(_("照会先"), max_length=100, unique=True)
+    kind = models.CharField(_("種別"), max_length=20, choices=Kind.choices, default=Kind.PRODUCT)
+    phone = models.CharField(
+        _("代表電話番号"), max_length=20, blank=True,
+        help_text=_("商品ごとの電話番号は「照会先電話番号」に登録します。"),
+    )
+    hours = models.CharField(_("受付時間"), max_length=100)
+    product_lines = models.ManyToManyField(
+        ProductLine, through="DeskContact", related_name="desks", verbose_name=_("担当商品")
+    )
+
+    class Meta:
+        verbose_name = _("照会先")
+        verbose_name_plural = _("照会先")
+        ordering = ["kind", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_onboarding(self) -> bool:
+        return self.kind == self.Kind.ONBOARDING
+
+
+class DeskContact(models.Model):
+    """One row of the manual's contact table: a product line, a desk and its phone."""
+
+    product_line = models.ForeignKey(
+        ProductLine, on_delete=models.PROTECT, related_name="contacts", verbose_name=_("商品名")
+    )
+    desk = models.ForeignKey(
+        ServiceDesk, on_delete=models.PROTECT, related_name="contacts", verbose_name=_("照会先")
+    )
+    phone = models.CharField(_("電話番号"), max_length=20)
+
+    class Meta:
+        verbose_name = _("照会先電話番号")
+        verbose_name_plural = _("照会先電話番号")
+        ordering = ["product_line__display_order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["product_line", "desk"], name="unique_desk_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_line} / {self.desk} {self.phone}"
+
+
+class Customer(models.Model):
+    """A corporate customer of 企保ネット."""
+
+    kihonet_code = models.CharField(
+        _("企保ネットコード"), max_length=8, unique=True,
+        validators=[formats.validate_kihonet_code],
+    )
+    name = models.CharField(_("お客様名"), max_length=200)
+    product_lines = models.ManyToManyField(
+        ProductLine, related_name="customers", verbose_name=_("ご契約商品")
+    )
+    started_using = models.BooleanField(
+        _("企保ネットご利用開始済み"), default=False,
+        help_text=_("最初のクライアント証明書が取得されると「はい」になります。"),
+    )
+    created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("お客様")
+        verbose_name_plural = _("お客様")
+        ordering = ["kihonet_code"]
+        constraints = [
+            _regex_check("kihonet_code", formats.KIHONET_CODE_RE, "customer_kihonet_code_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kihonet_code} {self.name}"
+
+
+class KihonetUser(models.Model):
+    """A person of a customer who logs in to 企保ネット with a client certificate."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="users", verbose_name=_("お客様")
+    )
+    user_id = models.CharField(
+        _("ユーザーID"), max_length=7, unique=True, validators=[formats.validate_user_id]
+    )
+    management_number = models.CharField(
+        _("管理番号"), max_length=10, db_index=True,
+        validators=[formats.validate_management_number],
+    )
+    email = models.EmailField(_("Eメールアドレス"), db_index=True)
+    created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
+
+    objects = KihonetUserQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ユーザー")
+        verbose_name_plural = _("ユーザー")
+        ordering = ["user_id"]
+        constraints = [
+            _regex_check("user_id", formats.USER_ID_RE, "user_user_id_format"),
+            _regex_check(
+                "management_number", formats.MANAGEMENT_NUMBER_RE, "user_management_number_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ({self.management_number})"
+
+
+class Notice(models.Model):
+    """「ユーザーIDのお知らせ」 (branch 001) or 「再発行完了の通知文書」 (002, 003, …)."""
+
+    class Kind(models.TextChoices):
+        NEW = "new", _("ユーザーIDのお知らせ")
+        REISSUE = "reissue", _("再発行完了の通知文書")
+
+    user = models.ForeignKey(
+        KihonetUser, on_delete=models.PROTECT, related_name="notices", verbose_name=_("ユーザー")
+    )
+    kind = models.CharField(_("種類"), max_length=10, choices=Kind.choices, default=Kind.NEW)
+    branch_number = models.CharField(
+        _("枝番"), max_length=3, default=formats.FIRST_BRANCH_NUMBER,
+        validators=[formats.validate_branch_number],
+    )
+    printed_year = models.PositiveSmallIntegerField(_("記載の発行年"))
+    registration_year = models.PositiveSmallIntegerField(
+        _("登録年"), help_text=_("12月の最終営業日に発行した場合は記載の発行年の翌年（R02）。")
+    )
+    issued_on = models.DateField(_("発行日"))
+    email = models.EmailField(_("Eメールアドレス"))
+    used_at = models.DateTimeField(_("使用日時"), null=True, blank=True)
+    created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
+
+    objects = NoticeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("通知文書")
+        verbose_name_plural = _("通知文書")
+        ordering = ["user", "branch_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "branch_number"], name="unique_notice_branch"),
+            _regex_check("branch_number", formats.BRANCH_NUMBER_RE, "notice_branch_number_format"),
+            models.CheckConstraint(
+                condition=Q(printed_year__gte=2000, printed_year__lte=2999),
+                name="notice_printed_year_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(registration_year=models.F("printed_year"))
+                | Q(registration_year=models.F("printed_year") + 1),
+                name="notice_registration_year_rule",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="new") | Q(branch_number=formats.FIRST_BRANCH_NUMBER),
+                name="notice_new_is_branch_001",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.user_id}-{self.branch_number} {self.get_kind_display()}"
+
+    @property
+    def is_used(self) -> bool:
+        return self.used_at is not None
+
+    def accepts_year(self, year: int) -> bool:
+        """The printed year is accepted as well as the registration year (R02)."""
+        return year in {self.registration_year, self.printed_year}
+
+
+class Certificate(models.Model):
+    class Status(models.TextChoices):
+        VALID = "valid", _("有効")
+        REVOKED = "revoked", _("失効")
+        EXPIRED = "expired", _("期限切れ")
+
+    user = models.ForeignKey(
+        KihonetUser, on_delete=models.PROTECT, related_name="certificates",
+        verbose_name=_("ユーザー"),
+    )
+    notice = models.ForeignKey(
+        Notice, on_delete=models.PROTECT, null=True, blank=True, related_name="certificates",
+        verbose_name=_("取得に使用した通知文書"),
+    )
+    renewed_from = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal",
+        verbose_name=_("更新元の証明書"),
+    )
+    serial = models.CharField(_("シリアル番号"), max_length=40, unique=True)
+    subject = models.CharField(_("サブジェクト"), max_length=255)
+    email = models.EmailField(_("Eメールアドレス"))
+    not_before = models.DateTimeField(_("有効期間の開始"))
+    not_after = models.DateTimeField(_("有効期限"), db_index=True)
+    status = models.CharField(
+        _("状態"), max_length=10, choices=Status.choices, default=Status.VALID
+    )
+    pem = models.TextField(_("証明書（PEM）"))
+    fingerprint = models.CharField(_("フィンガープリント（SHA-256）"), max_length=64, unique=True)
+    public_key_fingerprint = models.CharField(
+        _("公開鍵のフィンガープリント（SHA-256）"), max_length=64, unique=True
+    )
+    revocation_reason = models.CharField(_("失効理由"), max_length=30, blank=True)
+    revoked_at = models.DateTimeField(_("失効日時"), null=True, blank=True)
+    created_at = models.DateTimeField(_("発行日時"), default=timezone.now)
+
+    objects = CertificateQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("クライアント証明書")
+        verbose_name_plural = _("クライアント証明書")
+        ordering = ["-not_after"]
+        constraints = [
+            _regex_check("serial", formats.SERIAL_RE, "certificate_serial_format"),
+            models.CheckConstraint(
+                condition=Q(not_after__gt=models.F("not_before")),
+                name="certificate_validity_order",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="revoked") & Q(revoked_at__isnull=False))
+                | (~Q(status="revoked") & Q(revoked_at__isnull=True)),
+                name="certificate_revoked_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(fingerprint__regex=r"^[0-9a-f]{64}$")
+                & Q(public_key_fingerprint__regex=r"^[0-9a-f]{64}$"),
+                name="certificate_fingerprint_format",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["not_after"], condition=Q(revoked_at__isnull=True),
+                name="certificate_unrevoked_expiry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.serial} {self.subject}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_valid_at(self, at) -> bool:
+        return not self.is_revoked and self.not_before <= at < self.not_after
+
+
+class ReissueRecord(models.Model):
+    """再発行: the desk gives the user a new notice with the next branch number (R16)."""
+
+    class Reason(models.TextChoices):
+        PC_CHANGE = "pc_change", _("パソコンの変更")
+        PC_LOST = "pc_lost", _("パソコンの紛失・盗難")
+        EXPIRED = "expired", _("有効期限切れ")
+        EMAIL_CHANGE = "email_change", _("Eメールアドレスの変更")
+        OTHER = "other", _("その他")
+
+    user = models.ForeignKey(
+        KihonetUser, on_delete=models.PROTECT, related_name="reissues", verbose_name=_("ユーザー")
+    )
+    reason = models.CharField(_("再発行理由"), max_length=20, choices=Reason.choices)
+    note = models.TextField(_("備考"), blank=True)
+    new_email = models.EmailField(_("新しいEメールアドレス"), blank=True)
+    new_notice = models.OneToOneField(
+        Notice, on_delete=models.PROTECT, related_name="reissue_record",
+        verbose_name=_("再発行した通知文書"),
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", verbose_name=_("担当者"),
+    )
+    created_at = models.DateTimeField(_("再発行日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("再発行")
+        verbose_name_plural = _("再発行")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reason="email_change") | ~Q(new_email=""),
+                name="reissue_email_change_has_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.user_id} {self.get_reason_display()}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: who (staff, customer or a system job) did what, to what, when, from where."""
+
+    class ActorType(models.TextChoices):
+        STAFF = "staff", _("職員")
+        CUSTOMER = "customer", _("お客様")
+        SYSTEM = "system", _("システム")
+
+    created_at = models.DateTimeField(_("日時"), default=timezone.now, db_index=True)
+    actor_type = models.CharField(_("操作者の種別"), max_length=10, choices=ActorType.choices)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", verbose_name=_("職員"),
+    )
+    actor = models.CharField(_("操作者"), max_length=150)
+    action = models.CharField(_("操作"), max_length=50, db_index=True)
+    kihonet_user = models.ForeignKey(
+        KihonetUser, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="audit_events", verbose_name=_("ユーザー"),
+    )
+    object_type = models.CharField(_("対象の種類"), max_length=50, blank=True)
+    object_id = models.CharField(_("対象"), max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
+    reason = models.TextField(_("理由"), blank=True)
+    detail = models.JSONField(_("詳細"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("監査ログ")
+        verbose_name_plural = _("監査ログ")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__gt=""), name="audit_action_not_empty"),
+            models.CheckConstraint(condition=Q(actor__gt=""), name="audit_actor_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("An audit event is never changed once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("An audit event is never deleted.")

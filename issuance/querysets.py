@@ -1,0 +1,74 @@
+"""Named querysets for the questions the service asks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from issuance.models import ServiceDesk
+
+
+def _desk_customer_filter(desk: ServiceDesk, customer_path: str) -> Q:
+    """The customers a desk looks after, reached from a model by ``customer_path``.
+
+    The before-start desk (導入サポートセンター) looks after the customers that have not started
+    using the service; every other desk the customers of its product lines (R15).
+    """
+    from issuance.models import DeskContact
+
+    prefix = f"{customer_path}__" if customer_path else ""
+    if desk.is_onboarding:
+        return Q(**{f"{prefix}started_using": False})
+    served = DeskContact.objects.filter(
+        desk=desk, product_line__customers=OuterRef(f"{prefix}pk" if prefix else "pk")
+    )
+    return Q(Exists(served))
+
+
+class CustomerQuerySet(models.QuerySet):
+    def for_desk(self, desk: ServiceDesk) -> CustomerQuerySet:
+        return self.filter(_desk_customer_filter(desk, ""))
+
+
+class KihonetUserQuerySet(models.QuerySet):
+    def for_desk(self, desk: ServiceDesk) -> KihonetUserQuerySet:
+        return self.filter(_desk_customer_filter(desk, "customer"))
+
+
+class NoticeQuerySet(models.QuerySet):
+    def unused(self) -> NoticeQuerySet:
+        return self.filter(used_at__isnull=True)
+
+    def for_desk(self, desk: ServiceDesk) -> NoticeQuerySet:
+        return self.filter(_desk_customer_filter(desk, "user__customer"))
+
+
+class CertificateQuerySet(models.QuerySet):
+    def valid(self, at: datetime | None = None) -> CertificateQuerySet:
+        """Not revoked, and inside its validity period at ``at`` (now by default)."""
+        at = at or timezone.now()
+        return self.filter(revoked_at__isnull=True, not_before__lte=at, not_after__gt=at)
+
+    def revoked(self) -> CertificateQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def not_revoked(self) -> CertificateQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+    def expired(self, at: datetime | None = None) -> CertificateQuerySet:
+        return self.filter(not_after__lte=at or timezone.now())
+
+    def expiring_between(self, start: datetime, end: datetime) -> CertificateQuerySet:
+        """Certificates whose expiry falls in ``[start, end)``."""
+        return self.filter(not_after__gte=start, not_after__lt=end)
+
+    def for_desk(self, desk: ServiceDesk) -> CertificateQuerySet:
+        return self.filter(_desk_customer_filter(desk, "user__customer"))
+
+    def for_user(self, user) -> CertificateQuerySet:
+        return self.filter(user=user)

@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite.
+
+Under CI=true a test that needs PostgreSQL, Redis, an SMTP server or Chromium fails when the
+service is missing; elsewhere it is skipped with the reason.
+"""
+
+import os
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(available: bool, what: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not available")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def postgres(db):
+    """For tests that prove behaviour only PostgreSQL shows (row locks, concurrency)."""
+    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")

@@ -1,0 +1,65 @@
+"""The admin skeleton: every model registered, searchable, and no N+1 in changelists."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+
+from issuance.models import AuditEvent, Certificate, Notice
+from tests.factories import make_notice, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def add_certificates(count: int, start: int) -> None:
+    now = timezone.now()
+    for n in range(start, start + count):
+        user = make_user()
+        make_notice(user)
+        Certificate.objects.create(
+            user=user, serial=f"{n:X}", subject=f"CN={user.user_id}", email=user.email,
+            not_before=now, not_after=now + timedelta(days=1095), pem="-",
+            fingerprint=f"{n:064x}", public_key_fingerprint=f"{n + 10**6:064x}",
+        )
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    ["admin:issuance_certificate_changelist", "admin:issuance_notice_changelist",
+     "admin:issuance_kihonetuser_changelist", "admin:issuance_auditevent_changelist"],
+)
+def test_changelists_make_no_query_per_row(admin_client, django_assert_max_num_queries, url_name):
+    add_certificates(3, 1)
+    response = admin_client.get(reverse(url_name))
+    assert response.status_code == 200
+    with django_assert_max_num_queries(12) as few:
+        admin_client.get(reverse(url_name))
+    add_certificates(20, 100)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        admin_client.get(reverse(url_name))
+
+
+def test_search_finds_a_certificate_by_serial_and_user_id(admin_client):
+    add_certificates(2, 1)
+    url = reverse("admin:issuance_certificate_changelist")
+    found = admin_client.get(url, {"q": "2"}).context["cl"]
+    assert [c.serial for c in found.result_list] == ["2"]
+    user_id = Certificate.objects.get(serial="1").user.user_id
+    found = admin_client.get(url, {"q": user_id}).context["cl"]
+    assert [c.serial for c in found.result_list] == ["1"]
+
+
+def test_nobody_deletes_certificates_notices_or_audit_events(admin_user, rf):
+    request = rf.get("/")
+    request.user = admin_user
+    for model in (Certificate, Notice, AuditEvent):
+        assert admin.site._registry[model].has_delete_permission(request) is False
+
+
+def test_every_model_is_registered_with_japanese_names():
+    from django.apps import apps
+    for model in apps.get_app_config("issuance").get_models():
+        assert model in admin.site._registry, model
+        assert not str(model._meta.verbose_name).isascii(), model

@@ -1,0 +1,134 @@
+"""The data model refuses bad formats at the database too, not only in forms (R01)."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
+
+from issuance.models import AuditEvent, Certificate, Customer, KihonetUser, Notice
+from tests.factories import make_customer, make_notice, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_refused_by_database(create):
+    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+        create()
+
+
+@pytest.mark.parametrize("code", ["1234567", "123456789", "1234567a", "１２３４５６７８"])
+def test_r01_kihonet_code_is_eight_half_width_digits(code):
+    assert_refused_by_database(lambda: Customer.objects.create(kihonet_code=code, name="x"))
+    with pytest.raises(ValidationError):
+        Customer(kihonet_code=code, name="x").full_clean()
+
+
+@pytest.mark.parametrize("user_id", ["ABC123", "ABC12345", "ABC-123", "ＡＢＣ１２３４"])
+def test_r01_user_id_is_seven_half_width_alphanumerics(user_id):
+    customer = make_customer()
+    assert_refused_by_database(lambda: KihonetUser.objects.create(
+        customer=customer, user_id=user_id, management_number="AB12345678", email="a@example.jp"
+    ))
+
+
+@pytest.mark.parametrize("number", ["AB1234567", "AB123456789", "AB1234567!"])
+def test_r01_management_number_is_ten_half_width_alphanumerics(number):
+    customer = make_customer()
+    assert_refused_by_database(lambda: KihonetUser.objects.create(
+        customer=customer, user_id="ABC1234", management_number=number, email="a@example.jp"
+    ))
+
+
+@pytest.mark.parametrize("branch", ["01", "0001", "0a1"])
+def test_r01_branch_number_is_three_digits(branch):
+    user = make_user()
+    assert_refused_by_database(lambda: make_notice(user, branch_number=branch, kind="reissue"))
+
+
+def test_r01_a_new_notice_always_has_branch_001():
+    user = make_user()
+    assert_refused_by_database(lambda: make_notice(user, branch_number="002", kind="new"))
+
+
+def test_r16_a_user_has_one_notice_per_branch_number():
+    notice = make_notice()
+    assert_refused_by_database(lambda: make_notice(notice.user))
+
+
+def test_r02_registration_year_is_the_printed_year_or_the_next():
+    user = make_user()
+    assert_refused_by_database(
+        lambda: make_notice(user, printed_year=2026, registration_year=2028)
+    )
+
+
+def test_user_id_is_unique():
+    user = make_user()
+    assert_refused_by_database(lambda: make_user(user_id=user.user_id))
+
+
+def make_certificate(user, **fields) -> Certificate:
+    now = timezone.now()
+    defaults = {
+        "serial": "1A2B3C", "subject": "CN=x", "email": user.email, "not_before": now,
+        "not_after": now + timedelta(days=1095), "pem": "-", "fingerprint": "a" * 64,
+        "public_key_fingerprint": "b" * 64,
+    }
+    defaults.update(fields)
+    return Certificate.objects.create(user=user, **defaults)
+
+
+def test_certificate_serial_is_upper_hex_and_unique():
+    user = make_user()
+    make_certificate(user)
+    assert_refused_by_database(
+        lambda: make_certificate(user, fingerprint="c" * 64, public_key_fingerprint="d" * 64)
+    )
+    assert_refused_by_database(lambda: make_certificate(
+        user, serial="1a2b", fingerprint="e" * 64, public_key_fingerprint="f" * 64
+    ))
+
+
+def test_a_public_key_is_certified_once():
+    user = make_user()
+    make_certificate(user)
+    assert_refused_by_database(lambda: make_certificate(user, serial="FF", fingerprint="c" * 64))
+
+
+def test_a_revoked_certificate_has_a_revocation_time():
+    user = make_user()
+    assert_refused_by_database(lambda: make_certificate(user, status="revoked"))
+
+
+def test_certificate_querysets_answer_the_service_questions():
+    user = make_user()
+    now = timezone.now()
+    soon = make_certificate(user, not_after=now + timedelta(days=10))
+    later = make_certificate(user, serial="02", fingerprint="1" * 64,
+                             public_key_fingerprint="2" * 64,
+                             not_after=now + timedelta(days=100))
+    gone = make_certificate(user, serial="03", fingerprint="3" * 64,
+                            public_key_fingerprint="4" * 64, status="revoked", revoked_at=now)
+    assert set(Certificate.objects.valid()) == {soon, later}
+    assert set(Certificate.objects.revoked()) == {gone}
+    assert list(Certificate.objects.expiring_between(now, now + timedelta(days=30))) == [soon]
+
+
+def test_audit_events_are_append_only():
+    event = AuditEvent.objects.create(actor_type="system", actor="test", action="tested")
+    event.reason = "changed"
+    with pytest.raises(ValueError, match="never changed"):
+        event.save()
+    with pytest.raises(ValueError, match="never deleted"):
+        event.delete()
+    assert_refused_by_database(
+        lambda: AuditEvent.objects.create(actor_type="system", actor="", action="x")
+    )
+
+
+def test_notice_accepts_printed_and_registration_year():
+    notice: Notice = make_notice(printed_year=2026, registration_year=2027)
+    assert notice.accepts_year(2026) and notice.accepts_year(2027)
+    assert not notice.accepts_year(2025)
