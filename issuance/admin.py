@@ -3,6 +3,7 @@ from django.contrib import admin
 from issuance.models import (
     AuditEvent,
     Certificate,
+    CrlPublication,
     Customer,
     DeskContact,
     KihonetUser,
@@ -128,6 +129,19 @@ class AuditEventAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_filter = ["actor_type", "action"]
     search_fields = ["=kihonet_user__user_id", "=object_id", "=actor"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CrlPublication)
+class CrlPublicationAdmin(NoDeleteMixin, admin.ModelAdmin):
+    list_display = ["number", "this_update", "next_update", "revoked_count"]
+    exclude = ["der"]
+    readonly_fields = ["number", "this_update", "next_update", "revoked_count"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -374,3 +374,21 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("An audit event is never deleted.")
+
+
+class CrlPublication(models.Model):
+    """A CRL as published: its number only ever increases (the primary key's sequence)."""
+
+    number = models.BigAutoField(_("CRL番号"), primary_key=True)
+    this_update = models.DateTimeField(_("発行日時"))
+    next_update = models.DateTimeField(_("次回更新予定"))
+    revoked_count = models.PositiveIntegerField(_("失効証明書数"))
+    der = models.BinaryField(_("CRL（DER）"))
+
+    class Meta:
+        verbose_name = _("証明書失効リスト（CRL）")
+        verbose_name_plural = _("証明書失効リスト（CRL）")
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"CRL #{self.number} {self.this_update:%Y-%m-%d %H:%M}"

@@ -1,9 +1,14 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from issuance import views
+from issuance import pki_views, views
 
 app_name = "issuance"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("pki/ca.pem", pki_views.chain, name="ca-chain"),
+    path("pki/issuing-ca.der", pki_views.issuing_ca, name="issuing-ca"),
+    re_path(r"^pki/crl\.(?P<form>der|pem)$", pki_views.crl, name="crl"),
+    path("pki/ocsp", pki_views.ocsp_post, name="ocsp"),
+    re_path(r"^pki/ocsp/(?P<encoded>[A-Za-z0-9+/=% ]+)$", pki_views.ocsp_get, name="ocsp-get"),
 ]

@@ -178,7 +178,11 @@ CELERY_BEAT_SCHEDULE = {
 # --- The certificate authority --------------------------------------------------------------
 KIHONET_CA_DIR = Path(env_str("KIHONET_CA_DIR", str(DATA_DIR / "ca")))
 KIHONET_CA_PASSPHRASE = env_str("KIHONET_CA_PASSPHRASE")
-KIHONET_CA_PASSPHRASE_FILE = env_str("KIHONET_CA_PASSPHRASE_FILE")
+# In development `make run` writes a random passphrase once to this git-ignored file.
+KIHONET_CA_PASSPHRASE_FILE = env_str(
+    "KIHONET_CA_PASSPHRASE_FILE", "" if PRODUCTION else str(DATA_DIR / "ca-passphrase")
+)
+KIHONET_CA_KEY_TYPE = env_str("KIHONET_CA_KEY_TYPE", "ec-p256")
 KIHONET_CA_ORGANIZATION = env_str("KIHONET_CA_ORGANIZATION", "Kihonet")
 KIHONET_CRL_VALIDITY_HOURS = env_int("KIHONET_CRL_VALIDITY_HOURS", 24)
 

@@ -32,3 +32,15 @@ def _fresh_cache():
 def postgres(db):
     """For tests that prove behaviour only PostgreSQL shows (row locks, concurrency)."""
     require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def issuing_ca(settings, tmp_path):
+    """A fresh root and issuing CA for the test, in a folder of its own."""
+    from issuance import ca
+
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "test passphrase"
+    ca.reset()
+    yield ca.create()
+    ca.reset()

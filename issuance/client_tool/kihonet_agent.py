@@ -1,0 +1,1207 @@
+#!/usr/bin/env python3
+"""証明書取得クライアントツール（RAカスタムプラグインクライアントツール）.
+
+The customer's side of the client-certificate journey of 企業保険インターネットサービス
+(企保ネット).  The key pair is made on the customer's PC and the private key never leaves it:
+it is only ever written inside a password-protected PKCS#12 file.
+
+Needs only the Python standard library and ``cryptography``.  Run as::
+
+    python kihonet_agent.py serve --server https://kihonet.example.jp
+    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ...
+    python kihonet_agent.py renew --server URL [--serial S]
+    python kihonet_agent.py list
+
+Reusable pieces: ``AgentStore``, ``ApiClient``, ``enroll_with_token``, ``renew``,
+``make_server`` and ``run_server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import errno
+import getpass
+import http.client
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TextIO
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+except ImportError:  # pragma: no cover - depends on the customer's PC
+    if __name__ == "__main__":
+        sys.stderr.write(
+            "このツールの実行には cryptography が必要です。"
+            "「python -m pip install cryptography」を実行してから、もう一度お試しください。\n"
+        )
+        raise SystemExit(1) from None
+    raise
+
+__version__ = "1.0.0"
+
+DEFAULT_PORT = 47115
+LISTEN_HOST = "127.0.0.1"
+MAX_BODY_BYTES = 64 * 1024
+MAX_DRAIN_BYTES = 1024 * 1024
+MAX_RESPONSE_BYTES = 1024 * 1024
+HTTP_TIMEOUT_SECONDS = 30.0
+PKCS12_KDF_ROUNDS = 200_000
+PROMPT_ATTEMPTS = 3
+
+ENV_HOME = "KIHONET_AGENT_HOME"
+ENV_PASSPHRASE = "KIHONET_AGENT_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+ENV_PORT = "KIHONET_AGENT_PORT"
+ENV_SERVER = "KIHONET_SERVER"
+ENV_CAFILE = "KIHONET_CAFILE"
+
+UTC = timezone.utc  # noqa: UP017 - the tool also runs on customers' older Pythons
+JST = timezone(timedelta(hours=9), "JST")
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+READY_MESSAGE = "受付を開始しました。"
+STOPPED_MESSAGE = "受付を終了しました。"
+ADMIN_REQUIRED_MESSAGE = (
+    "クライアント証明書をインストールするには、パソコンの管理者権限が必要な場合があります。"
+    "管理者として証明書取得クライアントツールを起動し直してください。"
+)
+EMAIL_CONFIRMATION_MESSAGE = (
+    "Eメールアドレスが正しければ[OK]を、正しくない場合には[キャンセル]をクリックして"
+    "新規取得ページ上のEメールアドレスを修正してください。"
+    "Eメールアドレスが間違っていると、クライアント証明書の取得ができなくなります。"
+)
+ENROLL_DONE_MESSAGE = "クライアント証明書の作成が完了しました"
+RENEW_DONE_MESSAGE = "クライアント証明書の更新が完了しました"
+NETWORK_ERROR_MESSAGE = (
+    "サーバーに接続できませんでした。ネットワークの接続とサーバーのアドレスを確認してください。"
+)
+TLS_ERROR_MESSAGE = (
+    "サーバーに接続できませんでした。サーバー証明書を検証できません。"
+    "社内の認証局を使う場合は --cafile で認証局証明書を指定してください。"
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class AgentError(Exception):
+    """An error to show the user; ``status_code`` is the machine-readable code."""
+
+    default_status_code = "agent_error"
+    default_http_status = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: str | None = None,
+        http_status: int | None = None,
+        errors: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code or self.default_status_code
+        self.http_status = http_status or self.default_http_status
+        self.errors = dict(errors) if errors else None
+
+    def to_json(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"status_code": self.status_code, "message": self.message}
+        if self.errors:
+            payload["errors"] = self.errors
+        return payload
+
+    def display(self) -> str:
+        """The message as shown on the console: 「入力情報エラー（ステータスコード：3420）」."""
+        return f"{self.message}（ステータスコード：{self.status_code}）"
+
+
+class BadRequest(AgentError):
+    default_status_code = "agent_bad_request"
+    default_http_status = 400
+
+
+class CertificateNotFound(AgentError):
+    default_status_code = "agent_not_found"
+    default_http_status = 404
+
+
+class WrongPassphrase(AgentError):
+    default_status_code = "agent_wrong_passphrase"
+    default_http_status = 500
+
+
+class AdminRightsRequired(AgentError):
+    """R14: the store cannot be written, most often for want of administrator rights."""
+
+    default_status_code = "admin_required"
+    default_http_status = 500
+
+    def __init__(self, message: str = ADMIN_REQUIRED_MESSAGE, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+class StoreWriteError(AgentError):
+    default_status_code = "agent_store_write"
+    default_http_status = 500
+
+
+class ServerError(AgentError):
+    """The kihonet server answered with an error (its own status_code and message)."""
+
+    default_status_code = "agent_server_error"
+    default_http_status = 502
+
+
+class NetworkError(AgentError):
+    default_status_code = "agent_network"
+    default_http_status = 502
+
+    def __init__(self, message: str = NETWORK_ERROR_MESSAGE, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+class BadServerResponse(AgentError):
+    default_status_code = "agent_bad_response"
+    default_http_status = 502
+
+    def __init__(
+        self, message: str = "サーバーから予期しない応答がありました。", **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+
+
+def _is_permission_error(exc: OSError) -> bool:
+    return isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM)
+
+
+def store_write_error(exc: OSError, path: Path) -> AgentError:
+    """The user-facing error for a failed write to the store (R14 for permission errors)."""
+    if _is_permission_error(exc):
+        return AdminRightsRequired()
+    return StoreWriteError(
+        f"証明書を保存できませんでした（{path}：{exc.strerror or exc}）。"
+        "保存先のフォルダーと空き容量を確認してください。"
+    )
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def format_serial(serial: int) -> str:
+    """Serial numbers everywhere: uppercase hex, no separators, no leading zeros."""
+    return format(serial, "X")
+
+
+def normalize_serial(text: str) -> str:
+    """Accept ``0a:1b``, ``0x0A1B`` or ``a1b`` and return ``A1B``."""
+    cleaned = str(text).strip().replace(":", "").replace(" ", "")
+    if cleaned.lower().startswith("0x"):
+        cleaned = cleaned[2:]
+    try:
+        value = int(cleaned, 16)
+    except ValueError:
+        value = 0
+    if value <= 0 or len(cleaned) > 64:
+        raise BadRequest("シリアル番号の形式が正しくありません。")
+    return format_serial(value)
+
+
+def format_japanese_date(moment: datetime) -> str:
+    """A date as the customer reads it, in Japan time: 2029年11月28日."""
+    local = moment.astimezone(JST)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+def isoformat_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _name_value(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    attributes = name.get_attributes_for_oid(oid)
+    return str(attributes[0].value) if attributes else ""
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What the tool shows of a certificate (subject ``C=JP, O=…, OU=<code>, CN=<id> <no>``)."""
+
+    serial: str
+    subject: str
+    user_id: str
+    management_number: str
+    kihonet_code: str
+    not_before: datetime
+    not_after: datetime
+
+    @classmethod
+    def from_certificate(cls, certificate: x509.Certificate) -> CertificateInfo:
+        common_name = _name_value(certificate.subject, NameOID.COMMON_NAME)
+        user_id, _, management_number = common_name.partition(" ")
+        return cls(
+            serial=format_serial(certificate.serial_number),
+            subject=certificate.subject.rfc4514_string(),
+            user_id=user_id,
+            management_number=management_number.strip(),
+            kihonet_code=_name_value(certificate.subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+        )
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return (now or utc_now()) > self.not_after
+
+    def to_json(self, now: datetime | None = None) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "subject": self.subject,
+            "user_id": self.user_id,
+            "management_number": self.management_number,
+            "kihonet_code": self.kihonet_code,
+            "not_before": isoformat_utc(self.not_before),
+            "not_after": isoformat_utc(self.not_after),
+            "expired": self.is_expired(now),
+        }
+
+    def issued_summary(self) -> dict[str, Any]:
+        """The answer of ``/enroll`` and ``/renew``."""
+        return {
+            "serial": self.serial,
+            "not_after": isoformat_utc(self.not_after),
+            "subject": self.subject,
+            "user_id": self.user_id,
+            "management_number": self.management_number,
+        }
+
+    def describe(self) -> str:
+        """One line of ``list``: serial, subject, expiry."""
+        line = (
+            f"{self.serial}  ユーザーID：{self.user_id}  管理番号：{self.management_number}"
+            f"  有効期限：{format_japanese_date(self.not_after)}"
+        )
+        return f"{line}  期限切れ" if self.is_expired() else line
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def generate_private_key() -> ec.EllipticCurvePrivateKey:
+    """A new EC P-256 key, made here and never sent anywhere."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def build_csr_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    """A CSR for ``key``; the server sets the real subject."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kihonet")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def sign_challenge(key: Any, challenge: str) -> str:
+    """Standard base64 of the signature over ``challenge`` (ECDSA or PKCS#1 v1.5, SHA-256)."""
+    try:
+        data = challenge.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise BadServerResponse() from exc
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        raise AgentError("この証明書の鍵の種類には対応していません。")
+    return base64.b64encode(signature).decode("ascii")
+
+
+def _public_key_der(key: Any) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def certificate_pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def pkcs12_encryption(passphrase: str) -> serialization.KeySerializationEncryption:
+    """PBES2 / AES-256-CBC / PBKDF2-HMAC-SHA256 with a SHA-256 MAC (imports on current OSes)."""
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(PKCS12_KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(passphrase.encode("utf-8"))
+    )
+
+
+def parse_issued_certificate(
+    response: Mapping[str, Any], key: Any
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """The certificate and chain of a 201 answer; the certificate must be for ``key``."""
+    try:
+        certificate = x509.load_pem_x509_certificate(str(response["certificate"]).encode())
+        chain_pem = str(response.get("chain") or "")
+        chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem.strip() else []
+    except (KeyError, ValueError) as exc:
+        raise BadServerResponse() from exc
+    if _public_key_der(certificate.public_key()) != _public_key_der(key.public_key()):
+        raise BadServerResponse("サーバーから受け取った証明書が、作成した鍵と一致しません。")
+    return certificate, chain
+
+
+# --------------------------------------------------------------------------- store
+
+
+def default_store_path() -> Path:
+    """``%APPDATA%\\kihonet`` on Windows, ``~/.kihonet`` elsewhere."""
+    if os.name == "nt" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "kihonet"
+    return Path.home() / ".kihonet"
+
+
+def resolve_store_path(option: str | os.PathLike[str] | None = None) -> Path:
+    """``--store``, else ``KIHONET_AGENT_HOME``, else the per-user default."""
+    if option:
+        return Path(option).expanduser()
+    if os.environ.get(ENV_HOME):
+        return Path(os.environ[ENV_HOME]).expanduser()
+    return default_store_path()
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` (mode 0600) through a temporary file and ``os.replace``."""
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@dataclass
+class StoredCredential:
+    key: Any
+    certificate: x509.Certificate
+    chain: list[x509.Certificate] = field(default_factory=list)
+
+
+class AgentStore:
+    """The folder holding ``<SERIAL>.p12`` (key, certificate, chain) and ``<SERIAL>.pem``."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, passphrase: str | None = None
+    ) -> None:
+        self.path = resolve_store_path(path)
+        self.passphrase = passphrase
+        self._lock = threading.Lock()
+
+    def p12_path(self, serial: str) -> Path:
+        return self.path / f"{normalize_serial(serial)}.p12"
+
+    def pem_path(self, serial: str) -> Path:
+        return self.path / f"{normalize_serial(serial)}.pem"
+
+    def create(self) -> None:
+        """Make the folder (0700) if it is missing."""
+        if self.path.is_dir():
+            return
+        try:
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.path, 0o700)
+        except OSError as exc:
+            raise store_write_error(exc, self.path) from exc
+
+    def ensure_writable(self) -> None:
+        """Fail early (R14) rather than after the server has issued a certificate."""
+        self.create()
+        try:
+            fd, probe = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".probe")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise store_write_error(exc, self.path) from exc
+
+    def has_keys(self) -> bool:
+        return any(self._p12_files())
+
+    def _p12_files(self) -> list[Path]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.glob("*.p12") if not p.name.startswith("."))
+
+    def certificates(self) -> list[CertificateInfo]:
+        """The certificates held, from the public ``.pem`` files, by expiry."""
+        if not self.path.is_dir():
+            return []
+        found = []
+        for pem in self.path.glob("*.pem"):
+            if pem.name.startswith("."):
+                continue
+            try:
+                found.append(CertificateInfo.from_certificate(
+                    x509.load_pem_x509_certificate(pem.read_bytes())
+                ))
+            except (OSError, ValueError):
+                continue
+        return sorted(found, key=lambda info: (info.not_after, info.serial))
+
+    def renewable_certificates(self) -> list[CertificateInfo]:
+        return [info for info in self.certificates() if self.p12_path(info.serial).is_file()]
+
+    def require_passphrase(self) -> str:
+        if not self.passphrase:
+            raise WrongPassphrase("パスワードが設定されていません。")
+        return self.passphrase
+
+    def verify_passphrase(self) -> None:
+        """Check the passphrase against one held PKCS#12 file (if any)."""
+        files = self._p12_files()
+        if files:
+            self._read_p12(files[0])
+
+    def install(
+        self, key: Any, certificate: x509.Certificate, chain: Iterable[x509.Certificate] = ()
+    ) -> CertificateInfo:
+        """Keep ``key`` + ``certificate`` + ``chain`` as ``<SERIAL>.p12`` and ``<SERIAL>.pem``."""
+        info = CertificateInfo.from_certificate(certificate)
+        friendly_name = f"kihonet {info.user_id} {info.management_number}".encode()
+        p12 = pkcs12.serialize_key_and_certificates(
+            friendly_name, key, certificate, list(chain) or None,
+            pkcs12_encryption(self.require_passphrase()),
+        )
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        with self._lock:
+            self.create()
+            try:
+                atomic_write(self.p12_path(info.serial), p12)
+                atomic_write(self.pem_path(info.serial), pem)
+            except OSError as exc:
+                raise store_write_error(exc, self.path) from exc
+        return info
+
+    def load(self, serial: str) -> StoredCredential:
+        """The key, certificate and chain of ``<SERIAL>.p12``."""
+        return self._read_p12(self.p12_path(serial))
+
+    def _read_p12(self, path: Path) -> StoredCredential:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise CertificateNotFound("指定された証明書が見つかりません。") from exc
+        try:
+            key, certificate, chain = pkcs12.load_key_and_certificates(
+                data, self.require_passphrase().encode("utf-8")
+            )
+        except ValueError as exc:
+            raise WrongPassphrase("パスワードが正しくありません。") from exc
+        if key is None or certificate is None:
+            raise CertificateNotFound(f"証明書ファイルの内容が正しくありません（{path.name}）。")
+        return StoredCredential(key, certificate, list(chain))
+
+
+# --------------------------------------------------------------------------- server API
+
+
+def validate_server_url(url: str | None) -> str:
+    """The server's base URL without a trailing slash; HTTPS except on this PC."""
+    parsed = urllib.parse.urlsplit((url or "").strip())
+    host = (parsed.hostname or "").lower()
+    secure = parsed.scheme == "https" or (parsed.scheme == "http" and host in LOOPBACK_NAMES)
+    if not host or not secure or parsed.query or parsed.fragment or parsed.username:
+        raise BadRequest(
+            "サーバーのアドレスが正しくありません。https:// で始まるアドレスを指定してください。"
+        )
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
+
+
+def server_origin(url: str) -> str:
+    """``scheme://host[:port]`` of the server, as a browser sends it in ``Origin``."""
+    parsed = urllib.parse.urlsplit(validate_server_url(url))
+    host = (parsed.hostname or "").lower()
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    default_port = {"http": 80, "https": 443}[parsed.scheme]
+    port = parsed.port
+    suffix = f":{port}" if port and port != default_port else ""
+    return f"{parsed.scheme}://{host}{suffix}"
+
+
+def tls_context(cafile: str | None) -> ssl.SSLContext:
+    """Verifying TLS context; ``cafile`` (a private CA, PEM) replaces the system's CAs."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise AgentError(
+            f"認証局証明書ファイルを読み込めませんでした（{cafile}）。",
+            status_code="agent_cafile",
+        ) from exc
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class ApiClient:
+    """JSON over HTTPS to the kihonet server (``/api/v1/...``); TLS is always verified."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        cafile: str | None = None,
+        timeout: float = HTTP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.server = validate_server_url(server)
+        self.timeout = timeout
+        context = tls_context(cafile or os.environ.get(ENV_CAFILE) or None)
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), _NoRedirect()
+        )
+
+    def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310 - scheme checked in validate_server_url
+            self.server + path,
+            data=json.dumps(body).encode("utf-8"),
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": f"kihonet-agent/{__version__}",
+            },
+            method="POST",
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return self._decode(response.read(MAX_RESPONSE_BYTES + 1))
+        except urllib.error.HTTPError as exc:
+            raise self._server_error(exc) from exc
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLError):
+                raise NetworkError(TLS_ERROR_MESSAGE) from exc
+            raise NetworkError() from exc
+
+    @staticmethod
+    def _decode(raw: bytes) -> dict[str, Any]:
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadServerResponse() from exc
+        if not isinstance(payload, dict) or len(raw) > MAX_RESPONSE_BYTES:
+            raise BadServerResponse()
+        return payload
+
+    @staticmethod
+    def _server_error(exc: urllib.error.HTTPError) -> AgentError:
+        http_status = exc.code if 400 <= exc.code < 500 else 502
+        try:
+            payload = ApiClient._decode(exc.read(MAX_RESPONSE_BYTES + 1))
+        except (AgentError, OSError):
+            payload = {}
+        finally:
+            exc.close()
+        code, message = payload.get("status_code"), payload.get("message")
+        if not isinstance(message, str) or not message:
+            message = f"サーバーでエラーが発生しました（HTTP {exc.code}）。"
+        errors = payload.get("errors") if isinstance(payload.get("errors"), dict) else None
+        return ServerError(
+            message,
+            status_code=str(code) if code not in (None, "") else f"http_{exc.code}",
+            http_status=http_status,
+            errors=errors,
+        )
+
+    def create_enrollment(self, fields: Mapping[str, str]) -> dict[str, Any]:
+        return self.post("/api/v1/enrollments", dict(fields))
+
+    def confirm_enrollment(self, token: str) -> dict[str, Any]:
+        return self.post(f"/api/v1/enrollments/{_quote(token)}/confirm", {})
+
+    def request_certificate(self, token: str, csr_pem: str) -> dict[str, Any]:
+        return self.post(f"/api/v1/enrollments/{_quote(token)}/certificate", {"csr": csr_pem})
+
+    def request_renewal_challenge(self, certificate: str) -> dict[str, Any]:
+        return self.post("/api/v1/renewals/challenge", {"certificate": certificate})
+
+    def request_renewal(
+        self, certificate: str, challenge: str, signature: str, csr_pem: str
+    ) -> dict[str, Any]:
+        body = {
+            "certificate": certificate, "challenge": challenge,
+            "signature": signature, "csr": csr_pem,
+        }
+        return self.post("/api/v1/renewals", body)
+
+
+def _quote(token: str) -> str:
+    return urllib.parse.quote(token, safe="")
+
+
+def _as_client(server: str | ApiClient, cafile: str | None) -> ApiClient:
+    return server if isinstance(server, ApiClient) else ApiClient(server, cafile=cafile)
+
+
+def _require_text(payload: Mapping[str, Any], name: str, *, limit: int = 4096) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadRequest(f"「{name}」の指定が正しくありません。")
+    return value.strip()
+
+
+# --------------------------------------------------------------------------- journeys
+
+
+def enroll_with_token(
+    server: str | ApiClient, token: str, store: AgentStore, *, cafile: str | None = None
+) -> CertificateInfo:
+    """New key + CSR for a confirmed enrollment ``token``; the certificate goes into ``store``."""
+    client = _as_client(server, cafile)
+    token = _require_text({"token": token}, "token", limit=512)
+    store.ensure_writable()
+    store.require_passphrase()
+    key = generate_private_key()
+    response = client.request_certificate(token, build_csr_pem(key))
+    certificate, chain = parse_issued_certificate(response, key)
+    return store.install(key, certificate, chain)
+
+
+def renew(
+    server: str | ApiClient, serial: str, store: AgentStore, *, cafile: str | None = None
+) -> CertificateInfo:
+    """Renew the held certificate ``serial``: prove its key, get one for a new key, keep both."""
+    client = _as_client(server, cafile)
+    store.ensure_writable()
+    held = store.load(serial)
+    held_pem = certificate_pem(held.certificate)
+    challenge_response = client.request_renewal_challenge(held_pem)
+    challenge = challenge_response.get("challenge")
+    if not isinstance(challenge, str) or not challenge:
+        raise BadServerResponse()
+    signature = sign_challenge(held.key, challenge)
+    key = generate_private_key()
+    response = client.request_renewal(held_pem, challenge, signature, build_csr_pem(key))
+    certificate, chain = parse_issued_certificate(response, key)
+    return store.install(key, certificate, chain)
+
+
+# --------------------------------------------------------------------------- local server
+
+
+class _Rejected(Exception):
+    def __init__(self, http_status: int, payload: dict[str, Any]) -> None:
+        super().__init__(http_status)
+        self.http_status = http_status
+        self.payload = payload
+
+
+class AgentHTTPServer(ThreadingHTTPServer):
+    """The local server, on 127.0.0.1 only, answering the kihonet site's pages."""
+
+    allow_reuse_address = os.name != "nt"  # on Windows SO_REUSEADDR lets others steal the port
+    daemon_threads = True
+
+    def __init__(
+        self, port: int, *, server_url: str, store: AgentStore, cafile: str | None = None
+    ) -> None:
+        self.server_url = validate_server_url(server_url)
+        self.allowed_origin = server_origin(self.server_url)
+        self.client = ApiClient(self.server_url, cafile=cafile)
+        self.store = store
+        super().__init__((LISTEN_HOST, port), AgentRequestHandler)
+
+    def server_bind(self) -> None:
+        if os.name == "nt" and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        super().server_bind()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        return frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
+
+
+def _route_status(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "status": "ready", "message": READY_MESSAGE,
+        "version": __version__, "server": server.server_url,
+    }
+
+
+def _route_certificates(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    now = utc_now()
+    return {"certificates": [info.to_json(now) for info in server.store.certificates()]}
+
+
+def _route_enroll(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    token = _require_text(body, "token", limit=512)
+    info = enroll_with_token(server.client, token, server.store)
+    return info.issued_summary()
+
+
+def _route_renew(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    serial = normalize_serial(_require_text(body, "serial", limit=64))
+    info = renew(server.client, serial, server.store)
+    return info.issued_summary()
+
+
+ROUTES: dict[tuple[str, str], Callable[[AgentHTTPServer, Mapping[str, Any]], dict[str, Any]]] = {
+    ("GET", "/status"): _route_status,
+    ("GET", "/certificates"): _route_certificates,
+    ("POST", "/enroll"): _route_enroll,
+    ("POST", "/renew"): _route_renew,
+}
+KNOWN_PATHS = frozenset(path for _, path in ROUTES)
+
+
+class AgentRequestHandler(BaseHTTPRequestHandler):
+    """Origin + Host checked on every request, CORS for the site's origin only."""
+
+    server: AgentHTTPServer
+    server_version = f"kihonet-agent/{__version__}"
+    sys_version = ""
+    timeout = 30
+
+    # http.server's method names
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log on the customer's console."""
+
+    @property
+    def route_path(self) -> str:
+        return urllib.parse.urlsplit(self.path).path
+
+    def _handle(self) -> None:
+        try:
+            self._dispatch()
+        except _Rejected as rejected:
+            self._send_json(rejected.http_status, rejected.payload)
+        except AgentError as exc:
+            self._send_json(exc.http_status, exc.to_json())
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self._send_json(500, {
+                "status_code": "agent_internal", "message": "予期しないエラーが発生しました。",
+            })
+
+    def _dispatch(self) -> None:
+        if not self._request_allowed():
+            self._send_json(403, {"error": "forbidden"}, cors=False)
+            return
+        if self.command == "OPTIONS":
+            self._send_preflight()
+            return
+        route = ROUTES.get((self.command, self.route_path))
+        if route is None:
+            raise _Rejected(404, {"error": "not_found"})
+        body = self._read_json() if self.command == "POST" else {}
+        self._send_json(200, route(self.server, body))
+
+    def _request_allowed(self) -> bool:
+        origin = self.headers.get("Origin", "")
+        host = self.headers.get("Host", "").strip().lower()
+        return origin == self.server.allowed_origin and host in self.server.allowed_hosts
+
+    def _send_preflight(self) -> None:
+        if self.route_path not in KNOWN_PATHS:
+            raise _Rejected(404, {"error": "not_found"})
+        self.send_response(204)
+        self._send_cors_headers()
+        self.send_header("Access-Control-Allow-Methods", "GET, POST")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type")
+        self.send_header("Access-Control-Max-Age", "600")
+        if self.headers.get("Access-Control-Request-Private-Network", "").lower() == "true":
+            self.send_header("Access-Control-Allow-Private-Network", "true")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send_cors_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", self.server.allowed_origin)
+        self.send_header("Vary", "Origin")
+
+    def _read_json(self) -> dict[str, Any]:
+        if self.headers.get("Transfer-Encoding"):
+            raise _Rejected(411, {"error": "length_required"})
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise _Rejected(400, BadRequest("リクエストの形式が正しくありません。").to_json())
+        if length > MAX_BODY_BYTES:
+            self._drain(length)
+            raise _Rejected(413, {"error": "payload_too_large"})
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        raw = self.rfile.read(length) if length else b""
+        if content_type != "application/json":
+            raise _Rejected(415, BadRequest("JSON で送信してください。").to_json())
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else None
+        except (UnicodeDecodeError, ValueError):
+            body = None
+        if not isinstance(body, dict):
+            raise _Rejected(400, BadRequest("リクエストの形式が正しくありません。").to_json())
+        return body
+
+    def _drain(self, length: int) -> None:
+        """Read (and drop) a too-large body so the client can still read the 413."""
+        remaining = min(length, MAX_DRAIN_BYTES)
+        with contextlib.suppress(OSError):
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 65536))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+
+    def _send_json(self, status: int, payload: Mapping[str, Any], *, cors: bool = True) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if cors:
+            self._send_cors_headers()
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def make_server(
+    server_url: str, store: AgentStore, *, port: int = DEFAULT_PORT, cafile: str | None = None
+) -> AgentHTTPServer:
+    """The local server, bound and listening (``port=0`` picks a free port)."""
+    return AgentHTTPServer(port, server_url=server_url, store=store, cafile=cafile)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_server(
+    server_url: str,
+    store: AgentStore,
+    *,
+    port: int = DEFAULT_PORT,
+    cafile: str | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Serve until Ctrl-C or SIGTERM, printing 「受付を開始しました。」 (R13) once ready."""
+    out = out or sys.stdout
+    try:
+        httpd = make_server(server_url, store, port=port, cafile=cafile)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+            raise AgentError(
+                f"ポート {port} は使用中です。ツールが既に起動していないか確認してください。",
+                status_code="agent_port_in_use",
+            ) from exc
+        raise
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    print(f"証明書取得クライアントツール {__version__}", file=out)
+    print(f"接続先サーバー：{httpd.server_url}", file=out)
+    print(f"受付アドレス：http://{LISTEN_HOST}:{httpd.port}", file=out)
+    print(READY_MESSAGE, file=out, flush=True)
+    print("終了するには Ctrl+C を押してください。", file=out, flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+        print(STOPPED_MESSAGE, file=out, flush=True)
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def _ask(prompt: Callable[[str], str], text: str) -> str:
+    try:
+        return prompt(text)
+    except EOFError as exc:
+        raise AgentError("入力がありませんでした。", status_code="agent_no_input") from exc
+
+
+def obtain_passphrase(
+    store: AgentStore,
+    *,
+    environ: Mapping[str, str] | None = None,
+    prompt: Callable[[str], str] = getpass.getpass,
+) -> str:
+    """``KIHONET_AGENT_PASSPHRASE`` or a prompt (twice for a new store); sets ``store``'s."""
+    environ = os.environ if environ is None else environ
+    if ENV_PASSPHRASE in environ:
+        if not environ[ENV_PASSPHRASE]:
+            raise WrongPassphrase(
+                f"環境変数 {ENV_PASSPHRASE} が空です。パスワードを設定してください。"
+            )
+        store.passphrase = environ[ENV_PASSPHRASE]
+        store.verify_passphrase()
+        return store.passphrase
+    if not store.has_keys():
+        store.passphrase = _prompt_new_passphrase(prompt)
+        return store.passphrase
+    for _ in range(PROMPT_ATTEMPTS):
+        store.passphrase = _ask(prompt, "証明書の保管用パスワードを入力してください：")
+        if not store.passphrase:
+            print("パスワードを入力してください。", file=sys.stderr)
+            continue
+        try:
+            store.verify_passphrase()
+        except WrongPassphrase:
+            print("パスワードが正しくありません。", file=sys.stderr)
+            continue
+        return store.passphrase
+    store.passphrase = None
+    raise WrongPassphrase("パスワードが正しくありません。")
+
+
+def _prompt_new_passphrase(prompt: Callable[[str], str]) -> str:
+    for _ in range(PROMPT_ATTEMPTS):
+        first = _ask(prompt, "証明書の保管用パスワードを決めて入力してください：")
+        if not first:
+            print("パスワードを入力してください。", file=sys.stderr)
+            continue
+        if _ask(prompt, "確認のため、もう一度入力してください：") == first:
+            return first
+        print("パスワードが一致しません。", file=sys.stderr)
+    raise WrongPassphrase("パスワードを設定できませんでした。")
+
+
+def ask_yes_no(text: str, *, prompt: Callable[[str], str] = input) -> bool:
+    try:
+        answer = prompt(text)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes", "はい")
+
+
+def choose_certificate(
+    choices: list[CertificateInfo], *, prompt: Callable[[str], str] = input
+) -> CertificateInfo:
+    """Ask which certificate to renew when the store holds several."""
+    if not choices:
+        raise CertificateNotFound("更新できる証明書がありません。")
+    if len(choices) == 1:
+        return choices[0]
+    print("更新する証明書を選んでください。")
+    for number, info in enumerate(choices, start=1):
+        print(f"  {number}) {info.describe()}")
+    for _ in range(PROMPT_ATTEMPTS):
+        answer = _ask(prompt, "番号を入力してください：").strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(choices):
+            return choices[int(answer) - 1]
+        print("一覧の番号を入力してください。", file=sys.stderr)
+    raise BadRequest("更新する証明書が選ばれませんでした。")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _print_error(exc: AgentError) -> None:
+    print(exc.display(), file=sys.stderr)
+    for name, messages in (exc.errors or {}).items():
+        items = messages if isinstance(messages, list) else [messages]
+        for message in items:
+            print(f"  {name}：{message}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    store = AgentStore(args.store)
+    store.create()
+    obtain_passphrase(store)
+    run_server(args.server, store, port=args.port, cafile=args.cafile)
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    client = ApiClient(args.server, cafile=args.cafile)
+    store = AgentStore(args.store)
+    store.ensure_writable()
+    obtain_passphrase(store)
+    fields = {
+        "kihonet_code": args.kihonet_code, "management_number": args.management_number,
+        "user_id": args.user_id, "year": args.year,
+        "branch_number": args.branch_number, "email": args.email,
+    }
+    enrollment = client.create_enrollment({k: v.strip() for k, v in fields.items()})
+    token = enrollment.get("token")
+    if not isinstance(token, str) or not token:
+        raise BadServerResponse()
+    print(f"Eメールアドレス：{enrollment.get('email') or args.email}")
+    print(EMAIL_CONFIRMATION_MESSAGE)
+    if not args.yes and not ask_yes_no("このEメールアドレスでよろしいですか？ [y/N]："):
+        print("処理を中止しました。Eメールアドレスを確認して、もう一度やり直してください。",
+              file=sys.stderr)
+        return 1
+    client.confirm_enrollment(token)
+    info = enroll_with_token(client, token, store)
+    print(ENROLL_DONE_MESSAGE)
+    print(f"シリアル番号：{info.serial}")
+    print(f"有効期限：{format_japanese_date(info.not_after)}")
+    return 0
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    client = ApiClient(args.server, cafile=args.cafile)
+    store = AgentStore(args.store)
+    if args.serial:
+        serial = normalize_serial(args.serial)
+    else:
+        serial = choose_certificate(store.renewable_certificates()).serial
+    store.ensure_writable()
+    obtain_passphrase(store)
+    info = renew(client, serial, store)
+    print(RENEW_DONE_MESSAGE)
+    print(f"シリアル番号：{info.serial}")
+    print(f"有効期限：{format_japanese_date(info.not_after)}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    certificates = AgentStore(args.store).certificates()
+    if not certificates:
+        print("保管されている証明書はありません。")
+    for info in certificates:
+        print(info.describe())
+    return 0
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"ポート番号が正しくありません：{value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kihonet_agent.py",
+        description="証明書取得クライアントツール（企業保険インターネットサービス）",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--store", metavar="DIR", help="証明書の保管フォルダー")
+    remote = argparse.ArgumentParser(add_help=False)
+    server_default = os.environ.get(ENV_SERVER) or None
+    remote.add_argument("--server", metavar="URL", default=server_default,
+                        required=server_default is None, help="企保ネットのアドレス")
+    remote.add_argument("--cafile", metavar="FILE", default=os.environ.get(ENV_CAFILE) or None,
+                        help="サーバー証明書を検証する認証局証明書（PEM）")
+
+    serve = commands.add_parser("serve", parents=[remote, store], help="ブラウザーからの受付を開始")
+    serve.add_argument("--port", type=_port, default=os.environ.get(ENV_PORT) or str(DEFAULT_PORT),
+                       help="受付ポート番号（既定：47115）")
+    serve.set_defaults(handler=cmd_serve)
+
+    enroll = commands.add_parser("enroll", parents=[remote, store], help="証明書の新規取得")
+    for option, label in (
+        ("--kihonet-code", "企保ネットコード"), ("--management-number", "管理番号"),
+        ("--user-id", "ユーザーID"), ("--year", "年"), ("--branch-number", "枝番"),
+        ("--email", "Eメールアドレス"),
+    ):
+        enroll.add_argument(option, required=True, help=label)
+    enroll.add_argument("--yes", action="store_true", help="Eメールアドレスの確認を省略")
+    enroll.set_defaults(handler=cmd_enroll)
+
+    renew_cmd = commands.add_parser("renew", parents=[remote, store], help="証明書の更新")
+    renew_cmd.add_argument("--serial", help="更新する証明書のシリアル番号")
+    renew_cmd.set_defaults(handler=cmd_renew)
+
+    list_cmd = commands.add_parser("list", parents=[store], help="保管している証明書の一覧")
+    list_cmd.set_defaults(handler=cmd_list)
+    return parser
+
+
+def _configure_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
+
+
+def check_requirements() -> None:
+    """cryptography 42+ (``not_valid_after_utc``, the PKCS#12 encryption builder)."""
+    if not hasattr(x509.Certificate, "not_valid_after_utc"):
+        raise AgentError(
+            "cryptography 42 以降が必要です。"
+            "「python -m pip install --upgrade cryptography」を実行してください。",
+            status_code="agent_requirements",
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    _configure_stdio()
+    args = build_parser().parse_args(argv)
+    try:
+        check_requirements()
+        return int(args.handler(args))
+    except AgentError as exc:
+        _print_error(exc)
+        return 1
+    except KeyboardInterrupt:
+        print("\n中断しました。", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""What the CA publishes: the chain, the CRL (from the cache) and OCSP answers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cryptography.hazmat.primitives import serialization
+from django.core.cache import cache
+from django.utils import timezone
+
+from issuance import ca, services
+from issuance.models import Certificate, CrlPublication
+from issuance.pki import crl as pki_crl
+from issuance.pki import ocsp
+
+OCSP_VALIDITY = timedelta(hours=1)
+
+
+def chain_pem() -> str:
+    return ca.load().chain_pem
+
+
+def issuing_ca_der() -> bytes:
+    return ca.load().issuing_cert.public_bytes(serialization.Encoding.DER)
+
+
+def crl_der() -> bytes:
+    """The latest published CRL; built here only when none was ever published."""
+    der = cache.get(services.CRL_CACHE_KEY)
+    if der is None:
+        latest = CrlPublication.objects.exclude(der=b"").only("der").first()
+        der = bytes(latest.der) if latest else bytes(services.publish_crl().der)
+        cache.set(services.CRL_CACHE_KEY, der, None)
+    return der
+
+
+def ocsp_response(request_der: bytes) -> bytes:
+    """An RFC 6960 answer: good, revoked (with time and reason) or unknown, nonce echoed."""
+    try:
+        query = ocsp.parse_ocsp_request(request_der)
+    except ocsp.OcspError:
+        return ocsp.malformed_request_response()
+    material = ca.load()
+    if not ocsp.matches_issuer(query, material.issuing_cert):
+        return ocsp.unauthorized_response()
+    now = timezone.now()
+    certificate = (Certificate.objects.filter(serial=services.serial_hex(query.serial))
+                   .only("revoked_at", "revocation_reason").first())
+    if certificate is None:
+        status, revoked_at, reason = "unknown", None, None
+    elif certificate.is_revoked:
+        status, revoked_at = "revoked", certificate.revoked_at
+        reason = pki_crl.reason_from_name(certificate.revocation_reason or "unspecified")
+    else:
+        status, revoked_at, reason = "good", None, None
+    return ocsp.build_ocsp_response(
+        query, material.issuing_cert, material.issuing_key, status,
+        this_update=now, next_update=now + OCSP_VALIDITY, revoked_at=revoked_at, reason=reason,
+    )

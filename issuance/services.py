@@ -1,0 +1,180 @@
+"""Writes: one function per use case, each in one transaction, each written to the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from issuance import audit, ca
+from issuance.errors import (
+    CaUnavailableServiceError,
+    CertificateRequestError,
+    RevocationError,
+    ServiceError,
+)
+from issuance.models import Certificate, CrlPublication, KihonetUser, Notice
+from issuance.pki import crl as pki_crl
+from issuance.pki import csr as pki_csr
+from issuance.pki import profile
+
+CRL_CACHE_KEY = "kihonet:crl:latest"
+CRL_KEEP = 10
+CRL_LOCK_ID = 0x6B69686F  # "kiho": one CRL signer at a time
+
+CSR_MESSAGES = {
+    "too_large": _("証明書署名要求（CSR）が大きすぎます。"),
+    "malformed": _("証明書署名要求（CSR）の形式が正しくありません。"),
+    "wrong_pem_type": _("証明書署名要求（CSR）ではないデータが送信されました。"),
+    "bad_signature": _("証明書署名要求（CSR）の署名が正しくありません。"),
+    "key_type": _("この鍵の種類には対応していません（EC P-256／P-384 または RSA 2048～4096ビット）。"),
+    "key_size": _("RSA鍵の長さは2048～4096ビットにしてください。"),
+    "key_reused": _("この公開鍵はすでに証明書の発行に使用されています。新しい鍵を作成してください。"),
+}
+
+
+RECORD_UNUSABLE = _("ご登録内容に証明書に記載できない文字が含まれているため、証明書を発行できません。照会先にお問い合わせください。")
+
+
+def serial_hex(serial: int) -> str:
+    return format(serial, "X")
+
+
+def _check_request(csr_data: bytes | str) -> x509.CertificateSigningRequest:
+    try:
+        return pki_csr.check_csr(csr_data)
+    except pki_csr.CsrError as error:
+        raise CertificateRequestError(CSR_MESSAGES[error.code], detail={"csr": error.code}) from error
+
+
+def _key_reused() -> CertificateRequestError:
+    return CertificateRequestError(CSR_MESSAGES["key_reused"], detail={"csr": "key_reused"})
+
+
+def _load_ca() -> ca.CaMaterial:
+    try:
+        return ca.load()
+    except ca.CaUnavailableError as error:
+        raise CaUnavailableServiceError() from error
+
+
+@transaction.atomic
+def issue_certificate(
+    *,
+    user: KihonetUser,
+    csr_data: bytes | str,
+    actor: audit.Actor,
+    notice: Notice | None = None,
+    renewed_from: Certificate | None = None,
+    now: datetime | None = None,
+) -> Certificate:
+    """Checks the CSR, signs a three-year client certificate for ``user`` and stores it.
+
+    The subject and the e-mail come from our records, never from the CSR (R05, R12).
+    """
+    request = _check_request(csr_data)
+    key_fingerprint = profile.public_key_fingerprint(request.public_key())
+    if Certificate.objects.filter(public_key_fingerprint=key_fingerprint).exists():
+        raise _key_reused()
+    material = _load_ca()
+    email = renewed_from.email if renewed_from else (notice.email if notice else user.email)
+    try:
+        subject = profile.ClientSubject(
+            user_id=user.user_id, management_number=user.management_number,
+            kihonet_code=user.customer.kihonet_code, email=email,
+        )
+    except profile.ProfileError as error:
+        raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
+    try:
+        built = profile.build_client_certificate(
+            material.client_profile, request.public_key(), subject, profile.new_serial(),
+            now or timezone.now(), material.issuing_cert, material.issuing_key,
+        )
+    except profile.ProfileError as error:
+        raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
+    try:
+        with transaction.atomic():
+            certificate = Certificate.objects.create(
+                user=user, notice=notice, renewed_from=renewed_from,
+                serial=serial_hex(built.serial_number),
+                subject=built.subject.rfc4514_string(), email=email,
+                not_before=built.not_valid_before_utc, not_after=built.not_valid_after_utc,
+                pem=built.public_bytes(serialization.Encoding.PEM).decode(),
+                fingerprint=profile.certificate_fingerprint(built),
+                public_key_fingerprint=key_fingerprint,
+            )
+    except IntegrityError as error:
+        raise _key_reused() from error
+    audit.record(actor, "certificate_issued", certificate, kihonet_user=user,
+                 detail={"serial": certificate.serial, "not_after": built.not_valid_after_utc.isoformat()})
+    return certificate
+
+
+@transaction.atomic
+def revoke_certificate(
+    certificate: Certificate, *, reason: str, actor: audit.Actor, note: str = "",
+    now: datetime | None = None,
+) -> Certificate:
+    """Revokes with an RFC 5280 reason; a revoked certificate stays revoked. Republishes the CRL."""
+    pki_crl.reason_from_name(reason)  # ValueError for a name RFC 5280 does not know
+    locked = Certificate.objects.select_for_update().get(pk=certificate.pk)
+    if locked.is_revoked:
+        raise RevocationError()
+    locked.status = Certificate.Status.REVOKED
+    locked.revoked_at = now or timezone.now()
+    locked.revocation_reason = reason
+    locked.save(update_fields=["status", "revoked_at", "revocation_reason"])
+    audit.record(actor, "certificate_revoked", locked, kihonet_user=locked.user,
+                 reason=note, detail={"serial": locked.serial, "reason": reason})
+    transaction.on_commit(publish_crl)
+    return locked
+
+
+def _lock_crl_signer() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CRL_LOCK_ID])
+
+
+def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
+    rows = (Certificate.objects.revoked().filter(not_after__gt=now)
+            .values_list("serial", "revoked_at", "revocation_reason").iterator(chunk_size=10000))
+    return [
+        pki_crl.RevokedEntry(int(serial, 16), revoked_at,
+                             pki_crl.reason_from_name(reason) if reason else None)
+        for serial, revoked_at, reason in rows
+    ]
+
+
+@transaction.atomic
+def publish_crl(now: datetime | None = None) -> CrlPublication:
+    """Signs a fresh CRL with the next CRL number and puts it in the cache the views serve."""
+    material = _load_ca()
+    _lock_crl_signer()
+    now = now or timezone.now()
+    next_update = now + timedelta(hours=settings.KIHONET_CRL_VALIDITY_HOURS)
+    entries = _revoked_entries(now)
+    publication = CrlPublication.objects.create(
+        this_update=now, next_update=next_update, revoked_count=len(entries), der=b""
+    )
+    signed = pki_crl.build_crl(material.issuing_cert, material.issuing_key, entries,
+                               publication.number, now, next_update)
+    publication.der = pki_crl.crl_to_der(signed)
+    publication.save(update_fields=["der"])
+    CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
+    transaction.on_commit(lambda: cache.set(CRL_CACHE_KEY, bytes(publication.der), None))
+    return publication
+
+
+def refresh_crl() -> CrlPublication:
+    """The hourly job: a new CRL well before the current one's nextUpdate."""
+    publication = publish_crl()
+    audit.record(audit.Actor.system("refresh_crl"), "crl_published", publication,
+                 detail={"number": publication.number, "revoked": publication.revoked_count})
+    return publication

@@ -1,0 +1,194 @@
+"""The CA tied to the models: init_ca, issuing from a CSR, revocation, CRL and OCSP (R07, R08)."""
+
+import subprocess
+from datetime import UTC, datetime
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from issuance import audit, ca, services
+from issuance.errors import CaUnavailableServiceError, CertificateRequestError, RevocationError
+from issuance.models import AuditEvent, Certificate, CrlPublication
+from tests.csr import make_csr
+from tests.factories import make_notice
+
+pytestmark = pytest.mark.django_db
+ACTOR = audit.Actor.customer("test", "127.0.0.1")
+
+
+def issue(notice=None, csr=None):
+    notice = notice or make_notice()
+    return services.issue_certificate(
+        user=notice.user, notice=notice, csr_data=make_csr(common_name="CN from the PC")[1] if csr is None else csr,
+        actor=ACTOR,
+    )
+
+
+def openssl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+
+
+def write(tmp_path: Path, name: str, data: str | bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return str(path)
+
+
+def test_init_ca_creates_once_and_refuses_to_overwrite(settings, tmp_path):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "pass phrase"
+    ca.reset()
+    call_command("init_ca", stdout=StringIO())
+    issuing = (tmp_path / "ca" / "issuing.crt.pem").read_bytes()
+    with pytest.raises(CommandError, match="never overwritten"):
+        call_command("init_ca", stdout=StringIO())
+    call_command("init_ca", "--if-missing", stdout=StringIO())
+    assert (tmp_path / "ca" / "issuing.crt.pem").read_bytes() == issuing
+    key_file = next((tmp_path / "ca" / "private").glob("issuing*"))
+    assert b"ENCRYPTED PRIVATE KEY" in key_file.read_bytes()
+    assert CrlPublication.objects.count() == 1
+    ca.reset()
+
+
+@pytest.mark.parametrize("key_type", ["ec-p384", "rsa-3072"])
+def test_init_ca_offers_other_key_types(settings, tmp_path, key_type):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "pass phrase"
+    ca.reset()
+    call_command("init_ca", "--key-type", key_type, stdout=StringIO())
+    assert issue().pem.startswith("-----BEGIN CERTIFICATE-----")
+    ca.reset()
+
+
+def test_signing_with_a_wrong_or_missing_passphrase_is_refused(settings, issuing_ca):
+    ca.reset()
+    settings.KIHONET_CA_PASSPHRASE = "wrong"
+    with pytest.raises(CaUnavailableServiceError):
+        issue()
+    ca.reset()
+    settings.KIHONET_CA_PASSPHRASE = ""
+    settings.KIHONET_CA_PASSPHRASE_FILE = ""
+    with pytest.raises(CaUnavailableServiceError):
+        issue()
+    assert Certificate.objects.count() == 0
+
+
+def test_r08_r12_certificate_is_built_from_our_records(issuing_ca):
+    notice = make_notice()
+    certificate = issue(notice)
+    cert = x509.load_pem_x509_certificate(certificate.pem.encode())
+    user = notice.user
+    assert cert.subject.rfc4514_string() == (
+        f"CN={user.user_id} {user.management_number},OU={user.customer.kihonet_code},O=Kihonet,C=JP"
+    )
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.RFC822Name) == [notice.email]
+    assert cert.not_valid_after_utc.replace(year=cert.not_valid_before_utc.year) == cert.not_valid_before_utc
+    assert (certificate.not_after - certificate.not_before).days in (1095, 1096)
+    assert certificate.serial == format(cert.serial_number, "X")
+    event = AuditEvent.objects.get(action="certificate_issued")
+    assert (event.kihonet_user, event.object_id) == (user, str(certificate.pk))
+
+
+def test_r07_issued_certificate_passes_openssl_verify_for_client_auth(issuing_ca, tmp_path):
+    certificate = issue()
+    result = openssl("verify", "-purpose", "sslclient",
+                     "-CAfile", write(tmp_path, "chain.pem", issuing_ca.chain_pem),
+                     write(tmp_path, "cert.pem", certificate.pem))
+    assert result.returncode == 0, result.stderr
+    assert ": OK" in result.stdout
+
+
+def test_a_public_key_is_certified_only_once(issuing_ca):
+    key, csr = make_csr()
+    issue(csr=csr)
+    with pytest.raises(CertificateRequestError) as raised:
+        issue(csr=make_csr(key)[1])
+    assert raised.value.detail == {"csr": "key_reused"}
+
+
+@pytest.mark.parametrize("bad", ["", "garbage", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "x" * 20000])
+def test_bad_csr_is_refused_with_its_own_message(issuing_ca, bad):
+    with pytest.raises(CertificateRequestError) as raised:
+        issue(csr=bad)
+    assert raised.value.status_code == "3460"
+    assert Certificate.objects.count() == 0
+
+
+def test_revocation_reaches_the_crl_and_openssl_rejects_the_certificate(client, issuing_ca, tmp_path):
+    good, revoked = issue(), issue()
+    first_number = CrlPublication.objects.latest("number").number if CrlPublication.objects.exists() else 0
+    services.revoke_certificate(revoked, reason="keyCompromise", actor=ACTOR)
+    with pytest.raises(RevocationError):
+        services.revoke_certificate(revoked, reason="superseded", actor=ACTOR)
+    response = client.get(reverse("issuance:crl", args=["der"]))
+    crl = x509.load_der_x509_crl(response.content)
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > first_number
+    entry = crl.get_revoked_certificate_by_serial_number(int(revoked.serial, 16))
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert crl.next_update_utc > datetime.now(UTC)
+
+    chain = write(tmp_path, "chain.pem", issuing_ca.chain_pem)
+    crl_pem = write(tmp_path, "crl.pem", client.get(reverse("issuance:crl", args=["pem"])).content)
+    rejected = openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem,
+                       write(tmp_path, "revoked.pem", revoked.pem))
+    assert rejected.returncode != 0 and "certificate revoked" in rejected.stdout + rejected.stderr
+    accepted = openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem,
+                       write(tmp_path, "good.pem", good.pem))
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_crl_number_increases_and_is_served_from_the_cache(client, issuing_ca, django_assert_num_queries):
+    first = services.publish_crl().number
+    second = services.refresh_crl().number
+    assert second > first
+    client.get(reverse("issuance:crl", args=["der"]))
+    with django_assert_num_queries(0):
+        response = client.get(reverse("issuance:crl", args=["der"]))
+    crl = x509.load_der_x509_crl(response.content)
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == second
+
+
+def test_revoke_command_for_operators(issuing_ca):
+    certificate = issue()
+    call_command("revoke", certificate.serial, "--reason", "keyCompromise", stdout=StringIO())
+    certificate.refresh_from_db()
+    assert certificate.status == "revoked" and certificate.revocation_reason == "keyCompromise"
+    with pytest.raises(CommandError, match="No certificate"):
+        call_command("revoke", "ABCDEF", stdout=StringIO())
+
+
+def test_chain_endpoint_serves_issuing_then_root(client, issuing_ca):
+    body = client.get(reverse("issuance:ca-chain")).content.decode()
+    assert body == issuing_ca.chain_pem
+    der = client.get(reverse("issuance:issuing-ca")).content
+    assert x509.load_der_x509_certificate(der) == issuing_ca.issuing_cert
+
+
+@pytest.mark.django_db(transaction=True)
+def test_openssl_ocsp_says_good_then_revoked(live_server, settings, tmp_path):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "test passphrase"
+    ca.reset()
+    material = ca.create()
+    certificate = issue()
+    issuer = write(tmp_path, "issuing.pem", material.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    chain = write(tmp_path, "chain.pem", material.chain_pem)
+    cert = write(tmp_path, "cert.pem", certificate.pem)
+
+    def ask() -> str:
+        result = openssl("ocsp", "-issuer", issuer, "-cert", cert, "-CAfile", chain,
+                         "-url", f"{live_server.url}/pki/ocsp")
+        assert result.returncode == 0, result.stderr
+        assert "Response verify OK" in result.stderr + result.stdout
+        return result.stdout
+
+    assert f"{cert}: good" in ask()
+    services.revoke_certificate(certificate, reason="keyCompromise", actor=ACTOR)
+    answer = ask()
+    assert f"{cert}: revoked" in answer and "Reason: keyCompromise" in answer
+    ca.reset()
