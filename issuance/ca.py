@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
+from issuance.errors import CaUnavailableServiceError
 from issuance.pki import keys, profile
 
 ROOT_NAME = "root"
@@ -149,3 +150,11 @@ def _read() -> CaMaterial:
         issuing_key=issuing_key,
         client_profile=client_profile(),
     )
+
+
+def signing_material() -> CaMaterial:
+    """``load()`` for the services: a customer is told only that issuing is not possible now."""
+    try:
+        return load()
+    except CaUnavailableError as error:
+        raise CaUnavailableServiceError() from error

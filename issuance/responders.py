@@ -8,10 +8,12 @@ from cryptography.hazmat.primitives import serialization
 from django.core.cache import cache
 from django.utils import timezone
 
-from issuance import ca, services
+from issuance import ca
 from issuance.models import Certificate, CrlPublication
 from issuance.pki import crl as pki_crl
 from issuance.pki import ocsp
+from issuance.services import crl as crl_service
+from issuance.services.certificates import serial_hex
 
 OCSP_VALIDITY = timedelta(hours=1)
 
@@ -26,11 +28,11 @@ def issuing_ca_der() -> bytes:
 
 def crl_der() -> bytes:
     """The latest published CRL; built here only when none was ever published."""
-    der = cache.get(services.CRL_CACHE_KEY)
+    der = cache.get(crl_service.CRL_CACHE_KEY)
     if der is None:
         latest = CrlPublication.objects.exclude(der=b"").only("der").first()
-        der = bytes(latest.der) if latest else bytes(services.publish_crl().der)
-        cache.set(services.CRL_CACHE_KEY, der, None)
+        der = bytes(latest.der) if latest else bytes(crl_service.publish_crl().der)
+        cache.set(crl_service.CRL_CACHE_KEY, der, None)
     return der
 
 
@@ -44,7 +46,7 @@ def ocsp_response(request_der: bytes) -> bytes:
     if not ocsp.matches_issuer(query, material.issuing_cert):
         return ocsp.unauthorized_response()
     now = timezone.now()
-    certificate = (Certificate.objects.filter(serial=services.serial_hex(query.serial))
+    certificate = (Certificate.objects.filter(serial=serial_hex(query.serial))
                    .only("revoked_at", "revocation_reason").first())
     if certificate is None:
         status, revoked_at, reason = "unknown", None, None

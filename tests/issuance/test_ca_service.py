@@ -10,9 +10,11 @@ from cryptography import x509
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from issuance import audit, ca, services
+from issuance import audit, ca
 from issuance.errors import CaUnavailableServiceError, CertificateRequestError, RevocationError
 from issuance.models import AuditEvent, Certificate, CrlPublication
+from issuance.services import certificates as services
+from issuance.services.crl import publish_crl, refresh_crl
 from tests.csr import make_csr
 from tests.factories import make_notice
 
@@ -143,8 +145,8 @@ def test_revocation_reaches_the_crl_and_openssl_rejects_the_certificate(client, 
 
 
 def test_crl_number_increases_and_is_served_from_the_cache(client, issuing_ca, django_assert_num_queries):
-    first = services.publish_crl().number
-    second = services.refresh_crl().number
+    first = publish_crl().number
+    second = refresh_crl().number
     assert second > first
     client.get(reverse("issuance:crl", args=["der"]))
     with django_assert_num_queries(0):

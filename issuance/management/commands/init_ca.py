@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from issuance import audit, ca, services
+from issuance import audit, ca
 from issuance.pki.keys import DEFAULT_KEY_TYPE
+from issuance.services.crl import publish_crl
 
 KEY_TYPES = ["ec-p256", "ec-p384", "rsa-3072"]
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         audit.record(audit.Actor.system("init_ca"), "ca_created",
                      detail={"key_type": key_type, "subject": material.issuing_cert.subject.rfc4514_string()})
-        services.publish_crl()
+        publish_crl()
         self.stdout.write(self.style.SUCCESS(
             f"Created the root and the issuing CA ({key_type}) in {ca.ca_dir()}."
         ))

@@ -1,9 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from issuance import audit, services
+from issuance import audit
 from issuance.errors import ServiceError
 from issuance.models import Certificate
 from issuance.pki.crl import REASONS
+from issuance.services.certificates import revoke_certificate
 
 # removeFromCRL belongs to delta CRLs only, never to a revocation.
 REVOCATION_REASONS = sorted(set(REASONS) - {"removeFromCRL"})
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         if certificate is None:
             raise CommandError(f"No certificate with serial {serial}.")
         try:
-            services.revoke_certificate(
+            revoke_certificate(
                 certificate, reason=reason, actor=audit.Actor.system("manage.py revoke"), note=note
             )
         except ServiceError as error:

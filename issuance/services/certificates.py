@@ -1,32 +1,26 @@
-"""Writes: one function per use case, each in one transaction, each written to the audit log."""
+"""Issuing and revoking client certificates."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, ca
 from issuance.errors import (
-    CaUnavailableServiceError,
     CertificateRequestError,
     RevocationError,
     ServiceError,
 )
-from issuance.models import Certificate, CrlPublication, KihonetUser, Notice
+from issuance.models import Certificate, KihonetUser, Notice
 from issuance.pki import crl as pki_crl
 from issuance.pki import csr as pki_csr
 from issuance.pki import profile
-
-CRL_CACHE_KEY = "kihonet:crl:latest"
-CRL_KEEP = 10
-CRL_LOCK_ID = 0x6B69686F  # "kiho": one CRL signer at a time
+from issuance.services.crl import publish_crl
 
 CSR_MESSAGES = {
     "too_large": _("証明書署名要求（CSR）が大きすぎます。"),
@@ -57,12 +51,6 @@ def _key_reused() -> CertificateRequestError:
     return CertificateRequestError(CSR_MESSAGES["key_reused"], detail={"csr": "key_reused"})
 
 
-def _load_ca() -> ca.CaMaterial:
-    try:
-        return ca.load()
-    except ca.CaUnavailableError as error:
-        raise CaUnavailableServiceError() from error
-
 
 @transaction.atomic
 def issue_certificate(
@@ -82,7 +70,7 @@ def issue_certificate(
     key_fingerprint = profile.public_key_fingerprint(request.public_key())
     if Certificate.objects.filter(public_key_fingerprint=key_fingerprint).exists():
         raise _key_reused()
-    material = _load_ca()
+    material = ca.signing_material()
     email = renewed_from.email if renewed_from else (notice.email if notice else user.email)
     try:
         subject = profile.ClientSubject(
@@ -134,47 +122,3 @@ def revoke_certificate(
                  reason=note, detail={"serial": locked.serial, "reason": reason})
     transaction.on_commit(publish_crl)
     return locked
-
-
-def _lock_crl_signer() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CRL_LOCK_ID])
-
-
-def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
-    rows = (Certificate.objects.revoked().filter(not_after__gt=now)
-            .values_list("serial", "revoked_at", "revocation_reason").iterator(chunk_size=10000))
-    return [
-        pki_crl.RevokedEntry(int(serial, 16), revoked_at,
-                             pki_crl.reason_from_name(reason) if reason else None)
-        for serial, revoked_at, reason in rows
-    ]
-
-
-@transaction.atomic
-def publish_crl(now: datetime | None = None) -> CrlPublication:
-    """Signs a fresh CRL with the next CRL number and puts it in the cache the views serve."""
-    material = _load_ca()
-    _lock_crl_signer()
-    now = now or timezone.now()
-    next_update = now + timedelta(hours=settings.KIHONET_CRL_VALIDITY_HOURS)
-    entries = _revoked_entries(now)
-    publication = CrlPublication.objects.create(
-        this_update=now, next_update=next_update, revoked_count=len(entries), der=b""
-    )
-    signed = pki_crl.build_crl(material.issuing_cert, material.issuing_key, entries,
-                               publication.number, now, next_update)
-    publication.der = pki_crl.crl_to_der(signed)
-    publication.save(update_fields=["der"])
-    CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
-    transaction.on_commit(lambda: cache.set(CRL_CACHE_KEY, bytes(publication.der), None))
-    return publication
-
-
-def refresh_crl() -> CrlPublication:
-    """The hourly job: a new CRL well before the current one's nextUpdate."""
-    publication = publish_crl()
-    audit.record(audit.Actor.system("refresh_crl"), "crl_published", publication,
-                 detail={"number": publication.number, "revoked": publication.revoked_count})
-    return publication

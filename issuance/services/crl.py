@@ -1,0 +1,63 @@
+"""Publishing the CRL: signed with the next CRL number, one signer at a time, then cached."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from issuance import audit, ca
+from issuance.models import Certificate, CrlPublication
+from issuance.pki import crl as pki_crl
+
+CRL_CACHE_KEY = "kihonet:crl:latest"
+CRL_KEEP = 10
+CRL_LOCK_ID = 0x6B69686F  # "kiho": one CRL signer at a time
+
+
+
+def _lock_crl_signer() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CRL_LOCK_ID])
+
+
+def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
+    rows = (Certificate.objects.revoked().filter(not_after__gt=now)
+            .values_list("serial", "revoked_at", "revocation_reason").iterator(chunk_size=10000))
+    return [
+        pki_crl.RevokedEntry(int(serial, 16), revoked_at,
+                             pki_crl.reason_from_name(reason) if reason else None)
+        for serial, revoked_at, reason in rows
+    ]
+
+
+@transaction.atomic
+def publish_crl(now: datetime | None = None) -> CrlPublication:
+    """Signs a fresh CRL with the next CRL number and puts it in the cache the views serve."""
+    material = ca.signing_material()
+    _lock_crl_signer()
+    now = now or timezone.now()
+    next_update = now + timedelta(hours=settings.KIHONET_CRL_VALIDITY_HOURS)
+    entries = _revoked_entries(now)
+    publication = CrlPublication.objects.create(
+        this_update=now, next_update=next_update, revoked_count=len(entries), der=b""
+    )
+    signed = pki_crl.build_crl(material.issuing_cert, material.issuing_key, entries,
+                               publication.number, now, next_update)
+    publication.der = pki_crl.crl_to_der(signed)
+    publication.save(update_fields=["der"])
+    CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
+    transaction.on_commit(lambda: cache.set(CRL_CACHE_KEY, bytes(publication.der), None))
+    return publication
+
+
+def refresh_crl() -> CrlPublication:
+    """The hourly job: a new CRL well before the current one's nextUpdate."""
+    publication = publish_crl()
+    audit.record(audit.Actor.system("refresh_crl"), "crl_published", publication,
+                 detail={"number": publication.number, "revoked": publication.revoked_count})
+    return publication
