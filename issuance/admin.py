@@ -6,10 +6,13 @@ from issuance.models import (
     CrlPublication,
     Customer,
     DeskContact,
+    Enrollment,
+    InputLock,
     KihonetUser,
     Notice,
     ProductLine,
     ReissueRecord,
+    RenewalChallenge,
     ServiceDesk,
 )
 
@@ -148,3 +151,37 @@ class CrlPublicationAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Records the services write; staff only look at them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(ReadOnlyAdmin):
+    list_display = ["notice", "email", "created_at", "expires_at", "confirmed_at", "certificate"]
+    list_select_related = ["notice__user", "certificate"]
+    search_fields = ["=notice__user__user_id", "=email"]
+    exclude = ["token_digest"]
+
+
+@admin.register(InputLock)
+class InputLockAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "value", "locked_at", "locked_until", "lifted_at", "lifted_by"]
+    list_select_related = ["lifted_by"]
+    list_filter = ["kind"]
+    search_fields = ["=value"]
+
+
+@admin.register(RenewalChallenge)
+class RenewalChallengeAdmin(ReadOnlyAdmin):
+    list_display = ["certificate", "created_at", "expires_at", "used_at"]
+    list_select_related = ["certificate"]
+    search_fields = ["=certificate__serial"]
+    exclude = ["challenge_digest"]

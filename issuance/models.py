@@ -392,3 +392,89 @@ class CrlPublication(models.Model):
 
     def __str__(self) -> str:
         return f"CRL #{self.number} {self.this_update:%Y-%m-%d %H:%M}"
+
+
+class Enrollment(models.Model):
+    """One acquisition in progress: the six fields matched a notice, a one-time token was given.
+
+    Only the token's SHA-256 digest is stored; the token itself is known to the customer alone.
+    """
+
+    notice = models.ForeignKey(
+        Notice, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("通知文書")
+    )
+    token_digest = models.CharField(_("受付番号（ハッシュ）"), max_length=64, unique=True)
+    email = models.EmailField(_("Eメールアドレス"))
+    created_at = models.DateTimeField(_("受付日時"), default=timezone.now)
+    expires_at = models.DateTimeField(_("有効期限"))
+    confirmed_at = models.DateTimeField(_("Eメールアドレス確認日時"), null=True, blank=True)
+    certificate = models.OneToOneField(
+        Certificate, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="enrollment", verbose_name=_("発行した証明書"),
+    )
+    ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("新規取得の受付")
+        verbose_name_plural = _("新規取得の受付")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.notice} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_completed(self) -> bool:
+        return self.certificate_id is not None
+
+
+class InputLock(models.Model):
+    """A lock after repeated mismatches of the six fields, by 企保ネットコード or by address.
+
+    The counting happens in the shared cache; this row makes the lock visible to staff.
+    """
+
+    class Kind(models.TextChoices):
+        KIHONET_CODE = "kihonet_code", _("企保ネットコード")
+        IP_ADDRESS = "ip_address", _("IPアドレス")
+
+    kind = models.CharField(_("種類"), max_length=20, choices=Kind.choices)
+    value = models.CharField(_("対象"), max_length=64, db_index=True)
+    locked_at = models.DateTimeField(_("ロック日時"), default=timezone.now)
+    locked_until = models.DateTimeField(_("ロック解除予定"))
+    lifted_at = models.DateTimeField(_("解除日時"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", verbose_name=_("解除した職員"),
+    )
+
+    class Meta:
+        verbose_name = _("入力ロック")
+        verbose_name_plural = _("入力ロック")
+        ordering = ["-locked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}"
+
+    def is_active(self, at=None) -> bool:
+        return self.lifted_at is None and (at or timezone.now()) < self.locked_until
+
+
+class RenewalChallenge(models.Model):
+    """A one-time challenge the client tool signs with the current certificate's key."""
+
+    certificate = models.ForeignKey(
+        Certificate, on_delete=models.PROTECT, related_name="renewal_challenges",
+        verbose_name=_("クライアント証明書"),
+    )
+    challenge_digest = models.CharField(_("チャレンジ（ハッシュ）"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("作成日時"), default=timezone.now)
+    expires_at = models.DateTimeField(_("有効期限"))
+    used_at = models.DateTimeField(_("使用日時"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("更新のチャレンジ")
+        verbose_name_plural = _("更新のチャレンジ")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.certificate.serial} {self.created_at:%Y-%m-%d %H:%M}"

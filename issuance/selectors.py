@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
-from issuance.models import Customer, DeskContact, ProductLine, ServiceDesk
+from django.conf import settings
+from django.utils import timezone
+
+from issuance import tokens
+from issuance.models import (
+    Certificate,
+    Customer,
+    DeskContact,
+    Enrollment,
+    Notice,
+    ProductLine,
+    ServiceDesk,
+)
 
 
 @dataclass(frozen=True)
@@ -12,6 +25,9 @@ class ContactRow:
     product_line: str
     desk: str
     phone: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"product_line": self.product_line, "desk": self.desk, "phone": self.phone}
 
 
 def onboarding_desk() -> ServiceDesk | None:
@@ -39,3 +55,52 @@ def desks_for_customer(customer: Customer) -> list[ContactRow]:
         product_line__in=customer.product_lines.all()
     ).select_related("product_line", "desk").order_by("product_line__display_order", "pk")
     return [ContactRow(c.product_line.name, c.desk.name, c.phone) for c in contacts]
+
+
+def is_replaced(notice: Notice) -> bool:
+    """A notice is replaced once a reissue notice with a later branch number exists (R16)."""
+    return Notice.objects.filter(
+        user_id=notice.user_id, branch_number__gt=notice.branch_number
+    ).exists()
+
+
+def renewal_offered(now: datetime) -> bool:
+    """R11: renewal is offered from the configured start date on (Japan time)."""
+    return timezone.localdate(now) >= settings.KIHONET_RENEWAL_START_DATE
+
+
+def open_enrollment(token: str) -> Enrollment | None:
+    """The enrollment of ``token`` while it can still go on: known, not expired, not done."""
+    return Enrollment.objects.filter(
+        token_digest=tokens.digest(token), certificate__isnull=True, expires_at__gt=timezone.now()
+    ).first()
+
+
+def enrolled_certificate(token: str) -> Certificate | None:
+    found = Enrollment.objects.select_related("certificate").filter(
+        token_digest=tokens.digest(token), certificate__isnull=False
+    ).first()
+    return found.certificate if found else None
+
+
+RENEWAL_WINDOW_DAYS = 30
+
+
+def renewal_opens_at(not_after: datetime) -> datetime:
+    """R09: renewal opens at 0:00 Japan time on the day 30 days before the expiry date (JST)."""
+    opening_day = timezone.localdate(not_after) - timedelta(days=RENEWAL_WINDOW_DAYS)
+    return timezone.make_aware(datetime.combine(opening_day, time.min))
+
+
+def is_in_renewal_window(certificate: Certificate, now: datetime) -> bool:
+    """From ``renewal_opens_at`` until the expiry instant itself (excluded)."""
+    return renewal_opens_at(certificate.not_after) <= now < certificate.not_after
+
+
+def has_renewal(certificate: Certificate) -> bool:
+    return Certificate.objects.filter(renewed_from=certificate).exists()
+
+
+def renewed_certificate(serial: str) -> Certificate | None:
+    """A certificate made by a renewal, by its serial (unguessable: 159 random bits)."""
+    return Certificate.objects.filter(serial=serial.upper(), renewed_from__isnull=False).first()

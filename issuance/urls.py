@@ -6,6 +6,13 @@ app_name = "issuance"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("client-tool/kihonet_agent.py", views.download_client_tool, name="client-tool"),
+    path("enroll/", views.EnrollView.as_view(), name="enroll"),
+    path("enroll/confirm/", views.EnrollConfirmView.as_view(), name="enroll-confirm"),
+    path("enroll/issue/", views.EnrollIssueView.as_view(), name="enroll-issue"),
+    path("enroll/complete/", views.EnrollCompleteView.as_view(), name="enroll-complete"),
+    path("renew/", views.RenewView.as_view(), name="renew"),
+    path("renew/complete/", views.RenewCompleteView.as_view(), name="renew-complete"),
     path("pki/ca.pem", pki_views.chain, name="ca-chain"),
     path("pki/issuing-ca.der", pki_views.issuing_ca, name="issuing-ca"),
     re_path(r"^pki/crl\.(?P<form>der|pem)$", pki_views.crl, name="crl"),

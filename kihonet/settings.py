@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from kihonet.env import env_bool, env_int, env_list, env_required, env_str
@@ -160,20 +159,10 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
-    "send-expiry-reminders": {
-        "task": "notifications.tasks.send_expiry_reminders",
-        "schedule": crontab(hour=9, minute=0),
-    },
-    "expire-certificates": {
-        "task": "issuance.tasks.expire_certificates",
-        "schedule": crontab(hour=0, minute=5),
-    },
-    "refresh-crl": {
-        "task": "issuance.tasks.refresh_crl",
-        "schedule": crontab(minute=0),
-    },
-}
+# The schedule (send_expiry_reminders 09:00, expire_certificates 00:05, refresh_crl hourly, all
+# Asia/Tokyo) lives in the database, created by notifications/migrations/0002_default_schedule
+# and edited by superusers in the admin.  No CELERY_BEAT_SCHEDULE here: the DatabaseScheduler
+# would write it over the admin's changes every time beat starts.
 
 # --- The certificate authority --------------------------------------------------------------
 KIHONET_CA_DIR = Path(env_str("KIHONET_CA_DIR", str(DATA_DIR / "ca")))
@@ -191,8 +180,14 @@ KIHONET_CRL_VALIDITY_HOURS = env_int("KIHONET_CRL_VALIDITY_HOURS", 24)
 KIHONET_RENEWAL_START_DATE = date.fromisoformat(
     env_str("KIHONET_RENEWAL_START_DATE", "2025-01-01")
 )
+# Whether a renewal revokes the certificate it renews (as superseded). By default the old one
+# stays valid until its own expiry: the customer may still be using it on the day.
+KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)
+KIHONET_RENEWAL_CHALLENGE_MINUTES = env_int("KIHONET_RENEWAL_CHALLENGE_MINUTES", 5)
 KIHONET_CLIENT_TOOL_PORT = env_int("KIHONET_CLIENT_TOOL_PORT", 47115)
 KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 15)
+# The reverse proxies whose X-Forwarded-For and client-certificate headers are believed.
+KIHONET_TRUSTED_PROXIES = env_list("KIHONET_TRUSTED_PROXIES", [])
 
 # --- Hardening ------------------------------------------------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)

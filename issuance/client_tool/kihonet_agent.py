@@ -118,17 +118,21 @@ class AgentError(Exception):
         status_code: str | None = None,
         http_status: int | None = None,
         errors: Mapping[str, Any] | None = None,
+        desks: list[Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code or self.default_status_code
         self.http_status = http_status or self.default_http_status
         self.errors = dict(errors) if errors else None
+        self.desks = list(desks) if desks else None
 
     def to_json(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"status_code": self.status_code, "message": self.message}
         if self.errors:
             payload["errors"] = self.errors
+        if self.desks:
+            payload["desks"] = self.desks
         return payload
 
     def display(self) -> str:
@@ -634,11 +638,13 @@ class ApiClient:
         if not isinstance(message, str) or not message:
             message = f"サーバーでエラーが発生しました（HTTP {exc.code}）。"
         errors = payload.get("errors") if isinstance(payload.get("errors"), dict) else None
+        desks = payload.get("desks") if isinstance(payload.get("desks"), list) else None
         return ServerError(
             message,
             status_code=str(code) if code not in (None, "") else f"http_{exc.code}",
             http_status=http_status,
             errors=errors,
+            desks=desks,
         )
 
     def create_enrollment(self, fields: Mapping[str, str]) -> dict[str, Any]:

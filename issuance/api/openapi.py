@@ -1,0 +1,164 @@
+"""The OpenAPI document of API version 1, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+STATUS_CODES = {
+    "3400": "リクエストの形式が正しくない",
+    "3410": "項目の形式の誤り（errors に項目ごとのメッセージ）",
+    "3413": "データが大きすぎる",
+    "3420": "入力情報エラー（どの項目かは示さない）",
+    "3430": "入力誤りが続いたためのロック",
+    "3440": "使用済みの通知文書（再発行が必要、desks に照会先）",
+    "3450": "受付番号が無効または期限切れ",
+    "3451": "Eメールアドレスが未確認",
+    "3460": "証明書署名要求（CSR）の誤り",
+    "3470": "更新できない証明書",
+    "3480": "証明書の秘密鍵を保持していることを確認できない",
+    "3500": "証明書を発行できない（一時的）",
+}
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json_body(ref: str) -> dict:
+    return {"required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _success(ref: str) -> dict:
+    return {"description": "成功",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _string(pattern: str | None = None, **extra) -> dict:
+    schema = {"type": "string", **extra}
+    if pattern:
+        schema["pattern"] = pattern
+    return schema
+
+
+TOKEN_PARAMETER = {"name": "token", "in": "path", "required": True,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+
+COMMON_ERRORS = {
+    "400": _error("形式の誤り"),
+    "404": _error("受付番号が無効"),
+    "405": {"description": "POST 以外"},
+    "409": _error("状態が合わない"),
+    "413": _error("データが大きすぎる"),
+    "429": _error("ロック中"),
+    "503": _error("一時的に発行できない"),
+}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["status_code", "message"],
+        "properties": {
+            "status_code": {"type": "string", "enum": sorted(STATUS_CODES)},
+            "message": {"type": "string"},
+            "errors": {"type": "object",
+                       "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "desks": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "EnrollmentRequest": {
+        "type": "object",
+        "required": ["kihonet_code", "management_number", "user_id", "year", "branch_number",
+                     "email"],
+        "properties": {
+            "kihonet_code": _string(description="企保ネットコード（半角数字8桁）"),
+            "management_number": _string(description="管理番号（半角英数字10桁）"),
+            "user_id": _string(description="ユーザーID（半角英数字7桁）"),
+            "year": _string(description="年（西暦4桁）"),
+            "branch_number": _string(description="枝番（3桁、新規は001）"),
+            "email": _string(description="Eメールアドレス"),
+        },
+    },
+    "Enrollment": {
+        "type": "object",
+        "required": ["token", "email", "expires_at"],
+        "properties": {"token": _string(), "email": _string(),
+                       "expires_at": _string(format="date-time")},
+    },
+    "Confirmation": {
+        "type": "object", "required": ["confirmed", "email"],
+        "properties": {"confirmed": {"type": "boolean"}, "email": _string()},
+    },
+    "CertificateRequest": {
+        "type": "object", "required": ["csr"],
+        "properties": {"csr": _string(description="PEM の証明書署名要求（PKCS#10）")},
+    },
+    "ChallengeRequest": {
+        "type": "object", "required": ["certificate"],
+        "properties": {"certificate": _string(description="更新するクライアント証明書（PEM）")},
+    },
+    "Challenge": {
+        "type": "object", "required": ["challenge", "expires_at"],
+        "properties": {"challenge": _string(), "expires_at": _string(format="date-time")},
+    },
+    "RenewalRequest": {
+        "type": "object", "required": ["certificate", "challenge", "signature", "csr"],
+        "properties": {
+            "certificate": _string(description="更新するクライアント証明書（PEM）"),
+            "challenge": _string(description="チャレンジ（そのまま）"),
+            "signature": _string(description="チャレンジ（ASCII）への現在の鍵による署名（Base64）"),
+            "csr": _string(description="新しい鍵の証明書署名要求（PEM）"),
+        },
+    },
+    "IssuedCertificate": {
+        "type": "object",
+        "required": ["serial", "certificate", "chain", "not_before", "not_after", "subject"],
+        "properties": {
+            "serial": _string("^[0-9A-F]+$"), "certificate": _string(), "chain": _string(),
+            "not_before": _string(format="date-time"), "not_after": _string(format="date-time"),
+            "subject": _string(),
+        },
+    },
+}
+
+
+def _post(summary: str, body: str | None, result: str, *, status: int = 201,
+          parameters: list | None = None) -> dict:
+    operation = {
+        "summary": summary,
+        "responses": {str(status): _success(result), **COMMON_ERRORS},
+    }
+    if body:
+        operation["requestBody"] = _json_body(body)
+    if parameters:
+        operation["parameters"] = parameters
+    return {"post": operation}
+
+
+def document() -> dict:
+    paths = {
+        "/api/v1/enrollments": _post("新規取得の受付（6項目の照合）", "EnrollmentRequest",
+                                     "Enrollment"),
+        "/api/v1/enrollments/{token}/confirm": _post(
+            "Eメールアドレスの確認", None, "Confirmation", status=200, parameters=[TOKEN_PARAMETER]),
+        "/api/v1/enrollments/{token}/certificate": _post(
+            "証明書の発行", "CertificateRequest", "IssuedCertificate",
+            parameters=[TOKEN_PARAMETER]),
+        "/api/v1/renewals/challenge": _post("更新のチャレンジ", "ChallengeRequest", "Challenge"),
+        "/api/v1/renewals": _post("証明書の更新", "RenewalRequest", "IssuedCertificate"),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "kihonet API", "version": "1",
+                 "description": "status_code: " + "; ".join(
+                     f"{k} {v}" for k, v in STATUS_CODES.items())},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }
+
+
+@require_GET
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(document(), json_dumps_params={"ensure_ascii": False})

@@ -1,0 +1,134 @@
+"""The JSON API the client tool and the pages use (version 1). It takes no cookies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from issuance import ca
+from issuance.errors import FieldFormatError, ServiceError
+from issuance.forms import EnrollmentForm
+from issuance.models import Certificate
+from issuance.requests import client_ip
+from issuance.services import enrollment, renewal
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def error_response(error: ServiceError) -> JsonResponse:
+    body = {"status_code": error.status_code, "message": str(error.message)}
+    body.update(error.detail)
+    return JsonResponse(body, status=error.http_status)
+
+
+def _read_json(request: HttpRequest) -> dict:
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+        raise _TooLarge()
+    try:
+        body = request.body
+    except RequestDataTooBig as error:
+        raise _TooLarge() from error
+    if len(body) > MAX_BODY_BYTES:
+        raise _TooLarge()
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ServiceError(_("JSON の形式が正しくありません。")) from error
+    if not isinstance(data, dict):
+        raise ServiceError(_("JSON のオブジェクトで送信してください。"))
+    return data
+
+
+class _TooLarge(ServiceError):
+    status_code = "3413"
+    http_status = 413
+
+    def __init__(self) -> None:
+        super().__init__(_("送信されたデータが大きすぎます。"))
+
+
+def api_view(function: Callable) -> Callable:
+    """POST only, JSON in and out, every ServiceError as a 4xx with its status code."""
+
+    @csrf_exempt
+    @require_POST
+    @wraps(function)
+    def view(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        try:
+            return function(request, _read_json(request), *args, **kwargs)
+        except ServiceError as error:
+            return error_response(error)
+
+    return view
+
+
+def _string(data: dict, name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise ServiceError(_("%(name)s を文字列で送信してください。") % {"name": name},
+                           detail={"errors": {name: [_("この項目を入力してください。")]}})
+    return value
+
+
+def certificate_body(certificate: Certificate, chain_pem: str) -> dict:
+    return {
+        "serial": certificate.serial,
+        "certificate": certificate.pem,
+        "chain": chain_pem,
+        "not_before": certificate.not_before.isoformat(),
+        "not_after": certificate.not_after.isoformat(),
+        "subject": certificate.subject,
+    }
+
+
+@api_view
+def create_enrollment(request: HttpRequest, data: dict) -> JsonResponse:
+    form = EnrollmentForm(data={k: v for k, v in data.items() if isinstance(v, str)})
+    if not form.is_valid():
+        errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+        raise FieldFormatError(detail={"errors": errors})
+    started, token = enrollment.start_enrollment(
+        enrollment.NoticeFields(**form.cleaned_data), ip_address=client_ip(request)
+    )
+    return JsonResponse(
+        {"token": token, "email": started.email, "expires_at": started.expires_at.isoformat()},
+        status=201,
+    )
+
+
+@api_view
+def confirm_enrollment(request: HttpRequest, data: dict, token: str) -> JsonResponse:
+    confirmed = enrollment.confirm_email(token, ip_address=client_ip(request))
+    return JsonResponse({"confirmed": True, "email": confirmed.email})
+
+
+@api_view
+def enrollment_certificate(request: HttpRequest, data: dict, token: str) -> JsonResponse:
+    certificate = enrollment.complete_enrollment(
+        token, _string(data, "csr"), ip_address=client_ip(request)
+    )
+    return JsonResponse(certificate_body(certificate, ca.signing_material().chain_pem), status=201)
+
+
+@api_view
+def renewal_challenge(request: HttpRequest, data: dict) -> JsonResponse:
+    issued, challenge = renewal.create_challenge(_string(data, "certificate"))
+    return JsonResponse({"challenge": challenge, "expires_at": issued.expires_at.isoformat()},
+                        status=201)
+
+
+@api_view
+def create_renewal(request: HttpRequest, data: dict) -> JsonResponse:
+    renewed = renewal.renew(
+        certificate_pem=_string(data, "certificate"), challenge=_string(data, "challenge"),
+        signature=_string(data, "signature"), csr_data=_string(data, "csr"),
+        ip_address=client_ip(request),
+    )
+    return JsonResponse(certificate_body(renewed, ca.signing_material().chain_pem), status=201)

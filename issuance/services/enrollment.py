@@ -1,0 +1,159 @@
+"""New acquisition (新規取得), steps ⑥ to ⑧ of the manual: match the six fields to a notice,
+confirm the e-mail, sign the certificate for the key the client tool made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from issuance import audit, selectors, tokens
+from issuance.errors import (
+    EmailNotConfirmedError,
+    InputMismatchError,
+    NoticeUsedError,
+    TokenError,
+)
+from issuance.models import Certificate, Enrollment, Notice, ReissueRecord
+from issuance.services import lockout
+from issuance.services.certificates import issue_certificate, revoke_certificate
+
+
+@dataclass(frozen=True)
+class NoticeFields:
+    """The six fields as the customer typed them, already normalised (R01)."""
+
+    kihonet_code: str
+    management_number: str
+    user_id: str
+    year: str
+    branch_number: str
+    email: str
+
+
+def _matching_notice(fields: NoticeFields) -> Notice | None:
+    """The notice all six fields match, or None: never says which field was wrong (R03)."""
+    notice = (
+        Notice.objects.select_related("user__customer")
+        .filter(
+            user__customer__kihonet_code=fields.kihonet_code,
+            user__management_number=fields.management_number,
+            user__user_id=fields.user_id,
+            branch_number=fields.branch_number,
+            email=fields.email,
+        )
+        .first()
+    )
+    if notice is None or not notice.accepts_year(int(fields.year)):
+        return None
+    return notice
+
+
+def _used_notice_error(notice: Notice) -> NoticeUsedError:
+    """R16: a used (or replaced) notice needs a reissue; the desk to call is named (R15)."""
+    desks = selectors.desks_for_customer(notice.user.customer)
+    return NoticeUsedError(detail={"desks": [d.as_dict() for d in desks]})
+
+
+@transaction.atomic
+def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[Enrollment, str]:
+    """Step ⑥: the six fields against the notices; a one-time token for the next steps."""
+    lockout.check_not_locked(fields.kihonet_code, ip_address)
+    notice = _matching_notice(fields)
+    if notice is None:
+        lockout.record_mismatch(fields.kihonet_code, ip_address)
+        raise InputMismatchError()
+    lockout.forget_mismatches(fields.kihonet_code)
+    if notice.is_used or selectors.is_replaced(notice):
+        raise _used_notice_error(notice)
+    token = tokens.new_token()
+    now = timezone.now()
+    enrollment = Enrollment.objects.create(
+        notice=notice, token_digest=tokens.digest(token), email=notice.email,
+        expires_at=now + timedelta(minutes=settings.KIHONET_ENROLLMENT_TOKEN_MINUTES),
+        ip_address=ip_address, created_at=now,
+    )
+    audit.record(_actor(notice, ip_address), "enrollment_started", enrollment,
+                 kihonet_user=notice.user)
+    return enrollment, token
+
+
+def _actor(notice: Notice, ip_address: str | None) -> audit.Actor:
+    return audit.Actor.customer(notice.user.user_id, ip_address)
+
+
+def _open_enrollment(token: str, *, lock: bool = False) -> Enrollment:
+    queryset = Enrollment.objects.select_related("notice__user__customer")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    enrollment = queryset.filter(token_digest=tokens.digest(token)).first()
+    if enrollment is None or enrollment.is_completed or enrollment.expires_at <= timezone.now():
+        raise TokenError()
+    return enrollment
+
+
+@transaction.atomic
+def confirm_email(token: str, *, ip_address: str | None) -> Enrollment:
+    """Step ⑦: the customer has read the address and pressed OK (R04)."""
+    enrollment = _open_enrollment(token, lock=True)
+    if enrollment.confirmed_at is None:
+        enrollment.confirmed_at = timezone.now()
+        enrollment.save(update_fields=["confirmed_at"])
+        audit.record(_actor(enrollment.notice, ip_address), "email_confirmed", enrollment,
+                     kihonet_user=enrollment.notice.user, detail={"email": enrollment.email})
+    return enrollment
+
+
+@transaction.atomic
+def complete_enrollment(token: str, csr_data: str | bytes, *, ip_address: str | None
+                        ) -> Certificate:
+    """Step ⑧: the certificate for the client tool's key; the notice is used up with it.
+
+    The enrollment and then the notice are locked, so two requests at once with the same token
+    or the same notice give one certificate, never two.
+    """
+    enrollment = _open_enrollment(token, lock=True)
+    if enrollment.confirmed_at is None:
+        raise EmailNotConfirmedError()
+    notice = Notice.objects.select_for_update().get(pk=enrollment.notice_id)
+    notice.user = enrollment.notice.user
+    if notice.is_used:
+        raise _used_notice_error(notice)
+    actor = _actor(notice, ip_address)
+    certificate = issue_certificate(user=notice.user, notice=notice, csr_data=csr_data,
+                                    actor=actor)
+    notice.used_at = certificate.created_at
+    notice.save(update_fields=["used_at"])
+    enrollment.certificate = certificate
+    enrollment.save(update_fields=["certificate"])
+    _start_using(notice, actor)
+    _supersede_older_certificates(notice, certificate, actor)
+    return certificate
+
+
+def _start_using(notice: Notice, actor: audit.Actor) -> None:
+    user = notice.user
+    if user.email != notice.email:  # a reissue for a new address (R05)
+        user.email = notice.email
+        user.save(update_fields=["email"])
+    customer = user.customer
+    if not customer.started_using:
+        customer.started_using = True
+        customer.save(update_fields=["started_using"])
+        audit.record(actor, "customer_started_using", customer, kihonet_user=user)
+
+
+def _supersede_older_certificates(notice: Notice, new: Certificate, actor: audit.Actor) -> None:
+    """After a reissue the old certificates end when the new one is acquired, so the customer
+    is never without access in between (a lost PC's were revoked at the reissue already)."""
+    if notice.kind != Notice.Kind.REISSUE:
+        return
+    record = ReissueRecord.objects.filter(new_notice=notice).first()
+    older = Certificate.objects.for_user(notice.user).not_revoked().exclude(pk=new.pk)
+    for certificate in older:
+        revoke_certificate(certificate, reason="superseded", actor=actor,
+                           note=record.get_reason_display() if record else "")

@@ -1,0 +1,115 @@
+"""Renewal (更新), the manual's renewal chapter: the client tool proves it holds the current
+certificate's key by signing a one-time challenge, and gets a new certificate for a new key
+with the same subject and e-mail (R09, R11, R12)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from issuance import audit, selectors, tokens
+from issuance.errors import ProofOfPossessionError, RenewalError
+from issuance.models import Certificate, RenewalChallenge
+from issuance.pki import pop, profile
+from issuance.services.certificates import issue_certificate, revoke_certificate
+
+
+def _parse(certificate_pem: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(certificate_pem.encode())
+    except (ValueError, TypeError, UnicodeEncodeError) as error:
+        raise RenewalError(_("クライアント証明書の形式が正しくありません。")) from error
+
+
+def _our_certificate(certificate_pem: str, *, lock: bool = False) -> tuple[Certificate, x509.Certificate]:
+    parsed = _parse(certificate_pem)
+    queryset = Certificate.objects.select_related("user__customer")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    found = queryset.filter(fingerprint=profile.certificate_fingerprint(parsed)).first()
+    if found is None:
+        raise RenewalError(_("このクライアント証明書は企保ネットで発行されたものではありません。"))
+    return found, parsed
+
+
+def _with_desks(message: str, certificate: Certificate) -> RenewalError:
+    desks = selectors.desks_for_customer(certificate.user.customer)
+    return RenewalError(message, detail={"desks": [d.as_dict() for d in desks]})
+
+
+def check_renewable(certificate: Certificate, now: datetime) -> None:
+    """Every reason a certificate cannot be renewed now, each with its own message."""
+    if not selectors.renewal_offered(now):
+        raise RenewalError(_("2025年までは新規取得のみの取扱いとなります"))
+    if certificate.is_revoked:
+        raise _with_desks(_("このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"), certificate)
+    if selectors.has_renewal(certificate):
+        raise RenewalError(_("このクライアント証明書はすでに更新済みです。"))
+    if now >= certificate.not_after:
+        raise _with_desks(_("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate)
+    opens_at = selectors.renewal_opens_at(certificate.not_after)
+    if now < opens_at:
+        day = date_format(timezone.localtime(opens_at), "Y年n月j日")
+        raise RenewalError(_("このクライアント証明書の更新は%(day)sから可能です。") % {"day": day})
+
+
+@transaction.atomic
+def create_challenge(certificate_pem: str) -> tuple[RenewalChallenge, str]:
+    """Step ⑥, first half: a fresh one-time challenge for the certificate the tool holds."""
+    certificate, _parsed = _our_certificate(certificate_pem)
+    now = timezone.now()
+    check_renewable(certificate, now)
+    challenge = tokens.new_token()
+    issued = RenewalChallenge.objects.create(
+        certificate=certificate, challenge_digest=tokens.digest(challenge), created_at=now,
+        expires_at=now + timedelta(minutes=settings.KIHONET_RENEWAL_CHALLENGE_MINUTES),
+    )
+    return issued, challenge
+
+
+def _decode_signature(signature: str) -> bytes:
+    try:
+        return base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ProofOfPossessionError() from error
+
+
+def _use_challenge(certificate: Certificate, parsed: x509.Certificate, challenge: str,
+                   signature: str, now: datetime) -> None:
+    used = (RenewalChallenge.objects.select_for_update()
+            .filter(challenge_digest=tokens.digest(challenge), certificate=certificate).first())
+    if used is None or used.used_at is not None or used.expires_at <= now:
+        raise ProofOfPossessionError()
+    if not pop.verify_challenge_signature(parsed, challenge.encode(), _decode_signature(signature)):
+        raise ProofOfPossessionError()
+    used.used_at = now
+    used.save(update_fields=["used_at"])
+
+
+@transaction.atomic
+def renew(*, certificate_pem: str, challenge: str, signature: str, csr_data: str,
+          ip_address: str | None) -> Certificate:
+    """Step ⑥, second half: one new certificate for the new key; the old one is locked first,
+    so two renewals at once give one new certificate."""
+    if not challenge.isascii():
+        raise ProofOfPossessionError()
+    certificate, parsed = _our_certificate(certificate_pem, lock=True)
+    now = timezone.now()
+    check_renewable(certificate, now)
+    _use_challenge(certificate, parsed, challenge, signature, now)
+    actor = audit.Actor.customer(certificate.user.user_id, ip_address)
+    renewed = issue_certificate(user=certificate.user, csr_data=csr_data, actor=actor,
+                                renewed_from=certificate, now=now)
+    audit.record(actor, "certificate_renewed", renewed, kihonet_user=certificate.user,
+                 detail={"old_serial": certificate.serial, "new_serial": renewed.serial})
+    if settings.KIHONET_RENEWAL_REVOKES_OLD:
+        revoke_certificate(certificate, reason="superseded", actor=actor, note="renewed")
+    return renewed

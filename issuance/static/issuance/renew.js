@@ -1,0 +1,83 @@
+// The renewal steps ⑥ to ⑧: 「更新」, the choice among several certificates (R12), renewal
+// by the client tool, which proves it holds the current key.
+"use strict";
+
+(function () {
+  const agent = window.kihonetAgent;
+
+  function show(id, visible) { document.getElementById(id).hidden = !visible; }
+
+  function fail(panel, text, desks) {
+    const box = document.getElementById("renew-error");
+    box.textContent = text;
+    (desks || []).forEach(function (desk) {
+      const line = document.createElement("div");
+      line.textContent = (desk.product_line ? desk.product_line + "：" : "") + desk.desk + " " + desk.phone;
+      box.appendChild(line);
+    });
+    show("renew-error", true);
+    show("renew-progress", false);
+    show("renew-start", true);
+  }
+
+  function renew(panel, serial) {
+    show("renew-choice", false);
+    show("renew-start", false);
+    show("renew-progress", true);
+    agent.request(panel.dataset.agentUrl, "/renew", { serial: serial }).then(function (result) {
+      if (result.ok) {
+        window.location.assign(panel.dataset.completeUrl + "?serial=" + encodeURIComponent(result.data.serial));
+      } else {
+        fail(panel, agent.describeError(result.data), result.data.desks);
+      }
+    }).catch(function () { fail(panel, panel.dataset.missing); });
+  }
+
+  function label(panel, cert) {
+    let text = panel.dataset.userLabel + "：" + cert.user_id + "　" + panel.dataset.numberLabel + "：" +
+      cert.management_number + "　" + panel.dataset.expiryLabel + "：" + cert.not_after.slice(0, 10);
+    if (cert.expired) { text += "（" + panel.dataset.expiredLabel + "）"; }
+    return text;
+  }
+
+  function choose(panel, certificates) {
+    const options = document.getElementById("renew-options");
+    options.replaceChildren();
+    certificates.forEach(function (cert, index) {
+      const item = document.createElement("label");
+      item.className = "list-group-item";
+      const radio = document.createElement("input");
+      radio.type = "radio";
+      radio.name = "serial";
+      radio.value = cert.serial;
+      radio.className = "form-check-input me-2";
+      radio.checked = index === 0;
+      item.appendChild(radio);
+      item.appendChild(document.createTextNode(label(panel, cert)));
+      options.appendChild(item);
+    });
+    show("renew-start", false);
+    show("renew-choice", true);
+  }
+
+  function start(panel) {
+    show("renew-error", false);
+    agent.request(panel.dataset.agentUrl, "/certificates").then(function (result) {
+      const certificates = (result.data.certificates || []);
+      if (!result.ok) { fail(panel, agent.describeError(result.data)); }
+      else if (certificates.length === 0) { fail(panel, panel.dataset.none); }
+      else if (certificates.length === 1) { renew(panel, certificates[0].serial); }
+      else { choose(panel, certificates); }
+    }).catch(function () { fail(panel, panel.dataset.missing); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const panel = document.getElementById("renew");
+    if (!panel) { return; }
+    document.getElementById("renew-button").addEventListener("click", function () { start(panel); });
+    document.getElementById("renew-ok").addEventListener("click", function () {
+      const chosen = document.querySelector("#renew-options input:checked");
+      if (chosen) { renew(panel, chosen.value); }
+    });
+  });
+})();
