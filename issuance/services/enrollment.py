@@ -59,9 +59,12 @@ def _used_notice_error(notice: Notice) -> NoticeUsedError:
     return NoticeUsedError(detail={"desks": [d.as_dict() for d in desks]})
 
 
-@transaction.atomic
 def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[Enrollment, str]:
-    """Step ⑥: the six fields against the notices; a one-time token for the next steps."""
+    """Step ⑥: the six fields against the notices; a one-time token for the next steps.
+
+    A mismatch is counted (and a lock written) outside any transaction, so the refusal does
+    not roll the count back.
+    """
     lockout.check_not_locked(fields.kihonet_code, ip_address)
     notice = _matching_notice(fields)
     if notice is None:
@@ -70,6 +73,11 @@ def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[E
     lockout.forget_mismatches(fields.kihonet_code)
     if notice.is_used or selectors.is_replaced(notice):
         raise _used_notice_error(notice)
+    return _open_enrollment_for(notice, ip_address)
+
+
+@transaction.atomic
+def _open_enrollment_for(notice: Notice, ip_address: str | None) -> tuple[Enrollment, str]:
     token = tokens.new_token()
     now = timezone.now()
     enrollment = Enrollment.objects.create(

@@ -1,0 +1,62 @@
+"""R13: the client tool, as downloaded from the site, acquires against the running server."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.urls import reverse
+
+from issuance import ca
+from issuance.models import Certificate
+from tests.factories import make_notice
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def live_ca(settings, live_server, tmp_path):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "live"
+    settings.KIHONET_BASE_URL = live_server.url
+    ca.reset()
+    yield ca.create()
+    ca.reset()
+
+
+def run_tool(tool, *args, store):
+    env = {**os.environ, "KIHONET_AGENT_PASSPHRASE": "pc password"}
+    return subprocess.run([sys.executable, str(tool), *args, "--store", str(store)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def test_r13_downloaded_tool_enrolls_from_the_command_line(live_server, live_ca, tmp_path, client):
+    tool = tmp_path / "kihonet_agent.py"
+    response = client.get(reverse("issuance:client-tool"))
+    assert response["Content-Disposition"].startswith("attachment")
+    tool.write_bytes(b"".join(response.streaming_content))
+
+    notice = make_notice()
+    user = notice.user
+    store = tmp_path / "store"
+    result = run_tool(
+        tool, "enroll", "--server", live_server.url, "--kihonet-code", user.customer.kihonet_code,
+        "--management-number", user.management_number, "--user-id", user.user_id,
+        "--year", str(notice.registration_year), "--branch-number", "001",
+        "--email", notice.email, "--yes", store=store,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "クライアント証明書の作成が完了しました" in result.stdout
+    certificate = Certificate.objects.get(user=user)
+
+    listing = run_tool(tool, "list", store=store)
+    assert certificate.serial in listing.stdout and user.user_id in listing.stdout
+
+    again = run_tool(
+        tool, "enroll", "--server", live_server.url, "--kihonet-code", user.customer.kihonet_code,
+        "--management-number", user.management_number, "--user-id", "ZZ99999",
+        "--year", str(notice.registration_year), "--branch-number", "001",
+        "--email", notice.email, "--yes", store=store,
+    )
+    assert again.returncode == 1
+    assert "入力情報エラー（ステータスコード：3420）" in again.stderr
