@@ -63,7 +63,7 @@ def _is_key_reuse(error: IntegrityError) -> bool:
     return "public_key_fingerprint" in str(error)
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic
 def issue_certificate(
     *,
     user: KihonetUser,
@@ -76,8 +76,8 @@ def issue_certificate(
     """Checks the CSR, signs a three-year client certificate for ``user`` and stores it.
 
     The subject and the e-mail come from our records, never from the CSR (R05, R12). A public
-    key certified before is refused by the unique constraint (no extra query, no savepoint:
-    the certificate signed meanwhile is thrown away with the rolled-back transaction).
+    key certified before is refused by the unique constraint (no extra query: the certificate
+    signed meanwhile is thrown away with the rolled-back transaction).
     """
     request = _check_request(csr_data)
     public_key = request.public_key()
