@@ -1,0 +1,86 @@
+"""The reminder mail itself: Japanese plain text and HTML from templates, a stable Message-ID."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import dateformat
+
+from issuance.models import Certificate
+from notifications.models import ExpiryReminder
+from notifications.selectors import JST, Contacts
+
+TEMPLATE_DIR = "notifications"
+JST_FORMAT = "Y年n月j日 H:i"
+
+
+def format_jst(moment: datetime) -> str:
+    """``2029年11月28日 13:45``: the time in Japan, whatever the server's time zone."""
+    return dateformat.format(moment.astimezone(JST), JST_FORMAT)
+
+
+def sender_domain() -> str:
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def message_id(stage: int, serial: str) -> str:
+    """The same for every attempt at one mail, so that a receiver sees a repeat as one message."""
+    return f"<reminder-{stage}-{serial}@{sender_domain()}>"
+
+
+def renew_url() -> str:
+    return f"{settings.KIHONET_BASE_URL}/renew/"
+
+
+@dataclass(frozen=True)
+class ReminderMail:
+    """Everything the templates show."""
+
+    stage: int
+    customer_name: str
+    user_id: str
+    expires_at: str
+    renewed: bool
+    new_expires_at: str
+    renew_url: str
+    contacts: Contacts
+
+
+def reminder_mail(
+    *, stage: int, certificate: Certificate, renewal_not_after: datetime | None, contacts: Contacts
+) -> ReminderMail:
+    renewed = stage == ExpiryReminder.Stage.DAYS_7 and renewal_not_after is not None
+    return ReminderMail(
+        stage=stage,
+        customer_name=certificate.user.customer.name,
+        user_id=certificate.user.user_id,
+        expires_at=format_jst(certificate.not_after),
+        renewed=renewed,
+        new_expires_at=format_jst(renewal_not_after) if renewed else "",
+        renew_url=renew_url(),
+        contacts=contacts,
+    )
+
+
+def build_message(*, mail: ReminderMail, to: str, message_id: str, connection=None
+                  ) -> EmailMultiAlternatives:
+    context = {"mail": mail}
+    subject = render_to_string(f"{TEMPLATE_DIR}/expiry_reminder_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string(f"{TEMPLATE_DIR}/expiry_reminder.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
+        connection=connection,
+    )
+    message.attach_alternative(
+        render_to_string(f"{TEMPLATE_DIR}/expiry_reminder.html", context), "text/html"
+    )
+    return message

@@ -1,0 +1,66 @@
+"""A real SMTP server on a free loopback port (aiosmtpd), that can answer 451 to the first tries."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RecordingHandler:
+    """Keeps every accepted message; refuses the first ``fail_first`` with 451."""
+
+    def __init__(self, *, fail_first: int = 0, delay: float = 0.0) -> None:
+        self.fail_first = fail_first
+        self.delay = delay
+        self.attempts = 0
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        with self._lock:
+            self.attempts += 1
+            refuse = self.attempts <= self.fail_first
+        if refuse:
+            return "451 4.3.0 Try again later"
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        message = message_from_bytes(envelope.original_content or envelope.content,
+                                     policy=policy.default)
+        with self._lock:
+            self.messages.append(message)
+        return "250 2.0.0 OK"
+
+    def message_ids(self) -> Counter:
+        with self._lock:
+            return Counter(message["Message-ID"] for message in self.messages)
+
+    def by_message_id(self, message_id: str) -> EmailMessage:
+        with self._lock:
+            [message] = [m for m in self.messages if m["Message-ID"] == message_id]
+        return message
+
+
+class SmtpServer:
+    def __init__(self, handler: RecordingHandler) -> None:
+        self.handler = handler
+        self.port = free_port()
+        self._controller = Controller(handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._controller.stop()
