@@ -141,6 +141,7 @@ class KihonetUser(models.Model):
         verbose_name = _("ユーザー")
         verbose_name_plural = _("ユーザー")
         ordering = ["user_id"]
+        permissions = [("export_data", _("データを出力できる"))]
         constraints = [
             _regex_check("user_id", formats.USER_ID_RE, "user_user_id_format"),
             _regex_check(
@@ -182,6 +183,10 @@ class Notice(models.Model):
         verbose_name = _("通知文書")
         verbose_name_plural = _("通知文書")
         ordering = ["user", "branch_number"]
+        permissions = [
+            ("reissue_notice", _("再発行できる")),
+            ("print_notice", _("通知文書を印刷できる")),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["user", "branch_number"], name="unique_notice_branch"),
             _regex_check("branch_number", formats.BRANCH_NUMBER_RE, "notice_branch_number_format"),
@@ -253,6 +258,10 @@ class Certificate(models.Model):
         verbose_name = _("クライアント証明書")
         verbose_name_plural = _("クライアント証明書")
         ordering = ["-not_after"]
+        permissions = [
+            ("revoke_certificate", _("証明書を失効できる")),
+            ("resend_reminder", _("更新案内メールを再送できる")),
+        ]
         constraints = [
             _regex_check("serial", formats.SERIAL_RE, "certificate_serial_format"),
             models.CheckConstraint(
@@ -451,6 +460,7 @@ class InputLock(models.Model):
         verbose_name = _("入力ロック")
         verbose_name_plural = _("入力ロック")
         ordering = ["-locked_at"]
+        permissions = [("lift_input_lock", _("入力ロックを解除できる"))]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.value}"
@@ -478,3 +488,24 @@ class RenewalChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.certificate.serial} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class StaffProfile(models.Model):
+    """A back-office account's desk (R15): its staff see the customers that desk serves."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile",
+        verbose_name=_("職員アカウント"),
+    )
+    desk = models.ForeignKey(
+        ServiceDesk, on_delete=models.PROTECT, null=True, blank=True, related_name="staff",
+        verbose_name=_("所属照会先"),
+        help_text=_("空欄は所属なし（スーパーバイザーのみ。窓口担当者は何も表示されません）。"),
+    )
+
+    class Meta:
+        verbose_name = _("職員の所属")
+        verbose_name_plural = _("職員の所属")
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.desk or '-'})"

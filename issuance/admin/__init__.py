@@ -1,0 +1,7 @@
+"""The back office (issue 7): the desk-scoped admin, split by subject.
+
+The admin site itself (TOTP sign-in, dashboard) is ``issuance.admin_site``, outside this
+package so that making the site never imports the modules that register on it.
+"""
+
+from issuance.admin import certificates, customers, records, reference, staff  # noqa: F401

@@ -1,0 +1,96 @@
+"""Certificates, notices and reissues: read-only for staff; actions live on the user screen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from issuance.admin.export import ExportMixin
+from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
+from issuance.models import Certificate, Notice, ReissueRecord
+
+CERTIFICATE_SEARCH = {
+    "kihonet_code": "user__customer__kihonet_code",
+    "user_id": "user__user_id",
+    "management_number": "user__management_number",
+    "email": "email",
+    "serial": "serial",
+}
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    """The questions of the day, each served by the index on the expiry."""
+
+    title = _("有効期限")
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("7", _("7日以内に期限切れ")), ("30", _("30日以内に期限切れ")),
+                ("expired", _("期限切れ"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() in {"7", "30"}:
+            return queryset.not_revoked().expiring_between(
+                now, now + timedelta(days=int(self.value())))
+        if self.value() == "expired":
+            return queryset.expired(now)
+        return queryset
+
+
+class UserLinkMixin:
+    @admin.display(description=_("ユーザー"), ordering="user__user_id")
+    def user_link(self, obj) -> str:
+        url = reverse("admin:issuance_kihonetuser_change", args=[obj.user_id])
+        return format_html('<a href="{}">{}</a>', url, obj.user.user_id)
+
+
+@admin.register(Certificate)
+class CertificateAdmin(UserLinkMixin, ExportMixin, ReadOnlyMixin, DeskScopedAdmin):
+    customer_path = "user__customer"
+    list_display = ["serial", "user_link", "status", "not_before", "not_after", "email"]
+    list_select_related = ["user"]
+    list_filter = ["status", ExpiryFilter]
+    search_paths = CERTIFICATE_SEARCH
+    sortable_by = ["not_after", "serial"]
+    exclude = ["pem"]
+    readonly_fields = [f.name for f in Certificate._meta.fields if f.name != "pem"]
+    export_fields = [(_("シリアル番号"), "serial"), (_("ユーザーID"), "user__user_id"),
+                     (_("状態"), "status"), (_("有効期限"), "not_after"),
+                     (_("Eメールアドレス"), "email")]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Notice)
+class NoticeAdmin(UserLinkMixin, DeskScopedAdmin):
+    customer_path = "user__customer"
+    list_display = ["user_link", "kind", "branch_number", "printed_year", "registration_year",
+                    "issued_on", "used_at"]
+    list_select_related = ["user"]
+    list_filter = ["kind"]
+    search_paths = {k: v for k, v in CERTIFICATE_SEARCH.items() if k != "serial"}
+    sortable_by = []
+    autocomplete_fields = ["user"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(ReissueRecord)
+class ReissueRecordAdmin(UserLinkMixin, ReadOnlyMixin, DeskScopedAdmin):
+    customer_path = "user__customer"
+    list_display = ["user_link", "reason", "new_notice", "staff", "created_at"]
+    list_select_related = ["user", "new_notice__user", "staff"]
+    list_filter = ["reason"]
+    search_paths = {k: v for k, v in CERTIFICATE_SEARCH.items() if k != "serial"}
+    sortable_by = []

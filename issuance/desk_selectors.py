@@ -1,0 +1,423 @@
+"""Reads of the back office: whose data a staff account sees (R15), the one-screen overview of a
+customer user, the dashboard and the exact-match search on indexed columns.
+
+Every list, search, autocomplete, export and action of the admin goes through ``staff_scope``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from issuance import formats, roles, selectors
+from issuance.models import (
+    AuditEvent,
+    Certificate,
+    Customer,
+    DeskContact,
+    InputLock,
+    KihonetUser,
+    Notice,
+    ReissueRecord,
+    ServiceDesk,
+    StaffProfile,
+)
+from issuance.querysets import _desk_customer_filter
+
+# --- Who sees what ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffScope:
+    """All customers (supervisor, superuser), one desk's customers (clerk), or none."""
+
+    everything: bool = False
+    desk: ServiceDesk | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.everything and self.desk is None
+
+    def filter(self, queryset: QuerySet, customer_path: str) -> QuerySet:
+        """``queryset`` narrowed to the customers in scope, reached by ``customer_path``
+        (``""`` for Customer itself, ``"user__customer"`` for a certificate, …)."""
+        if self.everything:
+            return queryset
+        if self.desk is None:
+            return queryset.none()
+        return queryset.filter(_desk_customer_filter(self.desk, customer_path))
+
+    def input_locks(self, queryset: QuerySet[InputLock]) -> QuerySet[InputLock]:
+        """Locks by 企保ネットコード of the desk's customers; locks by address: supervisors."""
+        if self.everything:
+            return queryset
+        if self.desk is None:
+            return queryset.none()
+        codes = Customer.objects.for_desk(self.desk).filter(kihonet_code=OuterRef("value"))
+        return queryset.filter(kind=InputLock.Kind.KIHONET_CODE).filter(Exists(codes))
+
+
+NO_SCOPE = StaffScope()
+_SCOPE_ATTRIBUTE = "_kihonet_staff_scope"
+
+
+def is_supervisor(user) -> bool:
+    return user.is_superuser or user.groups.filter(name=roles.SUPERVISOR).exists()
+
+
+def staff_scope(user) -> StaffScope:
+    """The scope of a signed-in staff account, remembered on the user object for the request."""
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
+        return NO_SCOPE
+    cached = getattr(user, _SCOPE_ATTRIBUTE, None)
+    if cached is not None:
+        return cached
+    if is_supervisor(user):
+        scope = StaffScope(everything=True)
+    else:
+        profile = StaffProfile.objects.select_related("desk").filter(user=user).first()
+        scope = StaffScope(desk=profile.desk) if profile and profile.desk else NO_SCOPE
+    setattr(user, _SCOPE_ATTRIBUTE, scope)
+    return scope
+
+
+def desk_in_view(user, requested_desk_id: str | None) -> ServiceDesk | None:
+    """The desk whose figures the dashboard shows: a clerk's own; a supervisor's choice."""
+    scope = staff_scope(user)
+    if not scope.everything:
+        return scope.desk
+    if requested_desk_id and requested_desk_id.isdigit():
+        return ServiceDesk.objects.filter(pk=int(requested_desk_id)).first()
+    return None
+
+
+def users_in_scope(user) -> QuerySet[KihonetUser]:
+    return staff_scope(user).filter(KihonetUser.objects.all(), "customer")
+
+
+def check_staff_may(actor, permission: str, kihonet_user: KihonetUser | None = None) -> None:
+    """The check every back-office service makes: the permission, and the customer in scope.
+
+    A system job (``Actor.system``) may act; a customer actor never may.
+    """
+    staff = actor.staff
+    if staff is None:
+        if actor.type == AuditEvent.ActorType.SYSTEM:
+            return
+        raise PermissionDenied("staff only")
+    if not staff.has_perm(permission):
+        raise PermissionDenied(permission)
+    if kihonet_user is not None and not users_in_scope(staff).filter(pk=kihonet_user.pk).exists():
+        raise PermissionDenied("customer outside the desk")
+
+
+# --- Search: exact matches on indexed columns -------------------------------------------------
+
+SERIAL_SEARCH_RE = re.compile(r"^[0-9A-Fa-f]{1,40}$")
+SEARCH_ID_LIMIT = 1000
+
+
+def classify_search_term(term: str) -> dict[str, list[str]]:
+    """Which of the five keys ``term`` can be, with the values to look up exactly.
+
+    企保ネットコード (8 digits), ユーザーID (7), 管理番号 (10 alphanumerics), e-mail (has @),
+    serial (hex). A term may fit several (``12345678`` is a code and a serial).
+    """
+    if "@" in term:
+        return {"email": [formats.normalize_email(term)]}
+    code = formats.normalize_code(term)
+    kinds: dict[str, list[str]] = {}
+    if re.fullmatch(formats.KIHONET_CODE_RE.strip("^$"), code):
+        kinds["kihonet_code"] = [code]
+    if re.fullmatch(formats.USER_ID_RE.strip("^$"), code):
+        kinds["user_id"] = list(dict.fromkeys([code, code.upper()]))
+    if re.fullmatch(formats.MANAGEMENT_NUMBER_RE.strip("^$"), code):
+        kinds["management_number"] = list(dict.fromkeys([code, code.upper()]))
+    if SERIAL_SEARCH_RE.fullmatch(code):
+        kinds["serial"] = [code.upper()]
+    return kinds
+
+
+def search_exact(queryset: QuerySet, term: str, paths: dict[str, str]) -> QuerySet:
+    """``queryset`` narrowed to the rows whose key matches ``term`` exactly.
+
+    ``paths`` maps a key kind to its lookup path from the model. The matching primary keys come
+    from one UNION query, each part served by a unique or plain index; the list is then applied
+    to the (scoped) queryset. A term of no known form matches nothing.
+    """
+    model = queryset.model
+    parts = [
+        model._default_manager.filter(**{f"{paths[kind]}__in": values}).order_by()
+        .values_list("pk", flat=True)
+        for kind, values in classify_search_term(term).items() if kind in paths
+    ]
+    if not parts:
+        return queryset.none()
+    union = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    ids = list(union[:SEARCH_ID_LIMIT])
+    return queryset.filter(pk__in=ids)
+
+
+# --- One screen per customer user -------------------------------------------------------------
+
+
+@dataclass
+class CertificateRow:
+    certificate: Certificate
+    in_renewal_window: bool
+    renewal_opens_at: datetime
+    is_valid: bool
+
+
+@dataclass
+class NoticeRow:
+    notice: Notice
+    is_replaced: bool
+
+
+@dataclass
+class UserOverview:
+    """Everything a desk clerk needs to answer 「ログインできない」 on one screen."""
+
+    user: KihonetUser
+    customer: Customer
+    product_lines: list[str]
+    desks: list[selectors.ContactRow]
+    notices: list[NoticeRow]
+    certificates: list[CertificateRow]
+    reminders: list[Any]
+    reminders_available: bool
+    reissues: list[ReissueRecord]
+    input_locks: list[InputLock]
+    audit_events: list[AuditEvent]
+    now: datetime
+
+    @property
+    def has_valid_certificate(self) -> bool:
+        return any(row.is_valid for row in self.certificates)
+
+    @property
+    def active_locks(self) -> list[InputLock]:
+        return [lock for lock in self.input_locks if lock.is_active(self.now)]
+
+
+AUDIT_ROWS = 50
+
+
+def _reminder_model():
+    """notifications.ExpiryReminder, when the notifications app is installed."""
+    try:
+        return apps.get_model("notifications", "ExpiryReminder")
+    except LookupError:
+        return None
+
+
+def reminders_for_user(user: KihonetUser) -> tuple[list[Any], bool]:
+    model = _reminder_model()
+    if model is None:
+        return [], False
+    rows = list(model.objects.filter(certificate__user=user)
+                .select_related("certificate").order_by("-created_at", "-pk")[:50])
+    return rows, True
+
+
+def _notice_rows(user: KihonetUser) -> list[NoticeRow]:
+    notices = list(Notice.objects.filter(user=user).order_by("branch_number"))
+    latest = notices[-1].branch_number if notices else None
+    return [NoticeRow(n, n.branch_number != latest) for n in notices]
+
+
+def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
+    certificates = Certificate.objects.filter(user=user).order_by("-not_after", "-pk")
+    return [
+        CertificateRow(
+            certificate=c,
+            in_renewal_window=selectors.is_in_renewal_window(c, now),
+            renewal_opens_at=selectors.renewal_opens_at(c.not_after),
+            is_valid=c.is_valid_at(now),
+        )
+        for c in certificates
+    ]
+
+
+def user_overview(user: KihonetUser, now: datetime | None = None) -> UserOverview:
+    """The overview of one user, in a fixed number of queries."""
+    now = now or timezone.now()
+    customer = Customer.objects.prefetch_related("product_lines").get(pk=user.customer_id)
+    reminders, reminders_available = reminders_for_user(user)
+    return UserOverview(
+        user=user,
+        customer=customer,
+        product_lines=[line.name for line in customer.product_lines.all()],
+        desks=selectors.desks_for_customer(customer),
+        notices=_notice_rows(user),
+        certificates=_certificate_rows(user, now),
+        reminders=reminders,
+        reminders_available=reminders_available,
+        reissues=list(ReissueRecord.objects.filter(user=user)
+                      .select_related("new_notice", "staff").order_by("-created_at")),
+        input_locks=list(InputLock.objects.filter(
+            kind=InputLock.Kind.KIHONET_CODE, value=customer.kihonet_code
+        ).select_related("lifted_by").order_by("-locked_at")[:20]),
+        audit_events=list(AuditEvent.objects.filter(kihonet_user=user)
+                          .order_by("-created_at", "-pk")[:AUDIT_ROWS]),
+        now=now,
+    )
+
+
+# --- Dashboard --------------------------------------------------------------------------------
+
+DASHBOARD_CACHE_SECONDS = 300
+CHART_MONTHS = 36
+
+
+@dataclass(frozen=True)
+class MonthBar:
+    month: date
+    count: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    desk_name: str
+    valid: int
+    expiring_30: int
+    expiring_7: int
+    expired_this_month: int
+    reminders_sent_today: int
+    reminders_failed_today: int
+    locked_notices: int
+    months: list[MonthBar]
+    reminders_available: bool
+
+    @property
+    def chart_max(self) -> int:
+        return max((bar.count for bar in self.months), default=0)
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _aware(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _expiry_chart(certificates: QuerySet[Certificate], now: datetime) -> list[MonthBar]:
+    """Unrevoked certificates still to expire, per month, this month and the next 35."""
+    start = _month_start(timezone.localdate(now))
+    end = _add_months(start, CHART_MONTHS)
+    counts = dict(
+        certificates.not_revoked()
+        .filter(not_after__gte=now, not_after__lt=_aware(end))
+        .annotate(month=TruncMonth("not_after", tzinfo=timezone.get_current_timezone()))
+        .values("month").annotate(n=Count("pk")).order_by().values_list("month", "n")
+    )
+    by_month = {timezone.localtime(m).date() if isinstance(m, datetime) else m: n
+                for m, n in counts.items()}
+    peak = max(by_month.values(), default=0)
+    return [
+        MonthBar(month, by_month.get(month, 0),
+                 round(100 * by_month.get(month, 0) / peak, 1) if peak else 0.0)
+        for month in (_add_months(start, i) for i in range(CHART_MONTHS))
+    ]
+
+
+def _desk_customers(desk: ServiceDesk) -> QuerySet[Customer]:
+    """``Customer.objects.for_desk`` for aggregates: the desk's product lines are read first,
+    so the planner sees a plain ``product line IN (…)`` it can estimate (the tiny contact
+    tables are never auto-analyzed) and joins the whole table by hash, not row by row."""
+    if desk.is_onboarding:
+        return Customer.objects.filter(started_using=False)
+    lines = list(DeskContact.objects.filter(desk=desk).values_list("product_line_id", flat=True))
+    return Customer.objects.filter(product_lines__in=lines)
+
+
+def _desk_certificates(desk: ServiceDesk | None) -> QuerySet[Certificate]:
+    """All certificates, or those of the desk's customers."""
+    if desk is None:
+        return Certificate.objects.all()
+    return Certificate.objects.filter(user__customer__in=_desk_customers(desk).values("pk"))
+
+
+def _reminder_counts(desk: ServiceDesk | None, today_start: datetime) -> tuple[int, int, bool]:
+    model = _reminder_model()
+    if model is None:
+        return 0, 0, False
+    reminders = model.objects.filter(updated_at__gte=today_start)
+    if desk is not None:
+        reminders = reminders.filter(
+            certificate__user__customer__in=_desk_customers(desk).values("pk"))
+    counts = reminders.aggregate(
+        sent=Count("pk", filter=Q(status="sent", sent_at__gte=today_start)),
+        failed=Count("pk", filter=Q(status="failed")),
+    )
+    return counts["sent"], counts["failed"], True
+
+
+def _certificate_counts(certificates: QuerySet[Certificate], now: datetime,
+                        month_start: datetime) -> dict[str, int]:
+    """Every figure in one pass over the certificates still of interest."""
+    unrevoked = Q(revoked_at__isnull=True)
+    return certificates.filter(unrevoked, not_after__gte=month_start).aggregate(
+        valid=Count("pk", filter=Q(not_before__lte=now, not_after__gt=now)),
+        expiring_30=Count("pk", filter=Q(not_after__gte=now,
+                                         not_after__lt=now + timedelta(days=30))),
+        expiring_7=Count("pk", filter=Q(not_after__gte=now,
+                                        not_after__lt=now + timedelta(days=7))),
+        expired_this_month=Count("pk", filter=Q(not_after__lt=now)),
+    )
+
+
+def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
+    today = timezone.localdate(now)
+    certificates = _desk_certificates(desk)
+    counts = _certificate_counts(certificates, now, _aware(_month_start(today)))
+    sent, failed, available = _reminder_counts(desk, _aware(today))
+    scope = StaffScope(desk=desk) if desk else StaffScope(everything=True)
+    locks = scope.input_locks(InputLock.objects.filter(
+        kind=InputLock.Kind.KIHONET_CODE, lifted_at__isnull=True, locked_until__gt=now
+    ))
+    return Dashboard(
+        desk_name=desk.name if desk else "",
+        **counts,
+        reminders_sent_today=sent,
+        reminders_failed_today=failed,
+        locked_notices=locks.count(),
+        months=_expiry_chart(certificates, now),
+        reminders_available=available,
+    )
+
+
+def dashboard(desk: ServiceDesk | None, now: datetime | None = None, *, cached: bool = True
+              ) -> Dashboard:
+    """The figures of ``desk`` (all desks when None), kept in the cache for five minutes."""
+    now = now or timezone.now()
+    if not cached:
+        return _compute_dashboard(desk, now)
+    key = f"kihonet:dashboard:{desk.pk if desk else 'all'}:{timezone.localdate(now)}"
+    found = cache.get(key)
+    if found is None:
+        found = _compute_dashboard(desk, now)
+        cache.set(key, found, DASHBOARD_CACHE_SECONDS)
+    return found
+
+
+def scoped(model: type[Model], user, customer_path: str) -> QuerySet:
+    """``model``'s rows in ``user``'s scope."""
+    return staff_scope(user).filter(model._default_manager.all(), customer_path)

@@ -1,0 +1,95 @@
+"""Reissue (再発行, R16): the desk gives the user a new notice 「再発行完了の通知文書」 with the
+next branch number, with which the customer acquires a certificate as in R01.
+
+A lost or stolen PC revokes the user's certificates at once (keyCompromise). For a new PC or a
+new e-mail address (R05) the old certificate stays valid until the new one is acquired, when
+enrollment revokes it as superseded, so the customer is never without access in between.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from issuance import audit, desk_selectors, formats, roles
+from issuance.business_days import registration_year
+from issuance.errors import ServiceError
+from issuance.models import Certificate, KihonetUser, Notice, ReissueRecord
+from issuance.services.certificates import revoke_certificate
+
+Reason = ReissueRecord.Reason
+LAST_BRANCH_NUMBER = 999
+
+
+class ReissueError(ServiceError):
+    status_code = "3500"
+    message = _("再発行できませんでした。")
+
+
+def next_branch_number(user: KihonetUser) -> str:
+    """002 after 001, 003 after 002, … (the notices' highest branch number plus one)."""
+    highest = Notice.objects.filter(user=user).aggregate(top=Max("branch_number"))["top"]
+    number = int(highest or formats.FIRST_BRANCH_NUMBER) + 1
+    if number > LAST_BRANCH_NUMBER:
+        raise ReissueError(_("枝番が上限（999）に達したため、再発行できません。"))
+    return f"{number:03d}"
+
+
+def _notice_email(user: KihonetUser, reason: str, new_email: str) -> str:
+    if reason != Reason.EMAIL_CHANGE:
+        return user.email
+    email = formats.normalize_email(new_email)
+    if not email:
+        raise ReissueError(_("Eメールアドレスの変更には新しいEメールアドレスが必要です。"))
+    if email == formats.normalize_email(user.email):
+        raise ReissueError(_("新しいEメールアドレスが現在のアドレスと同じです。"))
+    return email
+
+
+def _revoke_for_lost_pc(user: KihonetUser, actor: audit.Actor, note: str) -> list[str]:
+    """A lost or stolen PC: every certificate not yet revoked ends now (keyCompromise)."""
+    revoked = []
+    for certificate in Certificate.objects.for_user(user).not_revoked().order_by("pk"):
+        revoke_certificate(certificate, reason="keyCompromise", actor=actor,
+                           note=note or str(Reason.PC_LOST.label))
+        revoked.append(certificate.serial)
+    return revoked
+
+
+@transaction.atomic
+def reissue_notice(
+    *,
+    user: KihonetUser,
+    reason: str,
+    actor: audit.Actor,
+    new_email: str = "",
+    note: str = "",
+    today: date | None = None,
+) -> ReissueRecord:
+    """Creates the reissue notice with the next branch number, issued ``today`` (R16, R02)."""
+    desk_selectors.check_staff_may(actor, roles.REISSUE, user)
+    if reason not in Reason.values:
+        raise ReissueError(_("再発行理由を選択してください。"))
+    user = KihonetUser.objects.select_for_update().select_related("customer").get(pk=user.pk)
+    email = _notice_email(user, reason, new_email)
+    issued_on = today or timezone.localdate()
+    notice = Notice.objects.create(
+        user=user, kind=Notice.Kind.REISSUE, branch_number=next_branch_number(user),
+        printed_year=issued_on.year, registration_year=registration_year(issued_on),
+        issued_on=issued_on, email=email,
+    )
+    record = ReissueRecord.objects.create(
+        user=user, reason=reason, note=note,
+        new_email=email if reason == Reason.EMAIL_CHANGE else "",
+        new_notice=notice, staff=actor.staff,
+    )
+    revoked = _revoke_for_lost_pc(user, actor, note) if reason == Reason.PC_LOST else []
+    audit.record(actor, "notice_reissued", notice, kihonet_user=user,
+                 reason=note or str(record.get_reason_display()),
+                 detail={"reason": reason, "branch_number": notice.branch_number,
+                         "email": email, "revoked": revoked})
+    return record
