@@ -6,9 +6,10 @@ settings. The private keys are kept by a ``KeyStore`` (encrypted files today; an
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
 from issuance.errors import CaUnavailableServiceError
+from issuance.pki import crl as pki_crl
 from issuance.pki import keys, profile
 
 ROOT_NAME = "root"
@@ -158,3 +160,31 @@ def signing_material() -> CaMaterial:
         return load()
     except CaUnavailableError as error:
         raise CaUnavailableServiceError() from error
+
+
+ROOT_CRL_DAYS = 365
+ROOT_CRL_RENEW_BEFORE = timedelta(days=30)
+
+
+def root_crl_pem(now: datetime) -> bytes:
+    """The root's CRL (it has revoked nothing), kept in the CA folder and re-signed a month
+    before its nextUpdate. TLS servers such as nginx check a CRL for every CA in the chain."""
+    path = ca_dir() / "root-crl.pem"
+    if path.exists():
+        current = x509.load_pem_x509_crl(path.read_bytes())
+        if current.next_update_utc - ROOT_CRL_RENEW_BEFORE > now:
+            return path.read_bytes()
+    material = signing_material()
+    root_key = key_store().load(ROOT_NAME)
+    signed = pki_crl.build_crl(material.root_cert, root_key, [], int(now.timestamp()), now,
+                               now + timedelta(days=ROOT_CRL_DAYS))
+    pem = pki_crl.crl_to_pem(signed)
+    write_atomically(path, pem)
+    return pem
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.chmod(0o644)
+    os.replace(temporary, path)

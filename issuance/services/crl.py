@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from cryptography import x509
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -51,8 +53,18 @@ def publish_crl(now: datetime | None = None) -> CrlPublication:
     publication.der = pki_crl.crl_to_der(signed)
     publication.save(update_fields=["der"])
     CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
-    transaction.on_commit(lambda: cache.set(CRL_CACHE_KEY, bytes(publication.der), None))
+    transaction.on_commit(lambda: _distribute(publication, now))
     return publication
+
+
+def _distribute(publication: CrlPublication, now: datetime) -> None:
+    """After commit: into the cache the views serve, and into the TLS proxy's CRL file."""
+    der = bytes(publication.der)
+    cache.set(CRL_CACHE_KEY, der, None)
+    if settings.KIHONET_NGINX_CRL_FILE:
+        issuing_pem = pki_crl.crl_to_pem(x509.load_der_x509_crl(der))
+        ca.write_atomically(Path(settings.KIHONET_NGINX_CRL_FILE),
+                            issuing_pem + ca.root_crl_pem(now))
 
 
 def refresh_crl() -> CrlPublication:
