@@ -15,14 +15,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the checks use: Chromium for the browser tests, Japanese fonts for
-# screenshots and PDFs, openssl for the CA checks.
+# screenshots and PDFs, Pango for WeasyPrint, poppler for reading PDFs, openssl for the CA checks.
 system-packages:
 	@sh .ci/system-packages
 
-run: $(STAMP)
+# The development CA passphrase, made once in the git-ignored data folder.
+DATA_DIR := $(or $(KIHONET_DATA_DIR),var)
+$(DATA_DIR)/ca-passphrase:
+	mkdir -p $(DATA_DIR)
+	umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
+
+run: $(STAMP) $(DATA_DIR)/ca-passphrase
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py init_ca --if-missing
 	$(PY) manage.py seed_demo
-	@echo "kihonet: http://127.0.0.1:$(PORT)/  (staff: http://127.0.0.1:$(PORT)/admin/)"
+	@echo "kihonet: http://127.0.0.1:$(PORT)/"
+	@echo "back office: http://127.0.0.1:$(PORT)/admin/ (an account: $(PY) manage.py create_staff NAME --role supervisor)"
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)

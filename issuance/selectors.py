@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from issuance import tokens
@@ -55,6 +56,12 @@ def desks_for_customer(customer: Customer) -> list[ContactRow]:
         product_line__in=customer.product_lines.all()
     ).select_related("product_line", "desk").order_by("product_line__display_order", "pk")
     return [ContactRow(c.product_line.name, c.desk.name, c.phone) for c in contacts]
+
+
+def replaced_notice_exists() -> Exists:
+    """``is_replaced`` as an annotation of a Notice queryset (one query instead of two)."""
+    return Exists(Notice.objects.filter(user_id=OuterRef("user_id"),
+                                        branch_number__gt=OuterRef("branch_number")))
 
 
 def is_replaced(notice: Notice) -> bool:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("enroll/confirm/", views.EnrollConfirmView.as_view(), name="enroll-confirm"),
     path("enroll/issue/", views.EnrollIssueView.as_view(), name="enroll-issue"),
     path("enroll/complete/", views.EnrollCompleteView.as_view(), name="enroll-complete"),
+    path("login-check/", views.login_check, name="login-check"),
     path("renew/", views.RenewView.as_view(), name="renew"),
     path("renew/complete/", views.RenewCompleteView.as_view(), name="renew-complete"),
     path("pki/ca.pem", pki_views.chain, name="ca-chain"),

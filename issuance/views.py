@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from issuance import login_check as checks
 from issuance import selectors
 from issuance.errors import NoticeUsedError, ServiceError, TokenError
 from issuance.forms import EnrollmentForm
@@ -84,8 +85,7 @@ class EnrollConfirmView(View):
     template_name = "issuance/enroll_confirm.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        token = request.session.get(SESSION_TOKEN)
-        current = selectors.open_enrollment(token) if token else None
+        current = _session_enrollment(request)
         if current is None:
             return _restart(request)
         return render(request, self.template_name, {"email": current.email})
@@ -106,12 +106,11 @@ class EnrollIssueView(View):
     template_name = "issuance/enroll_issue.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        token = request.session.get(SESSION_TOKEN)
-        current = selectors.open_enrollment(token) if token else None
+        current = _session_enrollment(request)
         if current is None or current.confirmed_at is None:
             return _restart(request)
         return render(request, self.template_name, {
-            **agent_context(), "token": token,
+            **agent_context(), "token": request.session[SESSION_TOKEN],
             "complete_url": reverse("issuance:enroll-complete"),
         })
 
@@ -128,6 +127,12 @@ class EnrollCompleteView(View):
             return _restart(request)
         request.session.pop(SESSION_VALUES, None)
         return render(request, self.template_name, {"certificate": certificate})
+
+
+def _session_enrollment(request: HttpRequest):
+    """The enrollment this browser started, while it can still go on."""
+    token = request.session.get(SESSION_TOKEN)
+    return selectors.open_enrollment(token) if token else None
 
 
 def _restart(request: HttpRequest) -> HttpResponse:
@@ -156,3 +161,10 @@ class RenewCompleteView(View):
         if certificate is None:
             return redirect("issuance:renew")
         return render(request, "issuance/renew_complete.html", {"certificate": certificate})
+
+
+def login_check(request: HttpRequest) -> HttpResponse:
+    """Greets the holder of a valid certificate by ユーザーID and 管理番号 (R06, R07)."""
+    result = checks.check(request, timezone.now())
+    return render(request, "issuance/login_check.html", {"check": result},
+                  status=200 if result.ok else 403)

@@ -48,27 +48,32 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 KIHONET_BASE_URL = env_str("KIHONET_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "issuance.admin_config.KihonetAdminConfig",  # django.contrib.admin with the back office's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "issuance",
     "notifications",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -174,6 +179,8 @@ KIHONET_CA_PASSPHRASE_FILE = env_str(
 KIHONET_CA_KEY_TYPE = env_str("KIHONET_CA_KEY_TYPE", "ec-p256")
 KIHONET_CA_ORGANIZATION = env_str("KIHONET_CA_ORGANIZATION", "Kihonet")
 KIHONET_CRL_VALIDITY_HOURS = env_int("KIHONET_CRL_VALIDITY_HOURS", 24)
+# Where each new CRL (issuing CA's and root's, PEM) is written for the TLS proxy; empty: none.
+KIHONET_NGINX_CRL_FILE = env_str("KIHONET_NGINX_CRL_FILE")
 
 # --- The customer's journey -----------------------------------------------------------------
 # R11: renewal is offered from this date on (Japan time).
@@ -189,6 +196,14 @@ KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 1
 # The reverse proxies whose X-Forwarded-For and client-certificate headers are believed.
 KIHONET_TRUSTED_PROXIES = env_list("KIHONET_TRUSTED_PROXIES", [])
 
+# --- The back office -----------------------------------------------------------------------
+# Staff sign in with a password and a TOTP code (django-otp); after this many failures for one
+# username within the window the username is locked for the lock time (counted in the cache).
+KIHONET_STAFF_LOGIN_MAX_FAILURES = env_int("KIHONET_STAFF_LOGIN_MAX_FAILURES", 5)
+KIHONET_STAFF_LOGIN_WINDOW_SECONDS = env_int("KIHONET_STAFF_LOGIN_WINDOW_SECONDS", 15 * 60)
+KIHONET_STAFF_LOGIN_LOCK_SECONDS = env_int("KIHONET_STAFF_LOGIN_LOCK_SECONDS", 15 * 60)
+OTP_TOTP_ISSUER = "kihonet"
+
 # --- Hardening ------------------------------------------------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
@@ -197,6 +212,22 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere; the pages may
+# talk to the client tool on the customer's own PC.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'", "http://127.0.0.1:*"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -210,7 +241,9 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "kihonet.logging.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

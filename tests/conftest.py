@@ -21,11 +21,28 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _reference_data_after_flush():
+    """A transactional test ends by emptying every table; the flush's post_migrate signal then
+    loads the data migrations' rows again (contact table, roles, schedule)."""
+    from tests import reference_data
+
+    reference_data.reload_after_flush()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def admin_client(db, admin_user, client):
+    """The superuser, signed in with the second factor the back office requires (TOTP)."""
+    from tests.backoffice.helpers import otp_verify
+
+    return otp_verify(client, admin_user)
 
 
 @pytest.fixture

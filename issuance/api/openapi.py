@@ -17,6 +17,7 @@ STATUS_CODES = {
     "3460": "証明書署名要求（CSR）の誤り",
     "3470": "更新できない証明書",
     "3480": "証明書の秘密鍵を保持していることを確認できない",
+    "3490": "すでに失効している証明書",
     "3500": "証明書を発行できない（一時的）",
 }
 
@@ -125,10 +126,10 @@ SCHEMAS = {
 
 
 def _post(summary: str, body: str | None, result: str, *, status: int = 201,
-          parameters: list | None = None) -> dict:
+          parameters: list | None = None, errors: dict | None = None) -> dict:
     operation = {
         "summary": summary,
-        "responses": {str(status): _success(result), **COMMON_ERRORS},
+        "responses": {str(status): _success(result), **COMMON_ERRORS, **(errors or {})},
     }
     if body:
         operation["requestBody"] = _json_body(body)
@@ -147,7 +148,8 @@ def document() -> dict:
             "証明書の発行", "CertificateRequest", "IssuedCertificate",
             parameters=[TOKEN_PARAMETER]),
         "/api/v1/renewals/challenge": _post("更新のチャレンジ", "ChallengeRequest", "Challenge"),
-        "/api/v1/renewals": _post("証明書の更新", "RenewalRequest", "IssuedCertificate"),
+        "/api/v1/renewals": _post("証明書の更新", "RenewalRequest", "IssuedCertificate",
+                                  errors={"403": _error("秘密鍵を保持していることを確認できない")}),
     }
     return {
         "openapi": "3.0.3",

@@ -1,13 +1,19 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from issuance.api import openapi, views
+
+# The token is matched as any text (a slash or a newline included) so that whatever the client
+# sends is answered by the view, with the documented JSON 404 of an unknown token (3450), and
+# never by Django's HTML "Not Found" page.
+ANY_TEXT = r"(?P<token>[\s\S]+)"
 
 urlpatterns = [
     path("openapi.json", openapi.openapi_json, name="api-openapi"),
     path("enrollments", views.create_enrollment, name="api-enrollments"),
-    path("enrollments/<str:token>/confirm", views.confirm_enrollment, name="api-enrollment-confirm"),
-    path("enrollments/<str:token>/certificate", views.enrollment_certificate,
-         name="api-enrollment-certificate"),
+    re_path(rf"^enrollments/{ANY_TEXT}/confirm\Z", views.confirm_enrollment,
+            name="api-enrollment-confirm"),
+    re_path(rf"^enrollments/{ANY_TEXT}/certificate\Z", views.enrollment_certificate,
+            name="api-enrollment-certificate"),
 ]
 urlpatterns += [
     path("renewals/challenge", views.renewal_challenge, name="api-renewal-challenge"),

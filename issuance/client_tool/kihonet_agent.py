@@ -957,12 +957,12 @@ def run_server(
         raise
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
-    print(f"証明書取得クライアントツール {__version__}", file=out)
-    print(f"接続先サーバー：{httpd.server_url}", file=out)
-    print(f"受付アドレス：http://{LISTEN_HOST}:{httpd.port}", file=out)
-    print(READY_MESSAGE, file=out, flush=True)
-    print("終了するには Ctrl+C を押してください。", file=out, flush=True)
     try:
+        print(f"証明書取得クライアントツール {__version__}", file=out)
+        print(f"接続先サーバー：{httpd.server_url}", file=out)
+        print(f"受付アドレス：http://{LISTEN_HOST}:{httpd.port}", file=out)
+        print("終了するには Ctrl+C を押してください。", file=out)
+        print(READY_MESSAGE, file=out, flush=True)
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass

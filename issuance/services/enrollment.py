@@ -39,6 +39,7 @@ def _matching_notice(fields: NoticeFields) -> Notice | None:
     """The notice all six fields match, or None: never says which field was wrong (R03)."""
     notice = (
         Notice.objects.select_related("user__customer")
+        .annotate(is_replaced=selectors.replaced_notice_exists())
         .filter(
             user__customer__kihonet_code=fields.kihonet_code,
             user__management_number=fields.management_number,
@@ -65,13 +66,13 @@ def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[E
     A mismatch is counted (and a lock written) outside any transaction, so the refusal does
     not roll the count back.
     """
-    lockout.check_not_locked(fields.kihonet_code, ip_address)
+    counts = lockout.check_not_locked(fields.kihonet_code, ip_address)
     notice = _matching_notice(fields)
     if notice is None:
         lockout.record_mismatch(fields.kihonet_code, ip_address)
         raise InputMismatchError()
-    lockout.forget_mismatches(fields.kihonet_code)
-    if notice.is_used or selectors.is_replaced(notice):
+    lockout.forget_mismatches(fields.kihonet_code, counts)
+    if notice.is_used or notice.is_replaced:
         raise _used_notice_error(notice)
     return _open_enrollment_for(notice, ip_address)
 
@@ -94,10 +95,12 @@ def _actor(notice: Notice, ip_address: str | None) -> audit.Actor:
     return audit.Actor.customer(notice.user.user_id, ip_address)
 
 
-def _open_enrollment(token: str, *, lock: bool = False) -> Enrollment:
+def _open_enrollment(token: str, *, lock: bool = False, lock_notice: bool = False) -> Enrollment:
+    """The open enrollment of ``token``; with ``lock``, its row is locked, and with
+    ``lock_notice`` its notice's row too, in the same query (read after the lock is held)."""
     queryset = Enrollment.objects.select_related("notice__user__customer")
     if lock:
-        queryset = queryset.select_for_update(of=("self",))
+        queryset = queryset.select_for_update(of=("self", "notice") if lock_notice else ("self",))
     enrollment = queryset.filter(token_digest=tokens.digest(token)).first()
     if enrollment is None or enrollment.is_completed or enrollment.expires_at <= timezone.now():
         raise TokenError()
@@ -121,14 +124,14 @@ def complete_enrollment(token: str, csr_data: str | bytes, *, ip_address: str | 
                         ) -> Certificate:
     """Step ⑧: the certificate for the client tool's key; the notice is used up with it.
 
-    The enrollment and then the notice are locked, so two requests at once with the same token
-    or the same notice give one certificate, never two.
+    The enrollment and its notice are locked (in one statement, the notice read once the lock
+    is held), so two requests at once with the same token or the same notice give one
+    certificate, never two.
     """
-    enrollment = _open_enrollment(token, lock=True)
+    enrollment = _open_enrollment(token, lock=True, lock_notice=True)
     if enrollment.confirmed_at is None:
         raise EmailNotConfirmedError()
-    notice = Notice.objects.select_for_update().get(pk=enrollment.notice_id)
-    notice.user = enrollment.notice.user
+    notice = enrollment.notice
     if notice.is_used:
         raise _used_notice_error(notice)
     actor = _actor(notice, ip_address)

@@ -30,10 +30,15 @@ def _subjects(kihonet_code: str, ip_address: str | None) -> list[tuple[str, str]
     return subjects
 
 
-def check_not_locked(kihonet_code: str, ip_address: str | None) -> None:
-    for kind, value in _subjects(kihonet_code, ip_address):
-        if (cache.get(_key(kind, value)) or 0) >= LIMITS[kind]:
+def check_not_locked(kihonet_code: str, ip_address: str | None) -> dict[str, int]:
+    """Raises LockedError when a limit is reached; else the current counts, by cache key
+    (one round trip to the cache for both)."""
+    subjects = _subjects(kihonet_code, ip_address)
+    counts = cache.get_many([_key(kind, value) for kind, value in subjects])
+    for kind, value in subjects:
+        if (counts.get(_key(kind, value)) or 0) >= LIMITS[kind]:
             raise LockedError()
+    return counts
 
 
 def record_mismatch(kihonet_code: str, ip_address: str | None) -> None:
@@ -44,9 +49,13 @@ def record_mismatch(kihonet_code: str, ip_address: str | None) -> None:
             _write_lock(kind, value)
 
 
-def forget_mismatches(kihonet_code: str) -> None:
-    """A successful match clears the count of its 企保ネットコード (not of the address)."""
-    cache.delete(_key(InputLock.Kind.KIHONET_CODE, kihonet_code))
+def forget_mismatches(kihonet_code: str, counts: dict[str, int] | None = None) -> None:
+    """A successful match clears the count of its 企保ネットコード (not of the address).
+
+    ``counts`` from check_not_locked saves the round trip when there is nothing to clear."""
+    key = _key(InputLock.Kind.KIHONET_CODE, kihonet_code)
+    if counts is None or counts.get(key):
+        cache.delete(key)
 
 
 def _write_lock(kind: str, value: str) -> None:

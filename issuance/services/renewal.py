@@ -49,10 +49,12 @@ def check_renewable(certificate: Certificate, now: datetime) -> None:
     """Every reason a certificate cannot be renewed now, each with its own message."""
     if not selectors.renewal_offered(now):
         raise RenewalError(_("2025年までは新規取得のみの取扱いとなります"))
-    if certificate.is_revoked:
-        raise _with_desks(_("このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"), certificate)
+    # Renewed first: with KIHONET_RENEWAL_REVOKES_OLD the renewed certificate is also revoked,
+    # and its holder has a new certificate, not a reissue to ask for.
     if selectors.has_renewal(certificate):
         raise RenewalError(_("このクライアント証明書はすでに更新済みです。"))
+    if certificate.is_revoked:
+        raise _with_desks(_("このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"), certificate)
     if now >= certificate.not_after:
         raise _with_desks(_("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate)
     opens_at = selectors.renewal_opens_at(certificate.not_after)

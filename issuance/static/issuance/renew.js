@@ -12,7 +12,11 @@
     box.textContent = text;
     (desks || []).forEach(function (desk) {
       const line = document.createElement("div");
-      line.textContent = (desk.product_line ? desk.product_line + "：" : "") + desk.desk + " " + desk.phone;
+      const phone = document.createElement("span");
+      phone.className = "phone";
+      phone.textContent = desk.phone;
+      line.textContent = (desk.product_line ? desk.product_line + "：" : "") + desk.desk + " ";
+      line.appendChild(phone);
       box.appendChild(line);
     });
     show("renew-error", true);
@@ -33,9 +37,16 @@
     }).catch(function () { fail(panel, panel.dataset.missing); });
   }
 
+  // The expiry as the customer reads it everywhere else: the date in Japan time, 2029年11月28日
+  // (not the UTC date of the ISO string, a day early for expiries after 15:00 UTC).
+  const japaneseDate = new Intl.DateTimeFormat("ja-JP", {
+    timeZone: "Asia/Tokyo", year: "numeric", month: "long", day: "numeric",
+  });
+
   function label(panel, cert) {
     let text = panel.dataset.userLabel + "：" + cert.user_id + "　" + panel.dataset.numberLabel + "：" +
-      cert.management_number + "　" + panel.dataset.expiryLabel + "：" + cert.not_after.slice(0, 10);
+      cert.management_number + "　" + panel.dataset.expiryLabel + "：" +
+      japaneseDate.format(new Date(cert.not_after));
     if (cert.expired) { text += "（" + panel.dataset.expiredLabel + "）"; }
     return text;
   }
