@@ -6,6 +6,7 @@ settings. The private keys are kept by a ``KeyStore`` (encrypted files today; an
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from django.conf import settings
 from issuance.errors import CaUnavailableServiceError
 from issuance.pki import crl as pki_crl
 from issuance.pki import keys, profile
+
+logger = logging.getLogger(__name__)
 
 ROOT_NAME = "root"
 ISSUING_NAME = "issuing"
@@ -159,6 +162,7 @@ def signing_material() -> CaMaterial:
     try:
         return load()
     except CaUnavailableError as error:
+        logger.error("The CA cannot sign: %s", error)
         raise CaUnavailableServiceError() from error
 
 

@@ -66,11 +66,12 @@ def test_init_ca_offers_other_key_types(settings, tmp_path, key_type):
     ca.reset()
 
 
-def test_signing_with_a_wrong_or_missing_passphrase_is_refused(settings, issuing_ca):
+def test_signing_with_a_wrong_or_missing_passphrase_is_refused(settings, issuing_ca, caplog):
     ca.reset()
-    settings.KIHONET_CA_PASSPHRASE = "wrong"
+    settings.KIHONET_CA_PASSPHRASE = "not-the-passphrase"
     with pytest.raises(CaUnavailableServiceError):
         issue()
+    assert "The CA cannot sign" in caplog.text and "not-the-passphrase" not in caplog.text
     ca.reset()
     settings.KIHONET_CA_PASSPHRASE = ""
     settings.KIHONET_CA_PASSPHRASE_FILE = ""
