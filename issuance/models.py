@@ -284,6 +284,11 @@ class Certificate(models.Model):
                 fields=["not_after"], condition=Q(revoked_at__isnull=True),
                 name="certificate_unrevoked_expiry",
             ),
+            # The CRL reads the revoked certificates that have not expired yet.
+            models.Index(
+                fields=["not_after"], condition=Q(revoked_at__isnull=False),
+                name="certificate_revoked_expiry",
+            ),
         ]
 
     def __str__(self) -> str:
