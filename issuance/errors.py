@@ -66,6 +66,12 @@ class RenewalError(ServiceError):
     message = _("このクライアント証明書は更新できません。")
 
 
+class TooManyChallengesError(ServiceError):
+    status_code = "3431"
+    http_status = 429
+    message = _("更新のお手続きが続けて行われたため、しばらくの間受け付けられません。時間をおいてから再度お試しください。")
+
+
 class ProofOfPossessionError(ServiceError):
     status_code = "3480"
     http_status = 403

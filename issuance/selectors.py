@@ -111,3 +111,8 @@ def has_renewal(certificate: Certificate) -> bool:
 def renewed_certificate(serial: str) -> Certificate | None:
     """A certificate made by a renewal, by its serial (unguessable: 159 random bits)."""
     return Certificate.objects.filter(serial=serial.upper(), renewed_from__isnull=False).first()
+
+
+def open_challenge_count(certificate: Certificate, now: datetime) -> int:
+    """Renewal challenges of ``certificate`` that are neither used nor expired."""
+    return certificate.renewal_challenges.filter(used_at__isnull=True, expires_at__gt=now).count()

@@ -16,10 +16,14 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from issuance import audit, selectors, tokens
-from issuance.errors import ProofOfPossessionError, RenewalError
+from issuance.errors import ProofOfPossessionError, RenewalError, TooManyChallengesError
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop, profile
 from issuance.services.certificates import issue_certificate, revoke_certificate
+
+# A certificate's holder needs one challenge at a time; anyone else who has its PEM (it is
+# public) must not be able to fill the table.
+MAX_OPEN_CHALLENGES = 10
 
 
 def _parse(certificate_pem: str) -> x509.Certificate:
@@ -69,6 +73,8 @@ def create_challenge(certificate_pem: str) -> tuple[RenewalChallenge, str]:
     certificate, _parsed = _our_certificate(certificate_pem)
     now = timezone.now()
     check_renewable(certificate, now)
+    if selectors.open_challenge_count(certificate, now) >= MAX_OPEN_CHALLENGES:
+        raise TooManyChallengesError()
     challenge = tokens.new_token()
     issued = RenewalChallenge.objects.create(
         certificate=certificate, challenge_digest=tokens.digest(challenge), created_at=now,
