@@ -404,18 +404,36 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
     )
 
 
+def _dashboard_key(desk: ServiceDesk | None, now: datetime) -> str:
+    return f"kihonet:dashboard:{desk.pk if desk else 'all'}:{timezone.localdate(now)}"
+
+
 def dashboard(desk: ServiceDesk | None, now: datetime | None = None, *, cached: bool = True
               ) -> Dashboard:
-    """The figures of ``desk`` (all desks when None), kept in the cache for five minutes."""
+    """The figures of ``desk`` (all desks when None), kept in the cache for five minutes and
+    kept warm by the ``refresh_dashboards`` job, so that a clerk never waits for them."""
     now = now or timezone.now()
     if not cached:
         return _compute_dashboard(desk, now)
-    key = f"kihonet:dashboard:{desk.pk if desk else 'all'}:{timezone.localdate(now)}"
-    found = cache.get(key)
+    found = cache.get(_dashboard_key(desk, now))
     if found is None:
-        found = _compute_dashboard(desk, now)
-        cache.set(key, found, DASHBOARD_CACHE_SECONDS)
+        found = warm_dashboard(desk, now)
     return found
+
+
+def warm_dashboard(desk: ServiceDesk | None, now: datetime | None = None) -> Dashboard:
+    now = now or timezone.now()
+    found = _compute_dashboard(desk, now)
+    cache.set(_dashboard_key(desk, now), found, DASHBOARD_CACHE_SECONDS)
+    return found
+
+
+def warm_all_dashboards(now: datetime | None = None) -> int:
+    """Every desk's figures and the all-desks figures, computed ahead of the staff."""
+    desks: list[ServiceDesk | None] = [None, *ServiceDesk.objects.all()]
+    for desk in desks:
+        warm_dashboard(desk, now)
+    return len(desks)
 
 
 def scoped(model: type[Model], user, customer_path: str) -> QuerySet:

@@ -34,3 +34,11 @@ def refresh_crl() -> int:
     from issuance.services.crl import refresh_crl as refresh  # the CA's code, loaded when used
 
     return refresh().number
+
+
+@shared_task(name="issuance.tasks.refresh_dashboards")
+def refresh_dashboards() -> int:
+    """Every 4 minutes: the back office's dashboard figures, before their 5-minute cache ends."""
+    from issuance.desk_selectors import warm_all_dashboards
+
+    return warm_all_dashboards()

@@ -13,6 +13,7 @@ DATA_MIGRATIONS = [
     ("issuance.migrations.0002_contact_table", "load_contacts"),
     ("issuance.migrations.0007_backoffice_roles", "create_roles"),
     ("notifications.migrations.0002_default_schedule", "create_schedule"),
+    ("notifications.migrations.0003_dashboard_schedule", "create_schedule"),
 ]
 
 

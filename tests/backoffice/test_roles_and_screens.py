@@ -111,6 +111,18 @@ def test_the_dashboard_shows_the_desks_figures_and_36_months(busy_user):
     assert "<script" not in chart and "style=" not in chart  # no JS, nothing the CSP blocks
 
 
+def test_the_refresh_job_computes_every_desks_dashboard_ahead_of_the_staff(
+        busy_user, django_assert_num_queries):
+    from issuance.models import ServiceDesk
+    from issuance.tasks import refresh_dashboards
+
+    assert refresh_dashboards() == ServiceDesk.objects.count() + 1
+    served = desk("企業保険サービス課")
+    with django_assert_num_queries(0):
+        figures = desk_selectors.dashboard(served)
+    assert figures.valid == 1
+
+
 @pytest.mark.parametrize("url_name", ["admin:issuance_kihonetuser_changelist",
                                       "admin:issuance_certificate_changelist",
                                       "admin:issuance_notice_changelist",

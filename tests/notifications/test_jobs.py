@@ -117,6 +117,8 @@ def test_r10_the_default_schedule_is_in_the_database_in_japan_time():
         "expire-certificates": ("issuance.tasks.expire_certificates", "5", "0",
                                 "Asia/Tokyo", True),
         "refresh-crl": ("issuance.tasks.refresh_crl", "0", "*", "Asia/Tokyo", True),
+        "refresh-dashboards": ("issuance.tasks.refresh_dashboards", "*/4", "*", "Asia/Tokyo",
+                               True),
     }
 
 
