@@ -47,6 +47,11 @@ def contact_table() -> list[tuple[ProductLine, list[DeskContact]]]:
     return list(grouped.values())
 
 
+def desks_detail(customer: Customer) -> dict[str, list[dict[str, str]]]:
+    """The desks to call (R15), as the ``desks`` member of an error's JSON."""
+    return {"desks": [row.as_dict() for row in desks_for_customer(customer)]}
+
+
 def desks_for_customer(customer: Customer) -> list[ContactRow]:
     """Whom this customer calls (R15): the before-start desk, or its product lines' desks."""
     if not customer.started_using:
@@ -59,16 +64,10 @@ def desks_for_customer(customer: Customer) -> list[ContactRow]:
 
 
 def replaced_notice_exists() -> Exists:
-    """``is_replaced`` as an annotation of a Notice queryset (one query instead of two)."""
+    """Annotates a Notice queryset: a notice is replaced once a reissue notice with a later
+    branch number exists (R16)."""
     return Exists(Notice.objects.filter(user_id=OuterRef("user_id"),
                                         branch_number__gt=OuterRef("branch_number")))
-
-
-def is_replaced(notice: Notice) -> bool:
-    """A notice is replaced once a reissue notice with a later branch number exists (R16)."""
-    return Notice.objects.filter(
-        user_id=notice.user_id, branch_number__gt=notice.branch_number
-    ).exists()
 
 
 def renewal_offered(now: datetime) -> bool:

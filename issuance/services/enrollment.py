@@ -56,8 +56,7 @@ def _matching_notice(fields: NoticeFields) -> Notice | None:
 
 def _used_notice_error(notice: Notice) -> NoticeUsedError:
     """R16: a used (or replaced) notice needs a reissue; the desk to call is named (R15)."""
-    desks = selectors.desks_for_customer(notice.user.customer)
-    return NoticeUsedError(detail={"desks": [d.as_dict() for d in desks]})
+    return NoticeUsedError(detail=selectors.desks_detail(notice.user.customer))
 
 
 def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[Enrollment, str]:

@@ -45,8 +45,7 @@ def _our_certificate(certificate_pem: str, *, lock: bool = False) -> tuple[Certi
 
 
 def _with_desks(message: str, certificate: Certificate) -> RenewalError:
-    desks = selectors.desks_for_customer(certificate.user.customer)
-    return RenewalError(message, detail={"desks": [d.as_dict() for d in desks]})
+    return RenewalError(message, detail=selectors.desks_detail(certificate.user.customer))
 
 
 def check_renewable(certificate: Certificate, now: datetime) -> None:
