@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from . import der
 from .keys import PrivateKey
 from .profile import authority_key_identifier, check_issuer_key, signature_hash_for, utc
 
@@ -41,19 +43,43 @@ def reason_extension(reason: x509.ReasonFlags | None) -> x509.CRLReason | None:
     return x509.CRLReason(reason)
 
 
-@dataclass(frozen=True)
-class RevokedEntry:
+class RevokedEntry(NamedTuple):
     serial: int
     revoked_at: datetime
     reason: x509.ReasonFlags | None = None
 
 
-def _revoked_certificate(entry: RevokedEntry) -> x509.RevokedCertificate:
-    reason = reason_extension(entry.reason)
-    if reason is not None and entry.reason == x509.ReasonFlags.remove_from_crl:
-        raise ValueError("removeFromCRL is only allowed in delta CRLs")
-    extensions = [] if reason is None else [x509.Extension(reason.oid, False, reason)]
-    return x509.RevokedCertificateBuilder(entry.serial, utc(entry.revoked_at), extensions).build()
+# RFC 5280 5.3.1 CRLReason ::= ENUMERATED; removeFromCRL (8) belongs to delta CRLs only.
+REASON_CODES: dict[x509.ReasonFlags, int] = {
+    x509.ReasonFlags.key_compromise: 1,
+    x509.ReasonFlags.ca_compromise: 2,
+    x509.ReasonFlags.affiliation_changed: 3,
+    x509.ReasonFlags.superseded: 4,
+    x509.ReasonFlags.cessation_of_operation: 5,
+    x509.ReasonFlags.certificate_hold: 6,
+    x509.ReasonFlags.privilege_withdrawn: 9,
+    x509.ReasonFlags.aa_compromise: 10,
+}
+CRL_REASON_OID = bytes.fromhex("0603551d15")  # id-ce-cRLReasons, 2.5.29.21
+
+# crlEntryExtensions holding only a non-critical reasonCode, one per reason.
+_REASON_EXTENSIONS: dict[x509.ReasonFlags | None, bytes] = {
+    flag: der.sequence(der.sequence(
+        CRL_REASON_OID + der.tlv(der.OCTET_STRING, der.tlv(der.ENUMERATED, bytes([code])))
+    ))
+    for flag, code in REASON_CODES.items()
+} | {None: b"", x509.ReasonFlags.unspecified: b""}
+
+
+def revoked_certificate_der(entry: RevokedEntry) -> bytes:
+    """One revokedCertificates element: serial, revocation date and the reasonCode if any."""
+    try:
+        extensions = _REASON_EXTENSIONS[entry.reason]
+    except KeyError:
+        raise ValueError("removeFromCRL is only allowed in delta CRLs") from None
+    return der.sequence(
+        der.integer(entry.serial) + der.time(entry.revoked_at) + extensions
+    )
 
 
 def build_crl(
@@ -64,11 +90,64 @@ def build_crl(
     this_update: datetime,
     next_update: datetime,
 ) -> x509.CertificateRevocationList:
-    """A complete v2 CRL with AuthorityKeyIdentifier and CRLNumber, signed by the issuer.
+    """A complete v2 CRL with AuthorityKeyIdentifier and CRLNumber, signed by the issuer."""
+    return x509.load_der_x509_crl(
+        build_crl_der(issuer_cert, issuer_key, entries, crl_number, this_update, next_update)
+    )
 
-    The builder is given all entries at once (its ``add_revoked_certificate``
-    copies the list on each call, which would be quadratic).
+
+def build_crl_der(
+    issuer_cert: x509.Certificate,
+    issuer_key: PrivateKey,
+    entries: Iterable[RevokedEntry],
+    crl_number: int,
+    this_update: datetime,
+    next_update: datetime,
+) -> bytes:
+    """The DER of ``build_crl``, made fast enough for 100,000 entries and more.
+
+    ``cryptography`` builds and signs the CRL without entries, so that the version, the
+    signature algorithm, the issuer, the times and the extensions are its own; the
+    revokedCertificates list, encoded here, goes into that TBSCertList where RFC 5280 puts it
+    (before crlExtensions), and the result is signed again and checked by ``cryptography``.
+    Building 100,000 ``RevokedCertificate`` objects through its builder took several times
+    longer. The tests prove the TBSCertList identical to the builder's, byte for byte.
     """
+    empty = _signed_without_entries(
+        issuer_cert, issuer_key, crl_number, this_update, next_update
+    ).public_bytes(serialization.Encoding.DER)
+    entries_der = b"".join(revoked_certificate_der(entry) for entry in entries)
+    if not entries_der:
+        return empty  # RFC 5280 5.1.2.6: no revokedCertificates list at all
+    empty_tbs, signature_algorithm, _ = der.elements(empty)
+    version, algorithm, issuer, this, next_, extensions = der.elements(empty_tbs)
+    tbs = der.sequence(
+        version + algorithm + issuer + this + next_ + der.sequence(entries_der) + extensions
+    )
+    signed = der.sequence(
+        tbs + signature_algorithm + der.bit_string(_sign(issuer_key, tbs))
+    )
+    x509.load_der_x509_crl(signed)  # the structure checked by a real parser before it is used
+    return signed
+
+
+def _sign(key: PrivateKey, data: bytes) -> bytes:
+    """The signature ``CertificateRevocationListBuilder.sign`` makes (ECDSA or PKCS#1 v1.5)."""
+    algorithm = signature_hash_for(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(algorithm))
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), algorithm)
+    raise TypeError(f"unsupported CA key type {type(key).__name__}")
+
+
+def _signed_without_entries(
+    issuer_cert: x509.Certificate,
+    issuer_key: PrivateKey,
+    crl_number: int,
+    this_update: datetime,
+    next_update: datetime,
+) -> x509.CertificateRevocationList:
     check_issuer_key(issuer_cert, issuer_key)
     if crl_number < 0 or crl_number.bit_length() > 159:
         raise ValueError("crl_number must be non-negative and at most 20 octets")
@@ -86,7 +165,6 @@ def build_crl(
         last_update=start,
         next_update=end,
         extensions=extensions,
-        revoked_certificates=[_revoked_certificate(entry) for entry in entries],
     )
     return builder.sign(issuer_key, signature_hash_for(issuer_key))
 

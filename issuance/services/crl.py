@@ -9,6 +9,7 @@ from cryptography import x509
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from issuance import audit, ca
@@ -28,13 +29,29 @@ def _lock_crl_signer() -> None:
 
 
 def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
-    rows = (Certificate.objects.revoked().filter(not_after__gt=now)
-            .values_list("serial", "revoked_at", "revocation_reason").iterator(chunk_size=10000))
+    """Every revoked certificate not yet expired (RFC 5280 lets expired ones drop off)."""
+    rows = _fetch_all(Certificate.objects.revoked().filter(not_after__gt=now).order_by()
+                      .values_list("serial", "revoked_at", "revocation_reason"))
+    reasons = {name: pki_crl.reason_from_name(name) for name in pki_crl.REASONS} | {"": None}
     return [
-        pki_crl.RevokedEntry(int(serial, 16), revoked_at,
-                             pki_crl.reason_from_name(reason) if reason else None)
+        pki_crl.RevokedEntry(int(serial, 16), revoked_at, reasons[reason])
         for serial, revoked_at, reason in rows
     ]
+
+
+def _fetch_all(rows: QuerySet) -> list[tuple]:
+    """The rows of a ``values_list`` query. On PostgreSQL one plain cursor fetches them, and
+    times are read by psycopg's own C loader: Django's, which only sets the zone the session
+    already uses (UTC), runs in Python for every value and took most of the time for 100,000
+    rows."""
+    if connection.vendor != "postgresql":
+        return list(rows)
+    from psycopg.types.datetime import TimestamptzLoader
+
+    with connection.cursor() as cursor:
+        cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+        cursor.execute(*rows.query.sql_with_params())
+        return cursor.fetchall()
 
 
 @transaction.atomic
@@ -48,9 +65,8 @@ def publish_crl(now: datetime | None = None) -> CrlPublication:
     publication = CrlPublication.objects.create(
         this_update=now, next_update=next_update, revoked_count=len(entries), der=b""
     )
-    signed = pki_crl.build_crl(material.issuing_cert, material.issuing_key, entries,
-                               publication.number, now, next_update)
-    publication.der = pki_crl.crl_to_der(signed)
+    publication.der = pki_crl.build_crl_der(material.issuing_cert, material.issuing_key,
+                                            entries, publication.number, now, next_update)
     publication.save(update_fields=["der"])
     CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
     transaction.on_commit(lambda: _distribute(publication, now))

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from issuance.pki.crl import (
     REASONS,
@@ -106,3 +108,89 @@ def test_bad_arguments(pki: Pki) -> None:
         build_crl(pki.issuing_cert, pki.issuing_key, [], -1, NOW, NEXT)
     with pytest.raises(ProfileError):
         build_crl(pki.issuing_cert, pki.root_key, [], 1, NOW, NEXT)
+
+
+# ---------------------------------------------------------------- the fast encoder against
+# cryptography's own CRL builder: the same entries give the same TBSCertList, byte for byte.
+
+
+def reference_crl(
+    issuer_cert: x509.Certificate, issuer_key, entries: list[RevokedEntry], number: int,
+) -> x509.CertificateRevocationList:
+    """What ``CertificateRevocationListBuilder`` makes of the entries (the slow path)."""
+    from cryptography.hazmat.primitives import hashes
+
+    from issuance.pki.crl import reason_extension
+    from issuance.pki.profile import authority_key_identifier, signature_hash_for
+
+    revoked = []
+    for entry in entries:
+        reason = reason_extension(entry.reason)
+        extensions = [] if reason is None else [x509.Extension(reason.oid, False, reason)]
+        revoked.append(x509.RevokedCertificateBuilder(
+            entry.serial, entry.revoked_at.replace(microsecond=0), extensions).build())
+    builder = x509.CertificateRevocationListBuilder(
+        issuer_name=issuer_cert.subject, last_update=NOW, next_update=NEXT,
+        extensions=[
+            x509.Extension(x509.AuthorityKeyIdentifier.oid, False,
+                           authority_key_identifier(issuer_cert)),
+            x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
+        ],
+        revoked_certificates=revoked,
+    )
+    hash_algorithm: hashes.HashAlgorithm = signature_hash_for(issuer_key)
+    return builder.sign(issuer_key, hash_algorithm)
+
+
+VARIED_ENTRIES = [
+    RevokedEntry(0, NOW, None),
+    RevokedEntry(0x7F, NOW - timedelta(seconds=1), REASONS["keyCompromise"]),
+    RevokedEntry(0x80, NOW - timedelta(days=400), REASONS["unspecified"]),
+    RevokedEntry(0xFF00, datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC), REASONS["superseded"]),
+    RevokedEntry(2**64, datetime(2050, 1, 1, tzinfo=UTC), REASONS["aACompromise"]),
+    RevokedEntry(2**159 - 1, datetime(1999, 6, 1, 12, tzinfo=UTC), REASONS["privilegeWithdrawn"]),
+    RevokedEntry(12345, NOW - timedelta(microseconds=1), REASONS["affiliationChanged"]),
+] + [RevokedEntry(10_000 + index, NOW - timedelta(minutes=index), flag)
+     for index, flag in enumerate(REASONS.values()) if flag != x509.ReasonFlags.remove_from_crl]
+
+
+def test_the_fast_encoder_matches_the_cryptography_builder(pki: Pki) -> None:
+    fast = build_crl(pki.issuing_cert, pki.issuing_key, VARIED_ENTRIES, 77, NOW, NEXT)
+    reference = reference_crl(pki.issuing_cert, pki.issuing_key, VARIED_ENTRIES, 77)
+    assert fast.tbs_certlist_bytes == reference.tbs_certlist_bytes
+    assert fast.signature_algorithm_oid == reference.signature_algorithm_oid
+    assert fast.is_signature_valid(pki.issuing_cert.public_key())
+    assert [entry.serial_number for entry in fast] == [entry.serial for entry in VARIED_ENTRIES]
+
+
+def test_the_fast_encoder_matches_with_an_rsa_issuer(pki: Pki, rsa_key) -> None:
+    from issuance.pki.profile import create_issuing_ca
+
+    rsa_issuer = create_issuing_ca(rsa_key.public_key(), pki.root_cert, pki.root_key,
+                                   "Kihonet RSA Issuing CA", "Kihonet Test",
+                                   NOW - timedelta(days=1), 365)
+    fast = build_crl(rsa_issuer, rsa_key, VARIED_ENTRIES, 3, NOW, NEXT)
+    reference = reference_crl(rsa_issuer, rsa_key, VARIED_ENTRIES, 3)
+    assert fast.tbs_certlist_bytes == reference.tbs_certlist_bytes
+    assert fast.is_signature_valid(rsa_issuer.public_key())
+
+
+@given(st.lists(st.tuples(
+    st.integers(min_value=0, max_value=2**159 - 1),
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31),
+                 timezones=st.just(UTC)),
+    st.sampled_from([None, *[flag for flag in REASONS.values()
+                             if flag != x509.ReasonFlags.remove_from_crl]]),
+), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_property_any_entries_encode_as_the_builder_does(pki: Pki, rows) -> None:
+    entries = [RevokedEntry(*row) for row in rows]
+    fast = build_crl(pki.issuing_cert, pki.issuing_key, entries, 9, NOW, NEXT)
+    reference = reference_crl(pki.issuing_cert, pki.issuing_key, entries, 9)
+    assert fast.tbs_certlist_bytes == reference.tbs_certlist_bytes
+
+
+def test_an_empty_crl_has_no_revoked_list(pki: Pki) -> None:
+    fast = build_crl(pki.issuing_cert, pki.issuing_key, [], 5, NOW, NEXT)
+    reference = reference_crl(pki.issuing_cert, pki.issuing_key, [], 5)
+    assert fast.tbs_certlist_bytes == reference.tbs_certlist_bytes
