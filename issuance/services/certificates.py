@@ -63,7 +63,6 @@ def _is_key_reuse(error: IntegrityError) -> bool:
     return "public_key_fingerprint" in str(error)
 
 
-@transaction.atomic
 def issue_certificate(
     *,
     user: KihonetUser,
@@ -75,9 +74,11 @@ def issue_certificate(
 ) -> Certificate:
     """Checks the CSR, signs a three-year client certificate for ``user`` and stores it.
 
-    The subject and the e-mail come from our records, never from the CSR (R05, R12). A public
-    key certified before is refused by the unique constraint (no extra query: the certificate
-    signed meanwhile is thrown away with the rolled-back transaction).
+    The subject and the e-mail come from our records, never from the CSR (R05, R12). The
+    certificate and its audit event are written together (``audit.create_with_event``: one
+    statement, so one transaction even outside ``atomic``). A public key certified before is
+    refused by the unique constraint (no extra query: the certificate signed meanwhile is
+    never stored).
     """
     request = _check_request(csr_data)
     public_key = request.public_key()
@@ -90,22 +91,24 @@ def issue_certificate(
         )
     except profile.ProfileError as error:
         raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
+    certificate = Certificate(
+        user=user, notice=notice, renewed_from=renewed_from,
+        serial=serial_hex(built.serial_number),
+        subject=built.subject.rfc4514_string(), email=email,
+        not_before=built.not_valid_before_utc, not_after=built.not_valid_after_utc,
+        pem=built.public_bytes(serialization.Encoding.PEM).decode(),
+        fingerprint=profile.certificate_fingerprint(built),
+        public_key_fingerprint=profile.public_key_fingerprint(public_key),
+    )
     try:
-        certificate = Certificate.objects.create(
-            user=user, notice=notice, renewed_from=renewed_from,
-            serial=serial_hex(built.serial_number),
-            subject=built.subject.rfc4514_string(), email=email,
-            not_before=built.not_valid_before_utc, not_after=built.not_valid_after_utc,
-            pem=built.public_bytes(serialization.Encoding.PEM).decode(),
-            fingerprint=profile.certificate_fingerprint(built),
-            public_key_fingerprint=profile.public_key_fingerprint(public_key),
+        audit.create_with_event(
+            certificate, actor, "certificate_issued", kihonet_user=user,
+            detail={"serial": certificate.serial, "not_after": certificate.not_after.isoformat()},
         )
     except IntegrityError as error:
         if _is_key_reuse(error):
             raise _key_reused() from error
         raise
-    audit.record(actor, "certificate_issued", certificate, kihonet_user=user,
-                 detail={"serial": certificate.serial, "not_after": certificate.not_after.isoformat()})
     return certificate
 
 
