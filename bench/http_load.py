@@ -488,7 +488,7 @@ def _drive_generator(work: Path, result_path: Path, server: Gunicorn) -> dict[st
                 spy = subprocess.Popen(  # noqa: S603
                     [pyspy, "record", "--pid", str(server.process.pid), "--subprocesses",
                      "--duration", str(int(SECONDS) - 2), "--rate", "200", "--format", "raw",
-                     "--output", PYSPY_OUTPUT, "--nonblocking"],
+                     "--output", PYSPY_OUTPUT, "--nonblocking", "--gil"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )
         elif kind == "END":

@@ -235,7 +235,10 @@ class Certificate(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal",
         verbose_name=_("更新元の証明書"),
     )
-    serial = models.CharField(_("シリアル番号"), max_length=40, unique=True)
+    # Unique by the constraints below, not unique=True: that would add a second, LIKE index
+    # (varchar_pattern_ops) of random keys to every certificate's insert, and nothing searches
+    # these columns by prefix.
+    serial = models.CharField(_("シリアル番号"), max_length=40)
     subject = models.CharField(_("サブジェクト"), max_length=255)
     email = models.EmailField(_("Eメールアドレス"))
     not_before = models.DateTimeField(_("有効期間の開始"))
@@ -244,9 +247,9 @@ class Certificate(models.Model):
         _("状態"), max_length=10, choices=Status.choices, default=Status.VALID
     )
     pem = models.TextField(_("証明書（PEM）"))
-    fingerprint = models.CharField(_("フィンガープリント（SHA-256）"), max_length=64, unique=True)
+    fingerprint = models.CharField(_("フィンガープリント（SHA-256）"), max_length=64)
     public_key_fingerprint = models.CharField(
-        _("公開鍵のフィンガープリント（SHA-256）"), max_length=64, unique=True
+        _("公開鍵のフィンガープリント（SHA-256）"), max_length=64
     )
     revocation_reason = models.CharField(_("失効理由"), max_length=30, blank=True)
     revoked_at = models.DateTimeField(_("失効日時"), null=True, blank=True)
@@ -263,6 +266,10 @@ class Certificate(models.Model):
             ("resend_reminder", _("更新案内メールを再送できる")),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["serial"], name="certificate_serial_unique"),
+            models.UniqueConstraint(fields=["fingerprint"], name="certificate_fingerprint_unique"),
+            models.UniqueConstraint(fields=["public_key_fingerprint"],
+                                    name="certificate_public_key_fingerprint_unique"),
             _regex_check("serial", formats.SERIAL_RE, "certificate_serial_format"),
             models.CheckConstraint(
                 condition=Q(not_after__gt=models.F("not_before")),

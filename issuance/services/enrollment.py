@@ -19,6 +19,7 @@ from issuance.errors import (
     TokenError,
 )
 from issuance.models import Certificate, Enrollment, Notice, ReissueRecord
+from issuance.querysets import one_or_none
 from issuance.services import lockout
 from issuance.services.certificates import issue_certificate, revoke_certificate
 
@@ -37,17 +38,16 @@ class NoticeFields:
 
 def _matching_notice(fields: NoticeFields) -> Notice | None:
     """The notice all six fields match, or None: never says which field was wrong (R03)."""
-    notice = (
+    notice = one_or_none(
         Notice.objects.select_related("user__customer")
         .annotate(is_replaced=selectors.replaced_notice_exists())
         .filter(
             user__customer__kihonet_code=fields.kihonet_code,
             user__management_number=fields.management_number,
-            user__user_id=fields.user_id,
+            user__user_id=fields.user_id,  # unique, and (user, branch_number) is too
             branch_number=fields.branch_number,
             email=fields.email,
         )
-        .first()
     )
     if notice is None or not notice.accepts_year(int(fields.year)):
         return None
@@ -76,17 +76,16 @@ def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[E
     return _open_enrollment_for(notice, ip_address)
 
 
-@transaction.atomic
 def _open_enrollment_for(notice: Notice, ip_address: str | None) -> tuple[Enrollment, str]:
     token = tokens.new_token()
     now = timezone.now()
-    enrollment = Enrollment.objects.create(
+    enrollment = Enrollment(
         notice=notice, token_digest=tokens.digest(token), email=notice.email,
         expires_at=now + timedelta(minutes=settings.KIHONET_ENROLLMENT_TOKEN_MINUTES),
         ip_address=ip_address, created_at=now,
     )
-    audit.record(_actor(notice, ip_address), "enrollment_started", enrollment,
-                 kihonet_user=notice.user)
+    audit.create_with_event(enrollment, _actor(notice, ip_address), "enrollment_started",
+                            kihonet_user=notice.user)
     return enrollment, token
 
 
@@ -100,7 +99,7 @@ def _open_enrollment(token: str, *, lock: bool = False, lock_notice: bool = Fals
     queryset = Enrollment.objects.select_related("notice__user__customer")
     if lock:
         queryset = queryset.select_for_update(of=("self", "notice") if lock_notice else ("self",))
-    enrollment = queryset.filter(token_digest=tokens.digest(token)).first()
+    enrollment = one_or_none(queryset.filter(token_digest=tokens.digest(token)))
     if enrollment is None or enrollment.is_completed or enrollment.expires_at <= timezone.now():
         raise TokenError()
     return enrollment

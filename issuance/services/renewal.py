@@ -19,6 +19,7 @@ from issuance import audit, selectors, tokens
 from issuance.errors import ProofOfPossessionError, RenewalError, TooManyChallengesError
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop, profile
+from issuance.querysets import one_or_none
 from issuance.services.certificates import issue_certificate, revoke_certificate
 
 # A certificate's holder needs one challenge at a time; anyone else who has its PEM (it is
@@ -38,7 +39,7 @@ def _our_certificate(certificate_pem: str, *, lock: bool = False) -> tuple[Certi
     queryset = Certificate.objects.select_related("user__customer")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
-    found = queryset.filter(fingerprint=profile.certificate_fingerprint(parsed)).first()
+    found = one_or_none(queryset.filter(fingerprint=profile.certificate_fingerprint(parsed)))
     if found is None:
         raise RenewalError(_("このクライアント証明書は企保ネットで発行されたものではありません。"))
     return found, parsed
@@ -91,8 +92,8 @@ def _decode_signature(signature: str) -> bytes:
 
 def _use_challenge(certificate: Certificate, parsed: x509.Certificate, challenge: str,
                    signature: str, now: datetime) -> None:
-    used = (RenewalChallenge.objects.select_for_update()
-            .filter(challenge_digest=tokens.digest(challenge), certificate=certificate).first())
+    used = one_or_none(RenewalChallenge.objects.select_for_update()
+                       .filter(challenge_digest=tokens.digest(challenge), certificate=certificate))
     if used is None or used.used_at is not None or used.expires_at <= now:
         raise ProofOfPossessionError()
     if not pop.verify_challenge_signature(parsed, challenge.encode(), _decode_signature(signature)):
