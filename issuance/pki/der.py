@@ -12,8 +12,6 @@ INTEGER = 0x02
 BIT_STRING = 0x03
 OCTET_STRING = 0x04
 ENUMERATED = 0x0A
-UTC_TIME = 0x17
-GENERALIZED_TIME = 0x18
 SEQUENCE = 0x30
 
 # RFC 5280 4.1.2.5: UTCTime for the years 1950 to 2049, GeneralizedTime for the others.
@@ -58,9 +56,9 @@ def time(moment: datetime) -> bytes:
     if offset:
         moment = moment.astimezone(UTC)
     fields = (moment.month, moment.day, moment.hour, moment.minute, moment.second)
-    if moment.year in UTC_TIME_YEARS:  # YYMMDDHHMMSSZ, 13 octets
+    if moment.year in UTC_TIME_YEARS:  # UTCTime (tag 0x17), YYMMDDHHMMSSZ, 13 octets
         return b"\x17\x0d%02d%02d%02d%02d%02d%02dZ" % (moment.year % 100, *fields)
-    return b"\x18\x0f%04d%02d%02d%02d%02d%02dZ" % (moment.year, *fields)  # YYYYMMDDHHMMSSZ
+    return b"\x18\x0f%04d%02d%02d%02d%02d%02dZ" % (moment.year, *fields)  # GeneralizedTime
 
 
 def elements(encoded: bytes) -> list[bytes]:

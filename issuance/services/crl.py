@@ -32,7 +32,7 @@ def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
     """Every revoked certificate not yet expired (RFC 5280 lets expired ones drop off)."""
     rows = _fetch_all(Certificate.objects.revoked().filter(not_after__gt=now).order_by()
                       .values_list("serial", "revoked_at", "revocation_reason"))
-    reasons = {name: pki_crl.reason_from_name(name) for name in pki_crl.REASONS} | {"": None}
+    reasons = pki_crl.REASONS | {"": None}
     return [
         pki_crl.RevokedEntry(int(serial, 16), revoked_at, reasons[reason])
         for serial, revoked_at, reason in rows
