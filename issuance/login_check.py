@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from issuance.models import Certificate
-from issuance.pki.profile import certificate_fingerprint
+from issuance.querysets import one_or_none
 
 VERIFY_HEADER = "HTTP_X_SSL_CLIENT_VERIFY"
 CERT_HEADER = "HTTP_X_SSL_CLIENT_CERT"
@@ -74,8 +74,8 @@ def check(request: HttpRequest, now: datetime) -> LoginCheck:
     if verify != "SUCCESS":
         return LoginCheck(_status_of_failure(verify))
     parsed = _parse(request.META[CERT_HEADER])
-    certificate = parsed and Certificate.objects.select_related("user").filter(
-        fingerprint=certificate_fingerprint(parsed)).first()
+    certificate = parsed and one_or_none(
+        Certificate.objects.select_related("user").holding(parsed))
     if not certificate:
         return LoginCheck("foreign")
     if certificate.is_revoked:

@@ -235,9 +235,10 @@ class Certificate(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal",
         verbose_name=_("更新元の証明書"),
     )
-    # Unique by the constraints below, not unique=True: that would add a second, LIKE index
-    # (varchar_pattern_ops) of random keys to every certificate's insert, and nothing searches
-    # these columns by prefix.
+    # The serial and the public key are unique by the constraints below, not unique=True: that
+    # would add a second, LIKE index (varchar_pattern_ops) of random keys to every certificate's
+    # insert, and nothing searches these columns by prefix. The fingerprint is unique through
+    # the serial (see CertificateQuerySet.holding), so it has no index of its own.
     serial = models.CharField(_("シリアル番号"), max_length=40)
     subject = models.CharField(_("サブジェクト"), max_length=255)
     email = models.EmailField(_("Eメールアドレス"))
@@ -267,7 +268,6 @@ class Certificate(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["serial"], name="certificate_serial_unique"),
-            models.UniqueConstraint(fields=["fingerprint"], name="certificate_fingerprint_unique"),
             models.UniqueConstraint(fields=["public_key_fingerprint"],
                                     name="certificate_public_key_fingerprint_unique"),
             _regex_check("serial", formats.SERIAL_RE, "certificate_serial_format"),
@@ -365,7 +365,7 @@ class AuditEvent(models.Model):
         related_name="+", verbose_name=_("職員"),
     )
     actor = models.CharField(_("操作者"), max_length=150)
-    action = models.CharField(_("操作"), max_length=50, db_index=True)
+    action = models.CharField(_("操作"), max_length=50)
     kihonet_user = models.ForeignKey(
         KihonetUser, on_delete=models.PROTECT, null=True, blank=True,
         related_name="audit_events", verbose_name=_("ユーザー"),
@@ -384,6 +384,9 @@ class AuditEvent(models.Model):
             models.CheckConstraint(condition=Q(action__gt=""), name="audit_action_not_empty"),
             models.CheckConstraint(condition=Q(actor__gt=""), name="audit_actor_not_empty"),
         ]
+        # The admin filters by action, exactly; a plain index (db_index=True would add a LIKE
+        # twin that every event's insert maintains and nothing uses).
+        indexes = [models.Index(fields=["action"], name="auditevent_action")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"

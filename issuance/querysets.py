@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from cryptography import x509
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+from issuance.pki import profile
 
 if TYPE_CHECKING:
     from issuance.models import ServiceDesk
@@ -81,6 +84,14 @@ class CertificateQuerySet(models.QuerySet):
 
     def for_desk(self, desk: ServiceDesk) -> CertificateQuerySet:
         return self.filter(_desk_customer_filter(desk, "user__customer"))
+
+    def holding(self, cert: x509.Certificate) -> CertificateQuerySet:
+        """The row of ``cert`` exactly: found by its serial (unique), and the same bytes.
+
+        The fingerprint needs no index of its own: a certificate's serial is inside it, so two
+        rows with one fingerprint would have one serial, which the serial's constraint forbids."""
+        return self.filter(serial=profile.serial_hex(cert.serial_number),
+                           fingerprint=profile.certificate_fingerprint(cert))
 
     def for_user(self, user) -> CertificateQuerySet:
         return self.filter(user=user)

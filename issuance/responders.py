@@ -11,9 +11,8 @@ from django.utils import timezone
 from issuance import ca
 from issuance.models import Certificate, CrlPublication
 from issuance.pki import crl as pki_crl
-from issuance.pki import ocsp
+from issuance.pki import ocsp, profile
 from issuance.services import crl as crl_service
-from issuance.services.certificates import serial_hex
 
 OCSP_VALIDITY = timedelta(hours=1)
 
@@ -46,7 +45,7 @@ def ocsp_response(request_der: bytes) -> bytes:
     if not ocsp.matches_issuer(query, material.issuing_cert):
         return ocsp.unauthorized_response()
     now = timezone.now()
-    certificate = (Certificate.objects.filter(serial=serial_hex(query.serial))
+    certificate = (Certificate.objects.filter(serial=profile.serial_hex(query.serial))
                    .only("revoked_at", "revocation_reason").first())
     if certificate is None:
         status, revoked_at, reason = "unknown", None, None

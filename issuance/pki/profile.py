@@ -80,6 +80,11 @@ def public_key_fingerprint(public_key: PublicKey) -> str:
     return hashlib.sha256(spki_der(public_key)).hexdigest()
 
 
+def serial_hex(serial: int) -> str:
+    """A serial number as the database stores it: upper-case hex, no leading zeros."""
+    return format(serial, "X")
+
+
 def certificate_fingerprint(cert: x509.Certificate) -> str:
     """Lower-case hex SHA-256 of the DER certificate."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()

@@ -36,10 +36,6 @@ CSR_MESSAGES = {
 RECORD_UNUSABLE = _("ご登録内容に証明書に記載できない文字が含まれているため、証明書を発行できません。照会先にお問い合わせください。")
 
 
-def serial_hex(serial: int) -> str:
-    return format(serial, "X")
-
-
 def _check_request(csr_data: bytes | str) -> x509.CertificateSigningRequest:
     try:
         return pki_csr.check_csr(csr_data)
@@ -93,7 +89,7 @@ def issue_certificate(
         raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
     certificate = Certificate(
         user=user, notice=notice, renewed_from=renewed_from,
-        serial=serial_hex(built.serial_number),
+        serial=profile.serial_hex(built.serial_number),
         subject=built.subject.rfc4514_string(), email=email,
         not_before=built.not_valid_before_utc, not_after=built.not_valid_after_utc,
         pem=built.public_bytes(serialization.Encoding.PEM).decode(),

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from issuance import audit, selectors, tokens
 from issuance.errors import ProofOfPossessionError, RenewalError, TooManyChallengesError
 from issuance.models import Certificate, RenewalChallenge
-from issuance.pki import pop, profile
+from issuance.pki import pop
 from issuance.querysets import one_or_none
 from issuance.services.certificates import issue_certificate, revoke_certificate
 
@@ -39,7 +39,7 @@ def _our_certificate(certificate_pem: str, *, lock: bool = False) -> tuple[Certi
     queryset = Certificate.objects.select_related("user__customer")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
-    found = one_or_none(queryset.filter(fingerprint=profile.certificate_fingerprint(parsed)))
+    found = one_or_none(queryset.holding(parsed))
     if found is None:
         raise RenewalError(_("このクライアント証明書は企保ネットで発行されたものではありません。"))
     return found, parsed

@@ -6,19 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
 from django.urls import reverse
 
 from issuance import ca
 from issuance.errors import ProofOfPossessionError
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop
-from tests.csr import make_csr, make_key
+from tests.csr import foreign_certificate_pem, make_csr, make_key
 from tests.issuance.test_renewal import (
     ALREADY_RENEWED,
     DESKS,
@@ -272,18 +270,6 @@ def test_r12_bad_csr_is_refused_and_the_challenge_is_kept(client, old):
 # Bad inputs: 4xx with a status code and a Japanese message, never a 500 ----------------------
 
 
-def foreign_certificate_pem() -> str:
-    """A well-formed client certificate that kihonet never issued."""
-    key = make_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "U000001 MN00000001")])
-    start = datetime(2029, 1, 1, tzinfo=UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + timedelta(days=1095))
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 BAD_PEM = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 
 
@@ -328,10 +314,12 @@ def test_api_certificate_that_is_not_a_pem_certificate_is_refused(client, old, u
     assert renewals_of(certificate) == 0
 
 
+@pytest.mark.parametrize("same_serial", [False, True], ids=["other-serial", "our-serial"])
 @pytest.mark.parametrize("url", [CHALLENGE_URL, RENEW_URL])
-def test_api_certificate_not_issued_by_us_is_refused(client, old, url):
+def test_api_certificate_not_issued_by_us_is_refused(client, old, url, same_serial):
     key, certificate = old
-    foreign = foreign_certificate_pem()
+    ours = x509.load_pem_x509_certificate(certificate.pem.encode())
+    foreign = foreign_certificate_pem(ours.serial_number if same_serial else None)
     with travel(OPENS_AT):
         body = {"certificate": foreign}
         if url == RENEW_URL:

@@ -8,13 +8,14 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.urls import reverse
 
 from issuance import audit
 from issuance.services.certificates import revoke_certificate
 from kihonet.logging import RedactingFilter, redact
-from tests.csr import make_csr
+from tests.csr import foreign_certificate_pem, make_csr
 from tests.factories import make_notice
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +129,14 @@ def test_r07_headers_are_believed_only_from_the_configured_proxy(client, issued,
     settings.KIHONET_TRUSTED_PROXIES = ["10.0.0.1"]
     response = client.get(reverse("issuance:login-check"), **certificate_headers(issued.pem))
     assert response.status_code == 403 and "https" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_r07_a_certificate_with_our_serial_but_other_bytes_is_foreign(client, issued):
+    # The proxy passed it (say, a CA that was trusted by mistake): we look it up by serial and
+    # by fingerprint, so only the very certificate we issued is ours.
+    ours = x509.load_pem_x509_certificate(issued.pem.encode())
+    response = client.get(reverse("issuance:login-check"),
+                          **certificate_headers(foreign_certificate_pem(ours.serial_number)))
+    assert response.status_code == 403
+    assert "企保ネットのクライアント証明書ではない" in response.content.decode()
