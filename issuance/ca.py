@@ -11,6 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -40,9 +41,10 @@ class CaMaterial:
     issuing_key: keys.PrivateKey
     client_profile: profile.ClientCertificateProfile
 
-    @property
+    @cached_property
     def chain_pem(self) -> str:
-        """The issuing CA then the root, as the client tool installs them."""
+        """The issuing CA then the root, as the client tool installs them (made once per
+        loaded CA: every issued certificate is answered with it)."""
         return "".join(
             c.public_bytes(serialization.Encoding.PEM).decode()
             for c in (self.issuing_cert, self.root_cert)

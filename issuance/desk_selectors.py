@@ -232,8 +232,7 @@ def reminders_for_user(user: KihonetUser) -> tuple[list[Any], bool]:
 
 def _notice_rows(user: KihonetUser) -> list[NoticeRow]:
     notices = list(Notice.objects.filter(user=user).order_by("branch_number"))
-    latest = notices[-1].branch_number if notices else None
-    return [NoticeRow(n, n.branch_number != latest) for n in notices]
+    return [NoticeRow(n, selectors.is_replaced(n, notices)) for n in notices]
 
 
 def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:

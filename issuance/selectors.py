@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from issuance import tokens
@@ -63,11 +63,10 @@ def desks_for_customer(customer: Customer) -> list[ContactRow]:
     return [ContactRow(c.product_line.name, c.desk.name, c.phone) for c in contacts]
 
 
-def replaced_notice_exists() -> Exists:
-    """Annotates a Notice queryset: a notice is replaced once a reissue notice with a later
-    branch number exists (R16)."""
-    return Exists(Notice.objects.filter(user_id=OuterRef("user_id"),
-                                        branch_number__gt=OuterRef("branch_number")))
+def is_replaced(notice: Notice, notices_of_user: Iterable[Notice]) -> bool:
+    """R16: a notice is replaced once its user has a (reissue) notice with a later branch
+    number. Branch numbers are three digits, so they compare as strings."""
+    return any(other.branch_number > notice.branch_number for other in notices_of_user)
 
 
 def renewal_offered(now: datetime) -> bool:

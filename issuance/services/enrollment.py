@@ -36,22 +36,27 @@ class NoticeFields:
     email: str
 
 
-def _matching_notice(fields: NoticeFields) -> Notice | None:
+def _notices_of(user_id: str) -> list[Notice]:
+    """Every notice of the user (a few: the first and its reissues), with user and customer.
+
+    One plain query by the unique ユーザーID; the six fields are compared in Python, and the same
+    rows tell whether a later branch number has replaced the matching notice (R16)."""
+    return list(Notice.objects.select_related("user__customer")
+                .filter(user__user_id=user_id).order_by())
+
+
+def _matching_notice(fields: NoticeFields, notices: list[Notice]) -> Notice | None:
     """The notice all six fields match, or None: never says which field was wrong (R03)."""
-    notice = one_or_none(
-        Notice.objects.select_related("user__customer")
-        .annotate(is_replaced=selectors.replaced_notice_exists())
-        .filter(
-            user__customer__kihonet_code=fields.kihonet_code,
-            user__management_number=fields.management_number,
-            user__user_id=fields.user_id,  # unique, and (user, branch_number) is too
-            branch_number=fields.branch_number,
-            email=fields.email,
-        )
-    )
-    if notice is None or not notice.accepts_year(int(fields.year)):
-        return None
-    return notice
+    for notice in notices:
+        user = notice.user
+        if (notice.branch_number == fields.branch_number
+                and user.user_id == fields.user_id
+                and user.management_number == fields.management_number
+                and user.customer.kihonet_code == fields.kihonet_code
+                and notice.email == fields.email
+                and notice.accepts_year(int(fields.year))):
+            return notice
+    return None
 
 
 def _used_notice_error(notice: Notice) -> NoticeUsedError:
@@ -66,12 +71,13 @@ def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[E
     not roll the count back.
     """
     counts = lockout.check_not_locked(fields.kihonet_code, ip_address)
-    notice = _matching_notice(fields)
+    notices = _notices_of(fields.user_id)
+    notice = _matching_notice(fields, notices)
     if notice is None:
         lockout.record_mismatch(fields.kihonet_code, ip_address)
         raise InputMismatchError()
     lockout.forget_mismatches(fields.kihonet_code, counts)
-    if notice.is_used or notice.is_replaced:
+    if notice.is_used or selectors.is_replaced(notice, notices):
         raise _used_notice_error(notice)
     return _open_enrollment_for(notice, ip_address)
 
@@ -93,12 +99,12 @@ def _actor(notice: Notice, ip_address: str | None) -> audit.Actor:
     return audit.Actor.customer(notice.user.user_id, ip_address)
 
 
-def _open_enrollment(token: str, *, lock: bool = False, lock_notice: bool = False) -> Enrollment:
-    """The open enrollment of ``token``; with ``lock``, its row is locked, and with
-    ``lock_notice`` its notice's row too, in the same query (read after the lock is held)."""
-    queryset = Enrollment.objects.select_related("notice__user__customer")
-    if lock:
-        queryset = queryset.select_for_update(of=("self", "notice") if lock_notice else ("self",))
+def _open_enrollment(token: str, *, related: str, lock_notice: bool = False) -> Enrollment:
+    """The open enrollment of ``token``, its row locked, read with its ``related`` rows; with
+    ``lock_notice`` its notice's row is locked too, in the same query (read once the lock is
+    held)."""
+    queryset = (Enrollment.objects.select_related(related)
+                .select_for_update(of=("self", "notice") if lock_notice else ("self",)))
     enrollment = one_or_none(queryset.filter(token_digest=tokens.digest(token)))
     if enrollment is None or enrollment.is_completed or enrollment.expires_at <= timezone.now():
         raise TokenError()
@@ -108,7 +114,7 @@ def _open_enrollment(token: str, *, lock: bool = False, lock_notice: bool = Fals
 @transaction.atomic
 def confirm_email(token: str, *, ip_address: str | None) -> Enrollment:
     """Step ⑦: the customer has read the address and pressed OK (R04)."""
-    enrollment = _open_enrollment(token, lock=True)
+    enrollment = _open_enrollment(token, related="notice__user")
     if enrollment.confirmed_at is None:
         enrollment.confirmed_at = timezone.now()
         enrollment.save(update_fields=["confirmed_at"])
@@ -126,7 +132,7 @@ def complete_enrollment(token: str, csr_data: str | bytes, *, ip_address: str | 
     is held), so two requests at once with the same token or the same notice give one
     certificate, never two.
     """
-    enrollment = _open_enrollment(token, lock=True, lock_notice=True)
+    enrollment = _open_enrollment(token, related="notice__user__customer", lock_notice=True)
     if enrollment.confirmed_at is None:
         raise EmailNotConfirmedError()
     notice = enrollment.notice
