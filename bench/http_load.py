@@ -33,7 +33,7 @@ tree for one benchmark. The generator's own CPU time is measured and reported.
 
 Settings through the environment: BENCH_HTTP_SECONDS (60), BENCH_HTTP_USERS (50),
 BENCH_HTTP_WORKER_CLASS (gthread), BENCH_HTTP_WORKERS (cores + 1), BENCH_HTTP_THREADS (2),
-BENCH_HTTP_NOTICES (36000), BENCH_HTTP_RENEWAL_CERTS (8000), BENCH_HTTP_PYSPY (a file: py-spy
+BENCH_HTTP_NOTICES (36000), BENCH_HTTP_RENEWAL_CERTS (20000), BENCH_HTTP_PYSPY (a file: py-spy
 records the gunicorn workers during the acquisition window, when py-spy is installed).
 
 The machine's cores are shared by gunicorn, PostgreSQL, Redis and the generator (and whatever
@@ -76,7 +76,7 @@ WORKER_CLASS = os.environ.get("BENCH_HTTP_WORKER_CLASS", "gthread")
 WORKERS = int(os.environ.get("BENCH_HTTP_WORKERS", str(CORES + 1)))
 THREADS = int(os.environ.get("BENCH_HTTP_THREADS", "2"))
 N_NOTICES = int(os.environ.get("BENCH_HTTP_NOTICES", "36000"))
-N_RENEWAL_CERTS = int(os.environ.get("BENCH_HTTP_RENEWAL_CERTS", "8000"))
+N_RENEWAL_CERTS = int(os.environ.get("BENCH_HTTP_RENEWAL_CERTS", "20000"))
 PYSPY_OUTPUT = os.environ.get("BENCH_HTTP_PYSPY", "")
 
 CACHE_URL = "redis://127.0.0.1:6379/2"
