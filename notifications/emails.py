@@ -45,6 +45,7 @@ class ReminderMail:
     stage: int
     customer_name: str
     user_id: str
+    management_number: str
     expires_at: str
     renewed: bool
     new_expires_at: str
@@ -60,6 +61,7 @@ def reminder_mail(
         stage=stage,
         customer_name=certificate.user.customer.name,
         user_id=certificate.user.user_id,
+        management_number=certificate.user.management_number,
         expires_at=format_jst(certificate.not_after),
         renewed=renewed,
         new_expires_at=format_jst(renewal_not_after) if renewed else "",

@@ -53,7 +53,7 @@ def _reminder_exists(stage: Stage) -> Exists:
 
 MAIL_FIELDS = (
     "pk", "serial", "email", "not_after", "revoked_at",
-    "user", "user__user_id", "user__customer", "user__customer__name",
+    "user", "user__user_id", "user__management_number", "user__customer", "user__customer__name",
     "user__customer__started_using",
 )
 

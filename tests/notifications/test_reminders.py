@@ -140,7 +140,9 @@ def test_r10_r15_the_30_day_mail_in_japanese(mailoutbox):
     assert mimetype == "text/html"
     for body in (mail.body, html):
         assert "株式会社日本テスト 御中" in body
-        assert f"ユーザーID：{holder.user_id}" in body
+        # R12: the user picks the certificate to renew by its ユーザーID and 管理番号
+        assert (f"ユーザーID：{holder.user_id}（管理番号：{holder.management_number}）のご担当者様"
+                in body)
         assert "2029年11月28日 13:45" in body
         assert "https://kihonet.example.jp/renew/" in body
         assert "なお、クライアント証明書を更新するには、Windowsの管理者権限が必要な場合があります。" in body
