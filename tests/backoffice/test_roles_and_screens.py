@@ -81,6 +81,20 @@ def test_r15_r16_the_users_screen_answers_why_cannot_i_log_in(busy_user):
     assert "kn-danger" not in html  # a clerk has no revoke button
 
 
+def test_r16_the_users_screen_marks_an_unused_notice_replaced_by_a_reissue():
+    from issuance import audit
+
+    user = make_user(make_customer(started_using=True))
+    make_notice(user)  # 001, never used
+    supervisor = make_staff(roles.SUPERVISOR)
+    reissue_notice(user=user, reason="pc_change", actor=audit.Actor.staff_user(supervisor))
+    page = staff_client(supervisor).get(reverse("admin:issuance_kihonetuser_change",
+                                                args=[user.pk]))
+    html = page.content.decode()
+    assert html.count("再発行により無効") == 1  # 001; the reissue's 002 is the one to use
+    assert html.count('<span class="kn-badge kn-ok">未使用</span>') == 1
+
+
 def test_the_users_screen_makes_a_constant_number_of_queries(busy_user,
                                                              django_assert_max_num_queries):
     client = staff_client(make_staff(roles.SUPERVISOR))
