@@ -251,9 +251,10 @@ def _crl(crl_user) -> list[Result]:
     size = len(publication.der)
     runs = ", ".join(f"{t:.2f}" for t in times)
     print(f"  CRL of {publication.revoked_count:,} entries: {runs} s, {size:,} bytes", flush=True)
-    label = f"{CRL_ENTRIES:,}"
+    # Every revoked, unexpired certificate in the database is listed: the bench's 100,000 and
+    # any that other benchmarks left.
     return [
-        Result(f"CRL: {label} entries, generation time", seconds, "s",
+        Result(f"CRL: {publication.revoked_count:,} entries, generation time", seconds, "s",
                f"< {CRL_SECONDS_TARGET:g} s", seconds < CRL_SECONDS_TARGET,
                note=f"publish_crl() with {publication.revoked_count:,} revoked entries, "
                     f"median of {CRL_RUNS} runs ({runs} s)"),
