@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,38 +90,56 @@ def create_with_event(obj: models.Model, actor: Actor, action: str, **fields) ->
 
 def _insert_both(database: BaseDatabaseWrapper, obj: models.Model, new: AuditEvent) -> None:
     """``INSERT obj; INSERT new`` as one statement, ``new.object_id`` the id ``obj`` gets."""
-    primary_key = obj._meta.pk
-    if not isinstance(primary_key, models.AutoField | models.BigAutoField):
-        raise TypeError(f"{type(obj).__name__} has no database-generated primary key")
-    quote = database.ops.quote_name
-    obj_columns, obj_values = _insert_values(database, obj, exclude={primary_key.name})
-    event_columns, event_values = _insert_values(database, new, exclude={"id", "object_id"})
-    sql = (  # names from the models' metadata; every value is a parameter
-        f"WITH new_row AS (INSERT INTO {quote(obj._meta.db_table)} ({obj_columns}) "  # noqa: S608
-        f"VALUES ({_placeholders(obj_values)}) RETURNING {quote(primary_key.column)} AS pk) "
-        f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({event_columns}, object_id) "
-        f"SELECT {_placeholders(event_values)}, new_row.pk::text FROM new_row "
-        f"RETURNING id, object_id"
-    )
+    sql, obj_fields, event_fields = _insert_both_plan(database.alias, type(obj))
+    values = _insert_values(database, obj, obj_fields) + _insert_values(database, new, event_fields)
     with database.cursor() as cursor:
-        cursor.execute(sql, obj_values + event_values)
+        cursor.execute(sql, values)
         new.pk, new.object_id = cursor.fetchone()
-    obj.pk = primary_key.to_python(new.object_id)
+    obj.pk = obj._meta.pk.to_python(new.object_id)
     for saved in (obj, new):
         saved._state.adding = False
         saved._state.db = database.alias
 
 
+@functools.cache
+def _insert_both_plan(
+    alias: str, model: type[models.Model]
+) -> tuple[str, tuple[models.Field, ...], tuple[models.Field, ...]]:
+    """The statement of :func:`_insert_both` for ``model`` and the fields that give its values,
+    in order. It depends only on the models, so it is made once per process."""
+    primary_key = model._meta.pk
+    if not isinstance(primary_key, models.AutoField | models.BigAutoField):
+        raise TypeError(f"{model.__name__} has no database-generated primary key")
+    quote = connections[alias].ops.quote_name
+    obj_fields = _concrete_fields(model, exclude={primary_key.name})
+    event_fields = _concrete_fields(AuditEvent, exclude={"id", "object_id"})
+    sql = (  # names from the models' metadata; every value is a parameter
+        f"WITH new_row AS (INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
+        f"({_columns(quote, obj_fields)}) VALUES ({_placeholders(obj_fields)}) "
+        f"RETURNING {quote(primary_key.column)} AS pk) "
+        f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({_columns(quote, event_fields)}, "
+        f"object_id) SELECT {_placeholders(event_fields)}, new_row.pk::text FROM new_row "
+        f"RETURNING id, object_id"
+    )
+    return sql, obj_fields, event_fields
+
+
+def _concrete_fields(
+    model: type[models.Model], exclude: set[str]
+) -> tuple[models.Field, ...]:
+    return tuple(field for field in model._meta.concrete_fields if field.name not in exclude)
+
+
+def _columns(quote: Callable[[str], str], fields: tuple[models.Field, ...]) -> str:
+    return ", ".join(quote(field.column) for field in fields)
+
+
+def _placeholders(fields: tuple[models.Field, ...]) -> str:
+    return ", ".join(["%s"] * len(fields))
+
+
 def _insert_values(
-    database: BaseDatabaseWrapper, obj: models.Model, exclude: set[str]
-) -> tuple[str, list]:
-    """The quoted column list and the values that ``obj.save()`` would insert."""
-    fields = [field for field in obj._meta.concrete_fields if field.name not in exclude]
-    columns = ", ".join(database.ops.quote_name(field.column) for field in fields)
-    values = [field.get_db_prep_save(field.pre_save(obj, add=True), database)
-              for field in fields]
-    return columns, values
-
-
-def _placeholders(values: list) -> str:
-    return ", ".join(["%s"] * len(values))
+    database: BaseDatabaseWrapper, obj: models.Model, fields: tuple[models.Field, ...]
+) -> list:
+    """The values of ``fields`` that ``obj.save()`` would insert."""
+    return [field.get_db_prep_save(field.pre_save(obj, add=True), database) for field in fields]

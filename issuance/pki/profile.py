@@ -87,7 +87,12 @@ def serial_hex(serial: int) -> str:
 
 def certificate_fingerprint(cert: x509.Certificate) -> str:
     """Lower-case hex SHA-256 of the DER certificate."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return der_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
+def der_fingerprint(der: bytes) -> str:
+    """:func:`certificate_fingerprint` of a certificate already in DER."""
+    return hashlib.sha256(der).hexdigest()
 
 
 def _check_public_key(public_key: object) -> None:

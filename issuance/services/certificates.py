@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import datetime
 
 from cryptography import x509
@@ -87,13 +88,14 @@ def issue_certificate(
         )
     except profile.ProfileError as error:
         raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
+    der = built.public_bytes(serialization.Encoding.DER)
     certificate = Certificate(
         user=user, notice=notice, renewed_from=renewed_from,
         serial=profile.serial_hex(built.serial_number),
         subject=built.subject.rfc4514_string(), email=email,
         not_before=built.not_valid_before_utc, not_after=built.not_valid_after_utc,
-        pem=built.public_bytes(serialization.Encoding.PEM).decode(),
-        fingerprint=profile.certificate_fingerprint(built),
+        pem=ssl.DER_cert_to_PEM_cert(der),
+        fingerprint=profile.der_fingerprint(der),
         public_key_fingerprint=profile.public_key_fingerprint(public_key),
     )
     try:

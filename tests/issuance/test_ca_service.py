@@ -1,5 +1,6 @@
 """The CA tied to the models: init_ca, issuing from a CSR, revocation, CRL and OCSP (R07, R08)."""
 
+import hashlib
 import subprocess
 from datetime import UTC, datetime
 from io import StringIO
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -93,6 +95,12 @@ def test_r08_r12_certificate_is_built_from_our_records(issuing_ca):
     assert cert.not_valid_after_utc.replace(year=cert.not_valid_before_utc.year) == cert.not_valid_before_utc
     assert (certificate.not_after - certificate.not_before).days in (1095, 1096)
     assert certificate.serial == format(cert.serial_number, "X")
+    stored = Certificate.objects.get(pk=certificate.pk)
+    assert stored.pem == cert.public_bytes(serialization.Encoding.PEM).decode()
+    assert stored.fingerprint == hashlib.sha256(
+        cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert stored.public_key_fingerprint == hashlib.sha256(cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
     event = AuditEvent.objects.get(action="certificate_issued")
     assert (event.kihonet_user, event.object_id) == (user, str(certificate.pk))
 
