@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.core import Result, percentiles
+from bench.core import Result, percentiles, require_bench_database
 
 N_USERS = int(os.environ.get("BENCH_ADMIN_USERS", "1000000"))
 USERS_PER_CUSTOMER = 20
@@ -75,6 +75,7 @@ def _copy(cursor, table: str, columns: list[str], rows) -> None:
 
 
 def _delete_bench_rows(cursor) -> None:
+    require_bench_database()
     low, high = ID_BASE, ID_BASE + N_USERS * 2
     cursor.execute("DELETE FROM issuance_certificate WHERE id >= %s AND id < %s", [low, high])
     cursor.execute("DELETE FROM issuance_kihonetuser WHERE id >= %s AND id < %s", [low, high])

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
-from bench.core import Result, rate, timed
+from bench.core import Result, rate, require_bench_database, timed
 
 N_CERTIFICATES = int(os.environ.get("BENCH_CA_CERTIFICATES", "2000"))
 N_OCSP = int(os.environ.get("BENCH_CA_OCSP", "2000"))
@@ -152,6 +152,7 @@ def _delete_rows(model, column: str, value: int) -> None:
     (and the collector would query the tables of every model pointing here, migrated or not)."""
     from django.db import connection
 
+    require_bench_database()
     with connection.cursor() as cursor:
         table = connection.ops.quote_name(model._meta.db_table)
         # The names come from the model, the value is a parameter.

@@ -8,7 +8,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kihonet_bench"
+# The benchmarks load millions of rows, truncate the reminder ledger and delete rows by id range:
+# they run only on a database of their own, named by ``KIHONET_BENCH_DATABASE_URL``, never on
+# the one ``DATABASE_URL`` names (the site's, or the tests').
+BENCH_DATABASE_VARIABLE = "KIHONET_BENCH_DATABASE_URL"
+BENCH_DATABASE_NAME = "kihonet_bench"
+DEFAULT_DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE_NAME}"
+
+
+class NotTheBenchDatabase(SystemExit):
+    """Raised before anything is touched when the configured database is not the benchmarks' own."""
 
 
 @dataclass(frozen=True)
@@ -21,11 +30,33 @@ class Result:
     note: str = ""
 
 
+def bench_database_url(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """The benchmarks' database URL; refuses any database that is not named ``kihonet_bench``.
+
+    ``DATABASE_URL`` is ignored on purpose: ``.ci/run`` and production both export one.
+    """
+    import dj_database_url
+
+    url = environ.get(BENCH_DATABASE_VARIABLE) or DEFAULT_DATABASE_URL
+    config = dj_database_url.parse(url)
+    if "postgresql" not in config["ENGINE"]:
+        raise NotTheBenchDatabase(f"{BENCH_DATABASE_VARIABLE} must name a PostgreSQL database")
+    if config["NAME"] != BENCH_DATABASE_NAME:
+        raise NotTheBenchDatabase(
+            f"refusing to run the benchmarks on database {config['NAME']!r}: they delete and "
+            f"truncate rows, so they run only on their own database {BENCH_DATABASE_NAME!r} "
+            f"({BENCH_DATABASE_VARIABLE})"
+        )
+    return url
+
+
 def setup_django() -> None:
     """Points Django at the benchmark database, creates it when missing, and migrates."""
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    url = bench_database_url()
+    # Every process the benchmarks start (gunicorn, workers) inherits this one.
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kihonet.settings")
-    _create_database(os.environ["DATABASE_URL"])
+    _create_database(url)
     import django
     from django.core.management import call_command
 
@@ -63,3 +94,14 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     """p50 and p95 of ``samples``."""
     quantiles = statistics.quantiles(samples, n=100, method="inclusive")
     return statistics.median(samples), quantiles[94]
+
+
+def require_bench_database() -> None:
+    """Stops before a destructive statement unless Django is connected to the bench database."""
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    if name != BENCH_DATABASE_NAME:
+        raise NotTheBenchDatabase(
+            f"refusing to delete rows in database {name!r}: not the benchmarks' own"
+        )

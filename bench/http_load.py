@@ -187,6 +187,10 @@ def _delete_previous_run() -> None:
     """
     from django.db import connection, transaction
 
+    from bench.core import require_bench_database
+
+    require_bench_database()
+
     from issuance.models import (
         AuditEvent,
         Certificate,

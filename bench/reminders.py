@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.mail.backends.smtp import EmailBackend
 
-from bench.core import Result, rate
+from bench.core import Result, rate, require_bench_database
 
 N_CERTIFICATES = int(os.environ.get("BENCH_REMINDERS_CERTIFICATES", "1000000"))
 N_CUSTOMERS = 10_000
@@ -176,6 +176,7 @@ def _loaded(layout: Layout) -> bool:
 
 
 def _delete_bench_rows() -> None:
+    require_bench_database()
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -383,6 +384,7 @@ def _run() -> list[Result]:
         seconds = _load(layout)
         notes.append(f"loaded {layout.total:,} certificates in {seconds:.1f} s")
         print(f"  loaded in {seconds:.1f} s", flush=True)
+    require_bench_database()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE notifications_expiryreminder")
     _analyze()
