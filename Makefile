@@ -35,6 +35,7 @@ run: $(STAMP) $(DATA_DIR)/ca-passphrase
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
 test: $(STAMP) system-packages lint

@@ -27,7 +27,9 @@ CHUNK = 50_000
 CODE_BASE = 50_000_000  # 企保ネットコード 5xxxxxxx: the bench's customers
 ID_BASE = 50_000_000  # primary keys of the bench's rows
 LAST_USER_ID = f"B{N_USERS - 1:06d}"
-EXPLAIN_FILE = Path(__file__).resolve().parents[1] / "artifacts" / "bench" / "admin_search_explain.txt"
+EXPLAIN_FILE = (
+    Path(__file__).resolve().parents[1] / "artifacts" / "bench" / "admin_search_explain.txt"
+)
 
 
 def user_id(i: int) -> str:
@@ -56,8 +58,10 @@ def kihonet_code(customer: int) -> str:
 def _loaded() -> bool:
     from issuance.models import Certificate, KihonetUser
 
-    return (KihonetUser.objects.filter(user_id=LAST_USER_ID).exists()
-            and Certificate.objects.filter(serial=serial(N_USERS - 1)).exists())
+    return (
+        KihonetUser.objects.filter(user_id=LAST_USER_ID).exists()
+        and Certificate.objects.filter(serial=serial(N_USERS - 1)).exists()
+    )
 
 
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
@@ -79,8 +83,10 @@ def _delete_bench_rows(cursor) -> None:
     low, high = ID_BASE, ID_BASE + N_USERS * 2
     cursor.execute("DELETE FROM issuance_certificate WHERE id >= %s AND id < %s", [low, high])
     cursor.execute("DELETE FROM issuance_kihonetuser WHERE id >= %s AND id < %s", [low, high])
-    cursor.execute("DELETE FROM issuance_customer_product_lines WHERE customer_id >= %s "
-                   "AND customer_id < %s", [low, high])
+    cursor.execute(
+        "DELETE FROM issuance_customer_product_lines WHERE customer_id >= %s AND customer_id < %s",
+        [low, high],
+    )
     cursor.execute("DELETE FROM issuance_customer WHERE id >= %s AND id < %s", [low, high])
 
 
@@ -99,24 +105,70 @@ def _load() -> float:
     with transaction.atomic(), connection.cursor() as django_cursor:
         cursor = django_cursor.cursor  # psycopg's own cursor, for COPY
         _delete_bench_rows(cursor)
-        _copy(cursor, "issuance_customer",
-              ["id", "kihonet_code", "name", "started_using", "created_at"],
-              ((str(ID_BASE + c), kihonet_code(c), f"ベンチ株式会社{c}",
-                "f" if c % 10 == 0 else "t", stamp) for c in range(customers)))
-        _copy(cursor, "issuance_customer_product_lines", ["customer_id", "productline_id"],
-              ((str(ID_BASE + c), str(lines[c % len(lines)])) for c in range(customers)))
-        _copy(cursor, "issuance_kihonetuser",
-              ["id", "customer_id", "user_id", "management_number", "email", "created_at"],
-              ((str(ID_BASE + i), str(ID_BASE + i // USERS_PER_CUSTOMER), user_id(i),
-                management_number(i), email(i), stamp) for i in range(N_USERS)))
-        _copy(cursor, "issuance_certificate",
-              ["id", "user_id", "serial", "subject", "email", "not_before", "not_after",
-               "status", "pem", "fingerprint", "public_key_fingerprint", "revocation_reason",
-               "created_at"],
-              _certificate_rows(now))
+        _copy(
+            cursor,
+            "issuance_customer",
+            ["id", "kihonet_code", "name", "started_using", "created_at"],
+            (
+                (
+                    str(ID_BASE + c),
+                    kihonet_code(c),
+                    f"ベンチ株式会社{c}",
+                    "f" if c % 10 == 0 else "t",
+                    stamp,
+                )
+                for c in range(customers)
+            ),
+        )
+        _copy(
+            cursor,
+            "issuance_customer_product_lines",
+            ["customer_id", "productline_id"],
+            ((str(ID_BASE + c), str(lines[c % len(lines)])) for c in range(customers)),
+        )
+        _copy(
+            cursor,
+            "issuance_kihonetuser",
+            ["id", "customer_id", "user_id", "management_number", "email", "created_at"],
+            (
+                (
+                    str(ID_BASE + i),
+                    str(ID_BASE + i // USERS_PER_CUSTOMER),
+                    user_id(i),
+                    management_number(i),
+                    email(i),
+                    stamp,
+                )
+                for i in range(N_USERS)
+            ),
+        )
+        _copy(
+            cursor,
+            "issuance_certificate",
+            [
+                "id",
+                "user_id",
+                "serial",
+                "subject",
+                "email",
+                "not_before",
+                "not_after",
+                "status",
+                "pem",
+                "fingerprint",
+                "public_key_fingerprint",
+                "revocation_reason",
+                "created_at",
+            ],
+            _certificate_rows(now),
+        )
     with connection.cursor() as cursor:
-        for table in ("issuance_customer", "issuance_customer_product_lines",
-                      "issuance_kihonetuser", "issuance_certificate"):
+        for table in (
+            "issuance_customer",
+            "issuance_customer_product_lines",
+            "issuance_kihonetuser",
+            "issuance_certificate",
+        ):
             cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started
 
@@ -125,9 +177,21 @@ def _certificate_rows(now: datetime):
     for i in range(N_USERS):
         not_before = now - timedelta(minutes=(i * 1577) % (1095 * 24 * 60))
         not_after = not_before + timedelta(days=1095)
-        yield (str(ID_BASE + i), str(ID_BASE + i), serial(i), f"CN={user_id(i)}", email(i),
-               not_before.isoformat(), not_after.isoformat(), "valid", "-",
-               f"bbbb{i:060x}", f"cccc{i:060x}", "", not_before.isoformat())
+        yield (
+            str(ID_BASE + i),
+            str(ID_BASE + i),
+            serial(i),
+            f"CN={user_id(i)}",
+            email(i),
+            not_before.isoformat(),
+            not_after.isoformat(),
+            "valid",
+            "-",
+            f"bbbb{i:060x}",
+            f"cccc{i:060x}",
+            "",
+            not_before.isoformat(),
+        )
 
 
 # --- Staff ----------------------------------------------------------------------------------
@@ -145,9 +209,11 @@ def _staff_client(username: str, role: str, desk_name: str | None):
     user.groups.set([Group.objects.get(name=role)])
     if desk_name:
         StaffProfile.objects.update_or_create(
-            user=user, defaults={"desk": ServiceDesk.objects.get(name=desk_name)})
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench",
-                                                 defaults={"confirmed": True})
+            user=user, defaults={"desk": ServiceDesk.objects.get(name=desk_name)}
+        )
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, name="bench", defaults={"confirmed": True}
+    )
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
     session = client.session
@@ -211,8 +277,13 @@ def _cases(i: int) -> list[tuple[str, str, str, dict, int | None]]:
     customer = i // USERS_PER_CUSTOMER
     return [
         ("supervisor", "users: changelist, no search", users, {}, None),
-        ("supervisor", "users: by 企保ネットコード", users, {"q": kihonet_code(customer)},
-         USERS_PER_CUSTOMER),
+        (
+            "supervisor",
+            "users: by 企保ネットコード",
+            users,
+            {"q": kihonet_code(customer)},
+            USERS_PER_CUSTOMER,
+        ),
         ("supervisor", "users: by ユーザーID", users, {"q": user_id(i)}, 1),
         ("supervisor", "users: by 管理番号", users, {"q": management_number(i)}, 1),
         ("supervisor", "users: by e-mail", users, {"q": email(i)}, 1),
@@ -238,8 +309,14 @@ def _dashboard_results() -> list[Result]:
         desk_selectors.dashboard(desk, cached=False)
         seconds = time.perf_counter() - start
         name = desk.name if desk else "all desks"
-        results.append(Result(f"admin dashboard, uncached: {name}", seconds * 1000, "ms",
-                              note="cached for 5 minutes on the index page"))
+        results.append(
+            Result(
+                f"admin dashboard, uncached: {name}",
+                seconds * 1000,
+                "ms",
+                note="cached for 5 minutes on the index page",
+            )
+        )
     return results
 
 
@@ -257,8 +334,14 @@ def _run() -> list[Result]:
     if os.environ.get("BENCH_ADMIN_RELOAD") == "1" or not _loaded():
         print(f"  loading {N_USERS:,} users and certificates with COPY ...", flush=True)
         seconds = _load()
-        results.append(Result(f"admin: load {N_USERS:,} users + certificates (COPY)", seconds,
-                              "s", note="kept for later runs"))
+        results.append(
+            Result(
+                f"admin: load {N_USERS:,} users + certificates (COPY)",
+                seconds,
+                "s",
+                note="kept for later runs",
+            )
+        )
     results.extend(_dashboard_results())
     clients = {
         "supervisor": _staff_client("bench-supervisor", roles.SUPERVISOR, None),
@@ -270,8 +353,16 @@ def _run() -> list[Result]:
         p50, p95, queries = _measure(clients[who], url, params, expect)
         name = f"admin {who}: {label}"
         results.append(Result(f"{name} p50", p50, "ms"))
-        results.append(Result(f"{name} p95", p95, "ms", f"< {P95_TARGET_MS:.0f} ms",
-                              p95 < P95_TARGET_MS, note=f"{queries} queries per request"))
+        results.append(
+            Result(
+                f"{name} p95",
+                p95,
+                "ms",
+                f"< {P95_TARGET_MS:.0f} ms",
+                p95 < P95_TARGET_MS,
+                note=f"{queries} queries per request",
+            )
+        )
         if params:
             explains.append(f"==== {name} {params}\n{_explain(clients[who], url, params)}")
     EXPLAIN_FILE.parent.mkdir(parents=True, exist_ok=True)

@@ -120,20 +120,31 @@ def _bench_rows():
     )
     issue_user, _ = KihonetUser.objects.get_or_create(
         user_id=ISSUE_USER_ID,
-        defaults={"customer": customer, "management_number": "BENCHCA001",
-                  "email": f"issue@{BENCH_DOMAIN}"},
+        defaults={
+            "customer": customer,
+            "management_number": "BENCHCA001",
+            "email": f"issue@{BENCH_DOMAIN}",
+        },
     )
     crl_user, _ = KihonetUser.objects.get_or_create(
         user_id=CRL_USER_ID,
-        defaults={"customer": customer, "management_number": "BENCHCRL01",
-                  "email": f"crl@{BENCH_DOMAIN}"},
+        defaults={
+            "customer": customer,
+            "management_number": "BENCHCRL01",
+            "email": f"crl@{BENCH_DOMAIN}",
+        },
     )
     issued_on = date(2026, 4, 1)
     notice, _ = Notice.objects.get_or_create(
-        user=issue_user, branch_number="001",
-        defaults={"kind": Notice.Kind.NEW, "printed_year": issued_on.year,
-                  "registration_year": registration_year(issued_on), "issued_on": issued_on,
-                  "email": issue_user.email},
+        user=issue_user,
+        branch_number="001",
+        defaults={
+            "kind": Notice.Kind.NEW,
+            "printed_year": issued_on.year,
+            "registration_year": registration_year(issued_on),
+            "issued_on": issued_on,
+            "email": issue_user.email,
+        },
     )
     return issue_user, notice, crl_user
 
@@ -189,8 +200,10 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
     # Bare: the same certificate built and signed N times; no CSR parsing, no database.
     public_key = x509.load_pem_x509_csr(csrs[0].encode()).public_key()
     subject = profile.ClientSubject(
-        user_id=issue_user.user_id, management_number=issue_user.management_number,
-        kihonet_code=issue_user.customer.kihonet_code, email=notice.email,
+        user_id=issue_user.user_id,
+        management_number=issue_user.management_number,
+        kihonet_code=issue_user.customer.kihonet_code,
+        email=notice.email,
     )
     now = timezone.now()
 
@@ -200,8 +213,13 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
     def bare(chunk: list[str]) -> None:
         for _ in chunk:
             profile.build_client_certificate(
-                material.client_profile, public_key, subject, profile.new_serial(), now,
-                material.issuing_cert, material.issuing_key,
+                material.client_profile,
+                public_key,
+                subject,
+                profile.new_serial(),
+                now,
+                material.issuing_cert,
+                material.issuing_key,
             )
 
     def service(chunk: list[str]) -> None:
@@ -213,7 +231,7 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
     # VM the speed of a core changes by tens of per cent from one second to the next.
     bare_seconds = service_seconds = 0.0
     for start in range(0, len(csrs), ISSUE_CHUNK):
-        chunk = csrs[start:start + ISSUE_CHUNK]
+        chunk = csrs[start : start + ISSUE_CHUNK]
         bare_seconds += timed(partial(bare, chunk))
         service_seconds += timed(partial(service, chunk))
     bare_rate = rate(len(csrs), bare_seconds)
@@ -226,13 +244,22 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
     print(f"  through the service: {service_rate:,.0f} certificates/s")
     print(f"  service / bare ratio: {ratio:.3f} (target >= {RATIO_TARGET})", flush=True)
     return [
-        Result("CA: certificates/s through the service", service_rate, "certs/s",
-               note=f"{len(csrs)} issue_certificate() calls, one transaction each, "
-                    f"in chunks of {ISSUE_CHUNK} taking turns with the bare rate's"),
-        Result("CA: bare build-and-sign rate", bare_rate, "certs/s",
-               note=f"profile.build_client_certificate x {len(csrs)}, EC P-256 CA key"),
-        Result("CA: service / bare ratio", ratio, "ratio", f">= {RATIO_TARGET}",
-               ratio >= RATIO_TARGET),
+        Result(
+            "CA: certificates/s through the service",
+            service_rate,
+            "certs/s",
+            note=f"{len(csrs)} issue_certificate() calls, one transaction each, "
+            f"in chunks of {ISSUE_CHUNK} taking turns with the bare rate's",
+        ),
+        Result(
+            "CA: bare build-and-sign rate",
+            bare_rate,
+            "certs/s",
+            note=f"profile.build_client_certificate x {len(csrs)}, EC P-256 CA key",
+        ),
+        Result(
+            "CA: service / bare ratio", ratio, "ratio", f">= {RATIO_TARGET}", ratio >= RATIO_TARGET
+        ),
     ]
 
 
@@ -255,10 +282,15 @@ def _crl(crl_user) -> list[Result]:
     # Every revoked, unexpired certificate in the database is listed: the bench's 100,000 and
     # any that other benchmarks left.
     return [
-        Result(f"CRL: {publication.revoked_count:,} entries, generation time", seconds, "s",
-               f"< {CRL_SECONDS_TARGET:g} s", seconds < CRL_SECONDS_TARGET,
-               note=f"publish_crl() with {publication.revoked_count:,} revoked entries, "
-                    f"median of {CRL_RUNS} runs ({runs} s)"),
+        Result(
+            f"CRL: {publication.revoked_count:,} entries, generation time",
+            seconds,
+            "s",
+            f"< {CRL_SECONDS_TARGET:g} s",
+            seconds < CRL_SECONDS_TARGET,
+            note=f"publish_crl() with {publication.revoked_count:,} revoked entries, "
+            f"median of {CRL_RUNS} runs ({runs} s)",
+        ),
         Result("CRL: size", size, "bytes"),
     ]
 
@@ -278,9 +310,21 @@ def _ensure_revoked_rows(crl_user) -> None:
         return
 
     start = time.perf_counter()
-    columns = ("user_id", "serial", "subject", "email", "not_before", "not_after", "status",
-               "pem", "fingerprint", "public_key_fingerprint", "revocation_reason",
-               "revoked_at", "created_at")
+    columns = (
+        "user_id",
+        "serial",
+        "subject",
+        "email",
+        "not_before",
+        "not_after",
+        "status",
+        "pem",
+        "fingerprint",
+        "public_key_fingerprint",
+        "revocation_reason",
+        "revoked_at",
+        "created_at",
+    )
     table = Certificate._meta.db_table
     not_before = now - timedelta(days=30)
     not_after = now + timedelta(days=3 * 365)
@@ -294,17 +338,29 @@ def _ensure_revoked_rows(crl_user) -> None:
                 for i in range(CRL_ENTRIES):
                     serial = secrets.randbits(158) | (1 << 158)
                     revoked_at = now - timedelta(seconds=i)
-                    copy.write_row((
-                        crl_user.pk, format(serial, "X"),
-                        f"C=JP,O=Kihonet,OU={BENCH_KIHONET_CODE},CN=BNCHCRL {i:010d}",
-                        crl_user.email, not_before, not_after, "revoked", "",
-                        hashlib.sha256(f"bench-crl-cert-{run_tag}-{i}".encode()).hexdigest(),
-                        hashlib.sha256(f"bench-crl-key-{run_tag}-{i}".encode()).hexdigest(),
-                        "keyCompromise", revoked_at, now,
-                    ))
+                    copy.write_row(
+                        (
+                            crl_user.pk,
+                            format(serial, "X"),
+                            f"C=JP,O=Kihonet,OU={BENCH_KIHONET_CODE},CN=BNCHCRL {i:010d}",
+                            crl_user.email,
+                            not_before,
+                            not_after,
+                            "revoked",
+                            "",
+                            hashlib.sha256(f"bench-crl-cert-{run_tag}-{i}".encode()).hexdigest(),
+                            hashlib.sha256(f"bench-crl-key-{run_tag}-{i}".encode()).hexdigest(),
+                            "keyCompromise",
+                            revoked_at,
+                            now,
+                        )
+                    )
     connection.cursor().execute(f"ANALYZE {table}")
-    print(f"  wrote {CRL_ENTRIES:,} revoked certificates with COPY in "
-          f"{time.perf_counter() - start:.1f} s", flush=True)
+    print(
+        f"  wrote {CRL_ENTRIES:,} revoked certificates with COPY in "
+        f"{time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------- OCSP
@@ -352,10 +408,18 @@ def _ocsp(material, issue_user) -> list[Result]:
 
     print(f"  OCSP: {responder_rate:,.0f}/s responder, {http_rate:,.0f}/s over WSGI", flush=True)
     return [
-        Result("OCSP: responses/s (responder)", responder_rate, "resp/s",
-               note=f"responders.ocsp_response() x {N_OCSP}, status good, nonce echoed"),
-        Result("OCSP: responses/s (HTTP, in-process)", http_rate, "resp/s",
-               note=f"django.test.Client POST /pki/ocsp x {N_OCSP}, full middleware stack"),
+        Result(
+            "OCSP: responses/s (responder)",
+            responder_rate,
+            "resp/s",
+            note=f"responders.ocsp_response() x {N_OCSP}, status good, nonce echoed",
+        ),
+        Result(
+            "OCSP: responses/s (HTTP, in-process)",
+            http_rate,
+            "resp/s",
+            note=f"django.test.Client POST /pki/ocsp x {N_OCSP}, full middleware stack",
+        ),
     ]
 
 

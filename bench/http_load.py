@@ -114,8 +114,11 @@ def run():
     passphrase = f"bench {secrets.token_hex(16)}"
     base_url = f"http://127.0.0.1:{port}"
     overrides = override_settings(
-        KIHONET_CA_DIR=workdir / "ca", KIHONET_CA_PASSPHRASE=passphrase,
-        KIHONET_CA_PASSPHRASE_FILE="", KIHONET_BASE_URL=base_url, DEBUG=False,
+        KIHONET_CA_DIR=workdir / "ca",
+        KIHONET_CA_PASSPHRASE=passphrase,
+        KIHONET_CA_PASSPHRASE_FILE="",
+        KIHONET_BASE_URL=base_url,
+        DEBUG=False,
     )
     overrides.enable()
     try:
@@ -134,15 +137,28 @@ def _run(workdir: Path, port: int, passphrase: str) -> list:
     _delete_previous_run()
     notices = _bench_notices()
     renewals = _renewal_certificates(N_RENEWAL_CERTS)
-    print(f"  seeded in {time.perf_counter() - started:.1f} s: {len(notices):,} unused notices, "
-          f"{len(renewals):,} certificates in their renewal window", flush=True)
+    print(
+        f"  seeded in {time.perf_counter() - started:.1f} s: {len(notices):,} unused notices, "
+        f"{len(renewals):,} certificates in their renewal window",
+        flush=True,
+    )
 
     work = workdir / "work.json"
     result_path = workdir / "result.json"
-    work.write_text(json.dumps({
-        "host": "127.0.0.1", "port": port, "users": USERS, "seconds": SECONDS,
-        "warmup": WARMUP_SECONDS, "paced_rate": PACED_RATE, "notices": notices, "renewals": renewals,
-    }))
+    work.write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "users": USERS,
+                "seconds": SECONDS,
+                "warmup": WARMUP_SECONDS,
+                "paced_rate": PACED_RATE,
+                "notices": notices,
+                "renewals": renewals,
+            }
+        )
+    )
     work.chmod(0o600)  # the renewal certificates' private keys
 
     server = Gunicorn(port, workdir, passphrase)
@@ -203,21 +219,37 @@ def _delete_previous_run() -> None:
 
     prefixes = [f"{ACQ_USER_PREFIX}%", f"{RENEWAL_USER_PREFIX}%"]
     statements = [
-        ("DELETE FROM {challenge} WHERE certificate_id IN "
-         "(SELECT id FROM {certificate} WHERE user_id IN ({users}))", prefixes),
-        ("DELETE FROM {enrollment} WHERE notice_id IN "
-         "(SELECT id FROM {notice} WHERE user_id IN ({users}))", prefixes),
+        (
+            "DELETE FROM {challenge} WHERE certificate_id IN "
+            "(SELECT id FROM {certificate} WHERE user_id IN ({users}))",
+            prefixes,
+        ),
+        (
+            "DELETE FROM {enrollment} WHERE notice_id IN "
+            "(SELECT id FROM {notice} WHERE user_id IN ({users}))",
+            prefixes,
+        ),
         ("DELETE FROM {audit} WHERE kihonet_user_id IN ({users})", prefixes),
         ("DELETE FROM {certificate} WHERE user_id IN ({users})", prefixes),
-        ("UPDATE {notice} SET used_at = NULL WHERE used_at IS NOT NULL "
-         "AND user_id IN ({users})", prefixes),
-        ("UPDATE {customer} SET started_using = false "
-         "WHERE started_using AND kihonet_code LIKE %s", ["971%"]),
+        (
+            "UPDATE {notice} SET used_at = NULL WHERE used_at IS NOT NULL AND user_id IN ({users})",
+            prefixes,
+        ),
+        (
+            "UPDATE {customer} SET started_using = false "
+            "WHERE started_using AND kihonet_code LIKE %s",
+            ["971%"],
+        ),
     ]
-    names = {"certificate": _table(Certificate), "challenge": _table(RenewalChallenge),
-             "enrollment": _table(Enrollment), "notice": _table(Notice),
-             "audit": _table(AuditEvent), "customer": _table(Customer),
-             "user": _table(KihonetUser)}
+    names = {
+        "certificate": _table(Certificate),
+        "challenge": _table(RenewalChallenge),
+        "enrollment": _table(Enrollment),
+        "notice": _table(Notice),
+        "audit": _table(AuditEvent),
+        "customer": _table(Customer),
+        "user": _table(KihonetUser),
+    }
     users = "SELECT id FROM {user} WHERE user_id LIKE %s OR user_id LIKE %s"
     with transaction.atomic(), connection.cursor() as cursor:
         for statement, params in statements:
@@ -237,35 +269,67 @@ def _bench_notices() -> list[list[str]]:
         first_customer = existing // USERS_PER_CUSTOMER
         last_customer = (N_NOTICES - 1) // USERS_PER_CUSTOMER
         Customer.objects.bulk_create(
-            [Customer(kihonet_code=f"{ACQ_CODE_BASE + c:08d}", name=f"HTTPベンチ株式会社{c}")
-             for c in range(first_customer, last_customer + 1)],
-            batch_size=2000, ignore_conflicts=True,
+            [
+                Customer(kihonet_code=f"{ACQ_CODE_BASE + c:08d}", name=f"HTTPベンチ株式会社{c}")
+                for c in range(first_customer, last_customer + 1)
+            ],
+            batch_size=2000,
+            ignore_conflicts=True,
         )
-        customers = dict(Customer.objects.filter(kihonet_code__startswith="971")
-                         .values_list("kihonet_code", "pk"))
+        customers = dict(
+            Customer.objects.filter(kihonet_code__startswith="971").values_list(
+                "kihonet_code", "pk"
+            )
+        )
         users = KihonetUser.objects.bulk_create(
-            [KihonetUser(customer_id=customers[f"{ACQ_CODE_BASE + i // USERS_PER_CUSTOMER:08d}"],
-                         user_id=f"{ACQ_USER_PREFIX}{i:05d}", management_number=f"HLA{i:07d}",
-                         email=f"ha{i}@{BENCH_DOMAIN}")
-             for i in range(existing, N_NOTICES)],
+            [
+                KihonetUser(
+                    customer_id=customers[f"{ACQ_CODE_BASE + i // USERS_PER_CUSTOMER:08d}"],
+                    user_id=f"{ACQ_USER_PREFIX}{i:05d}",
+                    management_number=f"HLA{i:07d}",
+                    email=f"ha{i}@{BENCH_DOMAIN}",
+                )
+                for i in range(existing, N_NOTICES)
+            ],
             batch_size=2000,
         )
         year = registration_year(NOTICE_ISSUED_ON)
         Notice.objects.bulk_create(
-            [Notice(user=user, kind=Notice.Kind.NEW, branch_number="001",
-                    printed_year=NOTICE_ISSUED_ON.year, registration_year=year,
-                    issued_on=NOTICE_ISSUED_ON, email=user.email) for user in users],
+            [
+                Notice(
+                    user=user,
+                    kind=Notice.Kind.NEW,
+                    branch_number="001",
+                    printed_year=NOTICE_ISSUED_ON.year,
+                    registration_year=year,
+                    issued_on=NOTICE_ISSUED_ON,
+                    email=user.email,
+                )
+                for user in users
+            ],
             batch_size=2000,
         )
         _analyze(Customer, KihonetUser, Notice)
-        print(f"  wrote {N_NOTICES - existing:,} notices in {time.perf_counter() - start:.1f} s",
-              flush=True)
-    rows = (Notice.objects.filter(user__user_id__startswith=ACQ_USER_PREFIX, used_at__isnull=True)
-            .order_by("user__user_id")
-            .values_list("user__customer__kihonet_code", "user__management_number",
-                         "user__user_id", "registration_year", "branch_number", "email"))
-    return [[code, number, user_id, str(year), branch, email]
-            for code, number, user_id, year, branch, email in rows[:N_NOTICES]]
+        print(
+            f"  wrote {N_NOTICES - existing:,} notices in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+    rows = (
+        Notice.objects.filter(user__user_id__startswith=ACQ_USER_PREFIX, used_at__isnull=True)
+        .order_by("user__user_id")
+        .values_list(
+            "user__customer__kihonet_code",
+            "user__management_number",
+            "user__user_id",
+            "registration_year",
+            "branch_number",
+            "email",
+        )
+    )
+    return [
+        [code, number, user_id, str(year), branch, email]
+        for code, number, user_id, year, branch, email in rows[:N_NOTICES]
+    ]
 
 
 def _analyze(*models) -> None:
@@ -289,24 +353,45 @@ def _renewal_certificates(count: int) -> list[list[str]]:
     from issuance.models import Certificate, Customer, KihonetUser
     from issuance.services.certificates import issue_certificate
 
-    holders = list(KihonetUser.objects.select_related("customer")
-                   .filter(user_id__startswith=RENEWAL_USER_PREFIX).order_by("user_id"))
+    holders = list(
+        KihonetUser.objects.select_related("customer")
+        .filter(user_id__startswith=RENEWAL_USER_PREFIX)
+        .order_by("user_id")
+    )
     if len(holders) < RENEWAL_USERS:
         Customer.objects.bulk_create(
-            [Customer(kihonet_code=f"{RENEWAL_CODE_BASE + c:08d}", name=f"HTTP更新ベンチ{c}",
-                      started_using=True) for c in range(RENEWAL_USERS // USERS_PER_CUSTOMER)],
+            [
+                Customer(
+                    kihonet_code=f"{RENEWAL_CODE_BASE + c:08d}",
+                    name=f"HTTP更新ベンチ{c}",
+                    started_using=True,
+                )
+                for c in range(RENEWAL_USERS // USERS_PER_CUSTOMER)
+            ],
             ignore_conflicts=True,
         )
-        customers = dict(Customer.objects.filter(kihonet_code__startswith="972")
-                         .values_list("kihonet_code", "pk"))
+        customers = dict(
+            Customer.objects.filter(kihonet_code__startswith="972").values_list(
+                "kihonet_code", "pk"
+            )
+        )
         KihonetUser.objects.bulk_create(
-            [KihonetUser(customer_id=customers[f"{RENEWAL_CODE_BASE + i // USERS_PER_CUSTOMER:08d}"],
-                         user_id=f"{RENEWAL_USER_PREFIX}{i:05d}", management_number=f"HLR{i:07d}",
-                         email=f"hr{i}@{BENCH_DOMAIN}") for i in range(RENEWAL_USERS)],
+            [
+                KihonetUser(
+                    customer_id=customers[f"{RENEWAL_CODE_BASE + i // USERS_PER_CUSTOMER:08d}"],
+                    user_id=f"{RENEWAL_USER_PREFIX}{i:05d}",
+                    management_number=f"HLR{i:07d}",
+                    email=f"hr{i}@{BENCH_DOMAIN}",
+                )
+                for i in range(RENEWAL_USERS)
+            ],
             ignore_conflicts=True,
         )
-        holders = list(KihonetUser.objects.select_related("customer")
-                       .filter(user_id__startswith=RENEWAL_USER_PREFIX).order_by("user_id"))
+        holders = list(
+            KihonetUser.objects.select_related("customer")
+            .filter(user_id__startswith=RENEWAL_USER_PREFIX)
+            .order_by("user_id")
+        )
 
     start = time.perf_counter()
     issued_at = timezone.now() - timedelta(days=3 * 365 - 10)
@@ -315,17 +400,26 @@ def _renewal_certificates(count: int) -> list[list[str]]:
     renewals = []
     for i in range(count):
         key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder().subject_name(subject)
-               .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
-        certificate = issue_certificate(user=holders[i % len(holders)], csr_data=csr,
-                                        actor=actor, now=issued_at)
-        key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(subject)
+            .sign(key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM)
+        )
+        certificate = issue_certificate(
+            user=holders[i % len(holders)], csr_data=csr, actor=actor, now=issued_at
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         renewals.append([certificate.serial, certificate.pem, key_pem.decode()])
     _analyze(Certificate)
-    print(f"  issued {count:,} certificates to renew in {time.perf_counter() - start:.1f} s",
-          flush=True)
+    print(
+        f"  issued {count:,} certificates to renew in {time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
     return renewals
 
 
@@ -341,14 +435,31 @@ class Gunicorn:
         self.workdir = workdir
         self.database = dj_database_url_name(os.environ["DATABASE_URL"])
         self.process: subprocess.Popen | None = None
-        self.description = (f"gunicorn {WORKER_CLASS} x {WORKERS} workers"
-                            + (f" x {THREADS} threads" if WORKER_CLASS == "gthread" else ""))
+        self.description = f"gunicorn {WORKER_CLASS} x {WORKERS} workers" + (
+            f" x {THREADS} threads" if WORKER_CLASS == "gthread" else ""
+        )
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "gunicorn", "kihonet.wsgi:application",
-                   "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS),
-                   "--worker-class", WORKER_CLASS, "--backlog", "2048", "--keep-alive", "10",
-                   "--log-level", "warning", "--error-logfile", str(self.log)]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "kihonet.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(WORKERS),
+            "--worker-class",
+            WORKER_CLASS,
+            "--backlog",
+            "2048",
+            "--keep-alive",
+            "10",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            str(self.log),
+        ]
         if WORKER_CLASS == "gthread":
             command += ["--threads", str(THREADS)]
         return command
@@ -377,7 +488,10 @@ class Gunicorn:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 (our own command line)
-            self.command(), cwd=REPO, env=self.environment(), stdin=subprocess.DEVNULL,
+            self.command(),
+            cwd=REPO,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -480,8 +594,10 @@ def _cpu_snapshot(server: Gunicorn, generator_pid: int) -> dict[str, dict[int, f
 def _cpu_delta(start: dict, end: dict) -> dict[str, float]:
     """Per party, the CPU time its processes used between the two snapshots (a process that
     started in between counts from zero; one that ended in between is not counted)."""
-    return {name: sum(seconds - start[name].get(pid, 0.0) for pid, seconds in pids.items())
-            for name, pids in end.items()}
+    return {
+        name: sum(seconds - start[name].get(pid, 0.0) for pid, seconds in pids.items())
+        for name, pids in end.items()
+    }
 
 
 def _drive_generator(work: Path, result_path: Path, server: Gunicorn) -> dict[str, dict]:
@@ -489,7 +605,10 @@ def _drive_generator(work: Path, result_path: Path, server: Gunicorn) -> dict[st
     window (the generator says when on its standard output)."""
     process = subprocess.Popen(  # noqa: S603 (our own command line)
         [sys.executable, "-m", "bench.http_load", "generate", str(work), str(result_path)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     starts: dict[str, dict] = {}
     windows: dict[str, dict] = {}
@@ -503,10 +622,25 @@ def _drive_generator(work: Path, result_path: Path, server: Gunicorn) -> dict[st
             pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             if phase == "acquisition" and PYSPY_OUTPUT and Path(pyspy).exists():
                 spy = subprocess.Popen(  # noqa: S603
-                    [pyspy, "record", "--pid", str(server.process.pid), "--subprocesses",
-                     "--duration", str(int(SECONDS) - 2), "--rate", "200", "--format", "raw",
-                     "--output", PYSPY_OUTPUT, "--nonblocking", "--gil"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    [
+                        pyspy,
+                        "record",
+                        "--pid",
+                        str(server.process.pid),
+                        "--subprocesses",
+                        "--duration",
+                        str(int(SECONDS) - 2),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--output",
+                        PYSPY_OUTPUT,
+                        "--nonblocking",
+                        "--gil",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
         elif kind == "END":
             end = _cpu_snapshot(server, process.pid)
@@ -550,9 +684,9 @@ def _check_database(result: dict) -> list[str]:
     unseen = set(in_db) - set(received)
     if unseen:
         problems.append(f"{len(unseen)} certificates were issued but never reached the client")
-    unused_with_cert = (Notice.objects.filter(user__user_id__startswith=ACQ_USER_PREFIX,
-                                              used_at__isnull=True, certificates__isnull=False)
-                        .count())
+    unused_with_cert = Notice.objects.filter(
+        user__user_id__startswith=ACQ_USER_PREFIX, used_at__isnull=True, certificates__isnull=False
+    ).count()
     if unused_with_cert:
         problems.append(f"{unused_with_cert} notices have a certificate but are not marked used")
 
@@ -561,18 +695,24 @@ def _check_database(result: dict) -> list[str]:
     started = enrollments.count()
     completed = enrollments.filter(certificate__isnull=False).count()
     if started != acquisition["started"]:
-        problems.append(f"{started} enrollments in the DB, the client started "
-                        f"{acquisition['started']}")
+        problems.append(
+            f"{started} enrollments in the DB, the client started {acquisition['started']}"
+        )
     open_count = started - completed
     if open_count != acquisition["abandoned"]:
-        problems.append(f"{open_count} enrollments left open, the client accounts for "
-                        f"{acquisition['abandoned']} (flows that failed after the start)")
+        problems.append(
+            f"{open_count} enrollments left open, the client accounts for "
+            f"{acquisition['abandoned']} (flows that failed after the start)"
+        )
     if completed != len(received):
-        problems.append(f"{completed} enrollments completed, the client received "
-                        f"{len(received)} certificates")
+        problems.append(
+            f"{completed} enrollments completed, the client received {len(received)} certificates"
+        )
 
     # Renewal: one renewal per certificate, exactly the ones the client received.
-    renewed = Certificate.objects.filter(renewed_from__user__user_id__startswith=RENEWAL_USER_PREFIX)
+    renewed = Certificate.objects.filter(
+        renewed_from__user__user_id__startswith=RENEWAL_USER_PREFIX
+    )
     twice = renewed.values("renewed_from_id").annotate(n=Count("id")).filter(n__gt=1).count()
     if twice:
         problems.append(f"{twice} certificates were renewed more than once")
@@ -581,17 +721,21 @@ def _check_database(result: dict) -> list[str]:
     if pairs != received_pairs:
         lost = set(received_pairs) - set(pairs)
         extra = set(pairs) - set(received_pairs)
-        problems.append(f"renewals: {len(lost)} received but not in the DB, {len(extra)} in the "
-                        "DB but never received, or renewed from another certificate")
+        problems.append(
+            f"renewals: {len(lost)} received but not in the DB, {len(extra)} in the "
+            "DB but never received, or renewed from another certificate"
+        )
     return problems
 
 
 def _both_acquisition_phases(result: dict) -> dict:
     """What the client did in the two acquisition phases (at saturation, then paced), as one."""
     phases = (result["acquisition"], result["acquisition_paced"])
-    return {"issued": [pair for phase in phases for pair in phase["issued"]],
-            "started": sum(phase["started"] for phase in phases),
-            "abandoned": sum(phase["abandoned"] for phase in phases)}
+    return {
+        "issued": [pair for phase in phases for pair in phase["issued"]],
+        "started": sum(phase["started"] for phase in phases),
+        "abandoned": sum(phase["abandoned"] for phase in phases),
+    }
 
 
 # ---------------------------------------------------------------- results
@@ -603,8 +747,10 @@ def _cpu_note(window: dict[str, float]) -> str:
     parts = [f"{name} {window[name] / wall:.2f}" for name in parties]
     busy = window["machine busy"] / wall
     others = busy - sum(window[name] for name in parties) / wall
-    return (f"CPU (cores) in the window: {', '.join(parts)}, anything else {others:.2f}; "
-            f"machine {busy:.2f} of {CORES} busy")
+    return (
+        f"CPU (cores) in the window: {', '.join(parts)}, anything else {others:.2f}; "
+        f"machine {busy:.2f} of {CORES} busy"
+    )
 
 
 def _cpu_rows(name: str, window: dict[str, float], flows: int) -> list:
@@ -616,13 +762,21 @@ def _cpu_rows(name: str, window: dict[str, float], flows: int) -> list:
     generator = window["generator"] / flows * 1000
     ceiling = CORES * 1000 / (server + generator)
     return [
-        Result(f"HTTP: {name} server CPU per flow", server, "ms",
-               note=f"gunicorn {window['gunicorn'] / flows * 1000:.1f} + PostgreSQL "
-                    f"{window['postgres'] / flows * 1000:.1f} + Redis "
-                    f"{window['redis'] / flows * 1000:.1f} ms; generator {generator:.1f} ms"),
-        Result(f"HTTP: {name} CPU ceiling on {CORES} idle cores", ceiling, "flows/s",
-               note=f"{CORES} cores / (server + generator CPU per flow): the rate if nothing "
-                    "else ran on the machine"),
+        Result(
+            f"HTTP: {name} server CPU per flow",
+            server,
+            "ms",
+            note=f"gunicorn {window['gunicorn'] / flows * 1000:.1f} + PostgreSQL "
+            f"{window['postgres'] / flows * 1000:.1f} + Redis "
+            f"{window['redis'] / flows * 1000:.1f} ms; generator {generator:.1f} ms",
+        ),
+        Result(
+            f"HTTP: {name} CPU ceiling on {CORES} idle cores",
+            ceiling,
+            "flows/s",
+            note=f"{CORES} cores / (server + generator CPU per flow): the rate if nothing "
+            "else ran on the machine",
+        ),
     ]
 
 
@@ -643,30 +797,55 @@ def _results(result: dict, cpu: dict[str, dict], problems: list[str], server: Gu
         flows_per_second = phase["completed"] / phase["seconds"]
         acq = name == "acquisition"
         rows += [
-            Result(f"HTTP: {name} flows/s", flows_per_second, "flows/s",
-                   f">= {ACQUISITION_RATE_TARGET:g}" if acq else "",
-                   flows_per_second >= ACQUISITION_RATE_TARGET if acq else None,
-                   note=f"{phase['completed']:,} flows in {phase['seconds']:.1f} s; {setup}; "
-                        f"closed loop, no pause between flows{_exhausted(phase)}"),
+            Result(
+                f"HTTP: {name} flows/s",
+                flows_per_second,
+                "flows/s",
+                f">= {ACQUISITION_RATE_TARGET:g}" if acq else "",
+                flows_per_second >= ACQUISITION_RATE_TARGET if acq else None,
+                note=f"{phase['completed']:,} flows in {phase['seconds']:.1f} s; {setup}; "
+                f"closed loop, no pause between flows{_exhausted(phase)}",
+            ),
             Result(f"HTTP: {name} p50, closed loop", phase["p50_ms"], "ms", note=_steps(phase)),
-            Result(f"HTTP: {name} p95, closed loop", phase["p95_ms"], "ms",
-                   note=_cpu_note(cpu[name]) if name in cpu else ""),
+            Result(
+                f"HTTP: {name} p95, closed loop",
+                phase["p95_ms"],
+                "ms",
+                note=_cpu_note(cpu[name]) if name in cpu else "",
+            ),
         ]
         if name in cpu and phase["completed"]:
             rows += _cpu_rows(name, cpu[name], phase["completed"])
         if acq:
             rows += _paced_rows(result, cpu)
     rows += [
-        Result("HTTP: errors", errors, "count", "0", errors == 0,
-               note=f"acquisition {acquisition['errors']}, paced {paced['errors']}, "
-                    f"renewal {renewal['errors']} "
-                    "(any answer other than the expected 2xx, or a connection error)"),
-        Result("HTTP: DB consistency problems", len(problems), "count", "0", not problems,
-               note="; ".join(problems) or "one certificate per notice, one renewal per "
-                    "certificate, every 201 in the DB, no enrollment lost"),
-        Result("HTTP: load generator CPU", result["generator_cpu_seconds"], "s",
-               note="the generator's own CPU time (CSR generation included), on the same "
-                    f"{CORES} cores as the server"),
+        Result(
+            "HTTP: errors",
+            errors,
+            "count",
+            "0",
+            errors == 0,
+            note=f"acquisition {acquisition['errors']}, paced {paced['errors']}, "
+            f"renewal {renewal['errors']} "
+            "(any answer other than the expected 2xx, or a connection error)",
+        ),
+        Result(
+            "HTTP: DB consistency problems",
+            len(problems),
+            "count",
+            "0",
+            not problems,
+            note="; ".join(problems)
+            or "one certificate per notice, one renewal per "
+            "certificate, every 201 in the DB, no enrollment lost",
+        ),
+        Result(
+            "HTTP: load generator CPU",
+            result["generator_cpu_seconds"],
+            "s",
+            note="the generator's own CPU time (CSR generation included), on the same "
+            f"{CORES} cores as the server",
+        ),
     ]
     return rows
 
@@ -680,22 +859,36 @@ def _paced_rows(result: dict, cpu: dict[str, dict]) -> list:
     achieved = phase["completed"] / phase["seconds"]
     p95 = phase["p95_ms"]
     return [
-        Result(f"HTTP: acquisition offered at {offered:g} flows/s, done", achieved, "flows/s",
-               note=f"{phase['completed']:,} flows in {phase['seconds']:.1f} s; one due every "
-                    f"{1000 / offered:.1f} ms, taken by the first of {result['users']} customers "
-                    f"who is free{_exhausted(phase)}"),
-        Result(f"HTTP: acquisition p50 at {offered:g} flows/s", phase["p50_ms"], "ms",
-               note=_steps(phase)),
-        Result(f"HTTP: acquisition p95 at {offered:g} flows/s", p95, "ms",
-               f"< {ACQUISITION_P95_TARGET_MS:g} ms", p95 < ACQUISITION_P95_TARGET_MS,
-               note="from when each flow was due (a wait for a free customer counts); "
-                    + (_cpu_note(cpu["acquisition_paced"]) if "acquisition_paced" in cpu else "")),
+        Result(
+            f"HTTP: acquisition offered at {offered:g} flows/s, done",
+            achieved,
+            "flows/s",
+            note=f"{phase['completed']:,} flows in {phase['seconds']:.1f} s; one due every "
+            f"{1000 / offered:.1f} ms, taken by the first of {result['users']} customers "
+            f"who is free{_exhausted(phase)}",
+        ),
+        Result(
+            f"HTTP: acquisition p50 at {offered:g} flows/s",
+            phase["p50_ms"],
+            "ms",
+            note=_steps(phase),
+        ),
+        Result(
+            f"HTTP: acquisition p95 at {offered:g} flows/s",
+            p95,
+            "ms",
+            f"< {ACQUISITION_P95_TARGET_MS:g} ms",
+            p95 < ACQUISITION_P95_TARGET_MS,
+            note="from when each flow was due (a wait for a free customer counts); "
+            + (_cpu_note(cpu["acquisition_paced"]) if "acquisition_paced" in cpu else ""),
+        ),
     ]
 
 
 def _steps(phase: dict) -> str:
-    return ", ".join(f"{step} p50 {v[0]:.1f} / p95 {v[1]:.1f} ms"
-                     for step, v in phase["steps"].items())
+    return ", ".join(
+        f"{step} p50 {v[0]:.1f} / p95 {v[1]:.1f} ms" for step, v in phase["steps"].items()
+    )
 
 
 def _exhausted(phase: dict) -> str:
@@ -721,8 +914,10 @@ class Connection:
         body = json.dumps(payload).encode() if payload is not None else b""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         try:
             raw = await self.reader.readuntil(b"\r\n\r\n")
@@ -781,16 +976,30 @@ class Phase:
 
         p50, p95 = p50_p95(self.latencies)
         return {
-            "completed": len(self.latencies), "seconds": seconds, "p50_ms": p50, "p95_ms": p95,
+            "completed": len(self.latencies),
+            "seconds": seconds,
+            "p50_ms": p50,
+            "p95_ms": p95,
             "steps": {step: p50_p95(values) for step, values in self.steps.items()},
-            "errors": self.errors, "error_samples": self.error_samples, "started": self.started,
-            "abandoned": self.abandoned, "issued": self.issued, "renewed": self.renewed,
+            "errors": self.errors,
+            "error_samples": self.error_samples,
+            "started": self.started,
+            "abandoned": self.abandoned,
+            "issued": self.issued,
+            "renewed": self.renewed,
             "exhausted": self.exhausted,
         }
 
 
-async def _step(connection: Connection, phase: Phase, measured: bool, step: str, path: str,
-                payload: dict | None, expect: int) -> dict | None:
+async def _step(
+    connection: Connection,
+    phase: Phase,
+    measured: bool,
+    step: str,
+    path: str,
+    payload: dict | None,
+    expect: int,
+) -> dict | None:
     start = time.perf_counter()
     try:
         status, body = await connection.post(path, payload)
@@ -808,18 +1017,42 @@ async def _step(connection: Connection, phase: Phase, measured: bool, step: str,
 async def _acquire(connection: Connection, item, phase: Phase, measured: bool) -> bool:
     fields, csr = item
     names = ("kihonet_code", "management_number", "user_id", "year", "branch_number", "email")
-    body = await _step(connection, phase, measured, "enrollments", "/api/v1/enrollments",
-                       dict(zip(names, fields, strict=True)), 201)
+    body = await _step(
+        connection,
+        phase,
+        measured,
+        "enrollments",
+        "/api/v1/enrollments",
+        dict(zip(names, fields, strict=True)),
+        201,
+    )
     if body is None:
         return False
     phase.started += 1
     token = body["token"]
-    if await _step(connection, phase, measured, "confirm",
-                   f"/api/v1/enrollments/{token}/confirm", None, 200) is None:
+    if (
+        await _step(
+            connection,
+            phase,
+            measured,
+            "confirm",
+            f"/api/v1/enrollments/{token}/confirm",
+            None,
+            200,
+        )
+        is None
+    ):
         phase.abandoned += 1
         return False
-    body = await _step(connection, phase, measured, "certificate",
-                       f"/api/v1/enrollments/{token}/certificate", {"csr": csr}, 201)
+    body = await _step(
+        connection,
+        phase,
+        measured,
+        "certificate",
+        f"/api/v1/enrollments/{token}/certificate",
+        {"csr": csr},
+        201,
+    )
     if body is None:
         phase.abandoned += 1
         return False
@@ -832,23 +1065,42 @@ async def _renew(connection: Connection, item, phase: Phase, measured: bool) -> 
     from cryptography.hazmat.primitives.asymmetric import ec
 
     serial, certificate, key, csr = item
-    body = await _step(connection, phase, measured, "challenge", "/api/v1/renewals/challenge",
-                       {"certificate": certificate}, 201)
+    body = await _step(
+        connection,
+        phase,
+        measured,
+        "challenge",
+        "/api/v1/renewals/challenge",
+        {"certificate": certificate},
+        201,
+    )
     if body is None:
         return False
     challenge = body["challenge"]
     signature = base64.b64encode(key.sign(challenge.encode(), ec.ECDSA(hashes.SHA256())))
-    body = await _step(connection, phase, measured, "renewals", "/api/v1/renewals",
-                       {"certificate": certificate, "challenge": challenge,
-                        "signature": signature.decode(), "csr": csr}, 201)
+    body = await _step(
+        connection,
+        phase,
+        measured,
+        "renewals",
+        "/api/v1/renewals",
+        {
+            "certificate": certificate,
+            "challenge": challenge,
+            "signature": signature.decode(),
+            "csr": csr,
+        },
+        201,
+    )
     if body is None:
         return False
     phase.renewed.append([serial, body["serial"]])
     return True
 
 
-async def _customers(work: dict, flow, items, phase: Phase, seconds: float,
-                     measured: bool) -> float:
+async def _customers(
+    work: dict, flow, items, phase: Phase, seconds: float, measured: bool
+) -> float:
     """``users`` customers doing ``flow`` back to back for ``seconds``; a flow is counted when
     it ends inside the window. Returns the window's length."""
     start = time.perf_counter()
@@ -874,8 +1126,9 @@ async def _customers(work: dict, flow, items, phase: Phase, seconds: float,
     return seconds
 
 
-async def _paced_customers(work: dict, flow, items, phase: Phase, seconds: float,
-                           rate: float, measured: bool) -> float:
+async def _paced_customers(
+    work: dict, flow, items, phase: Phase, seconds: float, rate: float, measured: bool
+) -> float:
     """Open loop: a flow is due every ``1 / rate`` s, whatever the server's speed, and the first
     of the ``users`` customers who is free takes it. Its latency counts from when it was due,
     so a wait for a free customer (the server falling behind) counts too: no coordinated
@@ -921,16 +1174,21 @@ def _prepare(work: dict) -> tuple[list, list]:
 
     def csr() -> str:
         key = ec.generate_private_key(ec.SECP256R1())
-        request = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
-            key, hashes.SHA256())
+        request = (
+            x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+        )
         return request.public_bytes(serialization.Encoding.PEM).decode()
 
     start = time.perf_counter()
     acquisitions = [(fields, csr()) for fields in work["notices"]]
-    renewals = [(serial, pem, serialization.load_pem_private_key(key.encode(), None), csr())
-                for serial, pem, key in work["renewals"]]
-    print(f"generator: {len(acquisitions) + len(renewals):,} CSRs made in "
-          f"{time.perf_counter() - start:.1f} s (before the timed windows)")
+    renewals = [
+        (serial, pem, serialization.load_pem_private_key(key.encode(), None), csr())
+        for serial, pem, key in work["renewals"]
+    ]
+    print(
+        f"generator: {len(acquisitions) + len(renewals):,} CSRs made in "
+        f"{time.perf_counter() - start:.1f} s (before the timed windows)"
+    )
     return acquisitions, renewals
 
 
@@ -940,8 +1198,11 @@ async def _generate(work: dict) -> dict:
     out = {"users": work["users"], "seconds": work["seconds"], "paced_rate": work["paced_rate"]}
     closed = partial(_customers, work)
     paced = partial(_paced_customers, work, rate=work["paced_rate"])
-    drivers = ((_acquire, acquisitions, closed), (_acquire, acquisitions, paced),
-               (_renew, iter(renewals), closed))
+    drivers = (
+        (_acquire, acquisitions, closed),
+        (_acquire, acquisitions, paced),
+        (_renew, iter(renewals), closed),
+    )
     for name, (flow, items, drive) in zip(PHASES, drivers, strict=True):
         phase = Phase(name)
         await drive(flow, items, phase, work["warmup"], measured=False)
@@ -949,8 +1210,10 @@ async def _generate(work: dict) -> dict:
         seconds = await drive(flow, items, phase, work["seconds"], measured=True)
         print(f"END {name}", flush=True)
         out[name] = phase.summary(seconds)
-        print(f"generator: {name}: {len(phase.latencies):,} flows measured, "
-              f"{phase.errors} errors", flush=True)
+        print(
+            f"generator: {name}: {len(phase.latencies):,} flows measured, {phase.errors} errors",
+            flush=True,
+        )
     return out
 
 

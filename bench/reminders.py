@@ -109,7 +109,8 @@ class SmtpServer:
         self.port = _free_port()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
             [sys.executable, "-c", SMTP_SERVER, str(self.port)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError("the SMTP server did not start")
@@ -169,9 +170,11 @@ def _loaded(layout: Layout) -> bool:
 
     marker = Customer.objects.filter(kihonet_code=MARKER_CODE).first()
     return (
-        marker is not None and marker.name == f"bench reminders {layout.total}"
-        and Certificate.objects.filter(serial=f"{BASE_SERIAL_PREFIX}{layout.base - 1:014X}")
-        .exists()
+        marker is not None
+        and marker.name == f"bench reminders {layout.total}"
+        and Certificate.objects.filter(
+            serial=f"{BASE_SERIAL_PREFIX}{layout.base - 1:014X}"
+        ).exists()
     )
 
 
@@ -184,15 +187,22 @@ def _delete_bench_rows() -> None:
         cursor.execute(
             "DELETE FROM issuance_certificate WHERE user_id IN (SELECT u.id FROM "
             "issuance_kihonetuser u JOIN issuance_customer c ON c.id = u.customer_id "
-            "WHERE c.kihonet_code LIKE %s)", [f"{CUSTOMER_CODE_PREFIX}%"])
+            "WHERE c.kihonet_code LIKE %s)",
+            [f"{CUSTOMER_CODE_PREFIX}%"],
+        )
         cursor.execute(
             "DELETE FROM issuance_kihonetuser WHERE customer_id IN (SELECT id FROM "
-            "issuance_customer WHERE kihonet_code LIKE %s)", [f"{CUSTOMER_CODE_PREFIX}%"])
+            "issuance_customer WHERE kihonet_code LIKE %s)",
+            [f"{CUSTOMER_CODE_PREFIX}%"],
+        )
         cursor.execute(
             "DELETE FROM issuance_customer_product_lines WHERE customer_id IN (SELECT id FROM "
-            "issuance_customer WHERE kihonet_code LIKE %s)", [f"{CUSTOMER_CODE_PREFIX}%"])
-        cursor.execute("DELETE FROM issuance_customer WHERE kihonet_code LIKE %s",
-                       [f"{CUSTOMER_CODE_PREFIX}%"])
+            "issuance_customer WHERE kihonet_code LIKE %s)",
+            [f"{CUSTOMER_CODE_PREFIX}%"],
+        )
+        cursor.execute(
+            "DELETE FROM issuance_customer WHERE kihonet_code LIKE %s", [f"{CUSTOMER_CODE_PREFIX}%"]
+        )
 
 
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
@@ -215,70 +225,138 @@ def _load(layout: Layout) -> float:
         _delete_bench_rows()
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            _copy(cursor, "issuance_customer", ["kihonet_code", "name", "started_using",
-                                                "created_at"],
-                  ((f"{CUSTOMER_CODE_PREFIX}{c:06d}", f"ベンチ株式会社{c}", True, now)
-                   for c in range(N_CUSTOMERS)))
-        customers = dict(Customer.objects.filter(kihonet_code__startswith=CUSTOMER_CODE_PREFIX)
-                         .values_list("kihonet_code", "pk"))
+            _copy(
+                cursor,
+                "issuance_customer",
+                ["kihonet_code", "name", "started_using", "created_at"],
+                (
+                    (f"{CUSTOMER_CODE_PREFIX}{c:06d}", f"ベンチ株式会社{c}", True, now)
+                    for c in range(N_CUSTOMERS)
+                ),
+            )
+        customers = dict(
+            Customer.objects.filter(kihonet_code__startswith=CUSTOMER_CODE_PREFIX).values_list(
+                "kihonet_code", "pk"
+            )
+        )
         customer_ids = [customers[f"{CUSTOMER_CODE_PREFIX}{c:06d}"] for c in range(N_CUSTOMERS)]
         with connection.connection.cursor() as cursor:
-            _copy(cursor, "issuance_customer_product_lines", ["customer_id", "productline_id"],
-                  ((customer, line) for customer in customer_ids
-                   for line in rng.sample(lines, rng.choice((1, 1, 2)))))
-            _copy(cursor, "issuance_kihonetuser",
-                  ["customer_id", "user_id", "management_number", "email", "created_at"],
-                  ((customer_ids[i % N_CUSTOMERS], f"{USER_PREFIX}{i:06X}", f"ZM{i:08d}",
-                    f"u{i}@{EMAIL_DOMAIN}", now) for i in range(layout.base)))
-        users = dict(KihonetUser.objects.filter(user_id__startswith=USER_PREFIX)
-                     .values_list("user_id", "pk"))
+            _copy(
+                cursor,
+                "issuance_customer_product_lines",
+                ["customer_id", "productline_id"],
+                (
+                    (customer, line)
+                    for customer in customer_ids
+                    for line in rng.sample(lines, rng.choice((1, 1, 2)))
+                ),
+            )
+            _copy(
+                cursor,
+                "issuance_kihonetuser",
+                ["customer_id", "user_id", "management_number", "email", "created_at"],
+                (
+                    (
+                        customer_ids[i % N_CUSTOMERS],
+                        f"{USER_PREFIX}{i:06X}",
+                        f"ZM{i:08d}",
+                        f"u{i}@{EMAIL_DOMAIN}",
+                        now,
+                    )
+                    for i in range(layout.base)
+                ),
+            )
+        users = dict(
+            KihonetUser.objects.filter(user_id__startswith=USER_PREFIX).values_list("user_id", "pk")
+        )
         with connection.connection.cursor() as cursor:
-            _copy(cursor, "issuance_certificate", _CERTIFICATE_COLUMNS,
-                  (_base_row(i, layout, users, now, start) for i in range(layout.base)))
+            _copy(
+                cursor,
+                "issuance_certificate",
+                _CERTIFICATE_COLUMNS,
+                (_base_row(i, layout, users, now, start) for i in range(layout.base)),
+            )
             _copy_renewals(cursor, layout, users, now)
             customer_marker = (MARKER_CODE, f"bench reminders {layout.total}", True, now)
-            _copy(cursor, "issuance_customer", ["kihonet_code", "name", "started_using",
-                                                "created_at"], [customer_marker])
+            _copy(
+                cursor,
+                "issuance_customer",
+                ["kihonet_code", "name", "started_using", "created_at"],
+                [customer_marker],
+            )
     return time.perf_counter() - started
 
 
 _CERTIFICATE_COLUMNS = [
-    "user_id", "renewed_from_id", "serial", "subject", "email", "not_before", "not_after",
-    "status", "pem", "fingerprint", "public_key_fingerprint", "revocation_reason", "revoked_at",
+    "user_id",
+    "renewed_from_id",
+    "serial",
+    "subject",
+    "email",
+    "not_before",
+    "not_after",
+    "status",
+    "pem",
+    "fingerprint",
+    "public_key_fingerprint",
+    "revocation_reason",
+    "revoked_at",
     "created_at",
 ]
 _PEM = "-----BEGIN CERTIFICATE-----\nbench\n-----END CERTIFICATE-----\n"
 
 
-def _base_row(i: int, layout: Layout, users: dict[str, int], now: datetime,
-              start: datetime) -> tuple:
+def _base_row(
+    i: int, layout: Layout, users: dict[str, int], now: datetime, start: datetime
+) -> tuple:
     user_id = f"{USER_PREFIX}{i:06X}"
     not_after = _not_after(i, layout.base, start)
     revoked = i % 100 == 99
     return (
-        users[user_id], None, f"{BASE_SERIAL_PREFIX}{i:014X}", f"CN={user_id}",
-        f"u{i}@{EMAIL_DOMAIN}", not_after - SPAN, not_after,
-        "revoked" if revoked else "valid", _PEM, _hex("cert", i), _hex("key", i),
-        "keyCompromise" if revoked else "", now if revoked else None, now,
+        users[user_id],
+        None,
+        f"{BASE_SERIAL_PREFIX}{i:014X}",
+        f"CN={user_id}",
+        f"u{i}@{EMAIL_DOMAIN}",
+        not_after - SPAN,
+        not_after,
+        "revoked" if revoked else "valid",
+        _PEM,
+        _hex("cert", i),
+        _hex("key", i),
+        "keyCompromise" if revoked else "",
+        now if revoked else None,
+        now,
     )
 
 
 def _copy_renewals(cursor, layout: Layout, users: dict[str, int], now: datetime) -> None:
     start = _run_at()
     serials = [f"{BASE_SERIAL_PREFIX}{i:014X}" for i in layout.renewed]
-    cursor.execute("SELECT serial, id FROM issuance_certificate WHERE serial = ANY(%s)",
-                   [serials])
+    cursor.execute("SELECT serial, id FROM issuance_certificate WHERE serial = ANY(%s)", [serials])
     base_ids = dict(cursor.fetchall())
     rows = []
     for i in layout.renewed:
         user_id = f"{USER_PREFIX}{i:06X}"
         not_after = _not_after(i, layout.base, start) + SPAN - timedelta(days=20)
-        rows.append((
-            users[user_id], base_ids[f"{BASE_SERIAL_PREFIX}{i:014X}"],
-            f"{RENEWAL_SERIAL_PREFIX}{i:014X}", f"CN={user_id}", f"u{i}@{EMAIL_DOMAIN}",
-            not_after - SPAN, not_after, "valid", _PEM, _hex("renewal-cert", i),
-            _hex("renewal-key", i), "", None, now,
-        ))
+        rows.append(
+            (
+                users[user_id],
+                base_ids[f"{BASE_SERIAL_PREFIX}{i:014X}"],
+                f"{RENEWAL_SERIAL_PREFIX}{i:014X}",
+                f"CN={user_id}",
+                f"u{i}@{EMAIL_DOMAIN}",
+                not_after - SPAN,
+                not_after,
+                "valid",
+                _PEM,
+                _hex("renewal-cert", i),
+                _hex("renewal-key", i),
+                "",
+                None,
+                now,
+            )
+        )
     _copy(cursor, "issuance_certificate", _CERTIFICATE_COLUMNS, rows)
 
 
@@ -333,9 +411,15 @@ def _mail_settings(port: int):
     from django.test.utils import override_settings
 
     return override_settings(
-        EMAIL_BACKEND="bench.reminders.TimedSMTPBackend", EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=port, EMAIL_HOST_USER="", EMAIL_HOST_PASSWORD="", EMAIL_USE_TLS=False,
-        EMAIL_USE_SSL=False, EMAIL_TIMEOUT=30, DEFAULT_FROM_EMAIL="kihonet@example.jp",
+        EMAIL_BACKEND="bench.reminders.TimedSMTPBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=port,
+        EMAIL_HOST_USER="",
+        EMAIL_HOST_PASSWORD="",
+        EMAIL_USE_TLS=False,
+        EMAIL_USE_SSL=False,
+        EMAIL_TIMEOUT=30,
+        DEFAULT_FROM_EMAIL="kihonet@example.jp",
         KIHONET_BASE_URL="https://kihonet.example.jp",
     )
 
@@ -394,20 +478,33 @@ def _run() -> list[Result]:
     _explain(1, "the next day (the window's mails recorded)")
     second = _measure(1)
     for label, m in (("first day", first), ("next day", second)):
-        print(f"  {label}: {m.sent} mails ({m.received} received), {m.seconds:.2f} s, "
-              f"SMTP {m.smtp_seconds:.2f} s, {m.queries} queries", flush=True)
+        print(
+            f"  {label}: {m.sent} mails ({m.received} received), {m.seconds:.2f} s, "
+            f"SMTP {m.smtp_seconds:.2f} s, {m.queries} queries",
+            flush=True,
+        )
     return _results("first day: catch-up of the 30-day window", first, notes) + _results(
-        "next day: steady state", second, [])
+        "next day: steady state", second, []
+    )
 
 
 def _results(label: str, m: Measured, notes: list[str]) -> list[Result]:
     prefix = f"reminders {N_CERTIFICATES:,} certs, {label}"
     return [
-        Result(f"{prefix}: mails sent", m.sent, "mails",
-               note=f"{m.received} received by the SMTP server" + "".join(f"; {n}" for n in notes)),
+        Result(
+            f"{prefix}: mails sent",
+            m.sent,
+            "mails",
+            note=f"{m.received} received by the SMTP server" + "".join(f"; {n}" for n in notes),
+        ),
         Result(f"{prefix}: run time", m.seconds, "s"),
-        Result(f"{prefix}: run time excluding SMTP", m.without_smtp, "s",
-               f"< {SECONDS_TARGET:.0f} s", m.without_smtp < SECONDS_TARGET),
+        Result(
+            f"{prefix}: run time excluding SMTP",
+            m.without_smtp,
+            "s",
+            f"< {SECONDS_TARGET:.0f} s",
+            m.without_smtp < SECONDS_TARGET,
+        ),
         Result(f"{prefix}: SMTP time", m.smtp_seconds, "s"),
         Result(f"{prefix}: mails per second", rate(m.sent, m.seconds), "mails/s"),
         Result(f"{prefix}: database queries", m.queries, "queries"),

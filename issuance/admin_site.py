@@ -27,8 +27,12 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
     otp_error_messages = dict(
         OTPAuthenticationFormMixin.otp_error_messages,
         token_required=_("認証コード（6桁）を入力してください。"),
-        invalid_token=_("認証コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"),
-        n_failed_attempts=_("認証コードの誤りが続いたため、しばらく認証できません。時間をおいて再度お試しください。"),
+        invalid_token=_(
+            "認証コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"
+        ),
+        n_failed_attempts=_(
+            "認証コードの誤りが続いたため、しばらく認証できません。時間をおいて再度お試しください。"
+        ),
         verification_not_allowed=_("現在、認証コードによる確認ができません。"),
         device_required=_("認証デバイスを選択してください。"),
     )
@@ -38,7 +42,8 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
         inactive=_("このアカウントは利用できません。"),
     )
     otp_token = forms.CharField(
-        label=_("認証コード（6桁）"), required=False,
+        label=_("認証コード（6桁）"),
+        required=False,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
@@ -83,12 +88,26 @@ def expiry_chart(months: list[desk_selectors.MonthBar]) -> dict:
     for index, bar in enumerate(months):
         height = round(CHART_PLOT_HEIGHT * bar.count / peak, 1) if peak else 0
         x = index * CHART_STEP + (CHART_STEP - CHART_BAR_WIDTH) / 2
-        bars.append({"month": bar.month, "count": bar.count, "x": x, "height": height,
-                     "y": round(baseline - height, 1), "label_y": round(baseline - height - 3, 1),
-                     "center": x + CHART_BAR_WIDTH / 2})
-    return {"bars": bars, "width": len(months) * CHART_STEP, "height": baseline + 38,
-            "baseline": baseline, "bar_width": CHART_BAR_WIDTH, "month_y": baseline + 14,
-            "year_y": baseline + 30}
+        bars.append(
+            {
+                "month": bar.month,
+                "count": bar.count,
+                "x": x,
+                "height": height,
+                "y": round(baseline - height, 1),
+                "label_y": round(baseline - height - 3, 1),
+                "center": x + CHART_BAR_WIDTH / 2,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": len(months) * CHART_STEP,
+        "height": baseline + 38,
+        "baseline": baseline,
+        "bar_width": CHART_BAR_WIDTH,
+        "month_y": baseline + 14,
+        "year_y": baseline + 30,
+    }
 
 
 class KihonetAdminSite(OTPAdminSite):

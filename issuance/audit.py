@@ -33,8 +33,9 @@ class Actor:
 
     @classmethod
     def staff_user(cls, user, ip_address: str | None = None) -> Actor:
-        return cls(AuditEvent.ActorType.STAFF, user.get_username(), staff=user,
-                   ip_address=ip_address)
+        return cls(
+            AuditEvent.ActorType.STAFF, user.get_username(), staff=user, ip_address=ip_address
+        )
 
 
 def event(
@@ -124,9 +125,7 @@ def _insert_both_plan(
     return sql, obj_fields, event_fields
 
 
-def _concrete_fields(
-    model: type[models.Model], exclude: set[str]
-) -> tuple[models.Field, ...]:
+def _concrete_fields(model: type[models.Model], exclude: set[str]) -> tuple[models.Field, ...]:
     return tuple(field for field in model._meta.concrete_fields if field.name not in exclude)
 
 

@@ -111,8 +111,13 @@ def create(key_type: str = keys.DEFAULT_KEY_TYPE, now: datetime | None = None) -
     )
     issuing_key = keys.generate_private_key(key_type)
     issuing_cert = profile.create_issuing_ca(
-        issuing_key.public_key(), root_cert, root_key,
-        f"{organization} Client Issuing CA", organization, now, ISSUING_DAYS,
+        issuing_key.public_key(),
+        root_cert,
+        root_key,
+        f"{organization} Client Issuing CA",
+        organization,
+        now,
+        ISSUING_DAYS,
     )
     store.save(ROOT_NAME, root_key)
     store.save(ISSUING_NAME, issuing_key)
@@ -182,8 +187,14 @@ def root_crl_pem(now: datetime) -> bytes:
             return path.read_bytes()
     material = signing_material()
     root_key = key_store().load(ROOT_NAME)
-    signed = pki_crl.build_crl(material.root_cert, root_key, [], int(now.timestamp()), now,
-                               now + timedelta(days=ROOT_CRL_DAYS))
+    signed = pki_crl.build_crl(
+        material.root_cert,
+        root_key,
+        [],
+        int(now.timestamp()),
+        now,
+        now + timedelta(days=ROOT_CRL_DAYS),
+    )
     pem = pki_crl.crl_to_pem(signed)
     write_atomically(path, pem)
     return pem

@@ -156,9 +156,11 @@ def search_exact(queryset: QuerySet, term: str, paths: dict[str, str]) -> QueryS
     """
     model = queryset.model
     parts = [
-        model._default_manager.filter(**{f"{paths[kind]}__in": values}).order_by()
+        model._default_manager.filter(**{f"{paths[kind]}__in": values})
+        .order_by()
         .values_list("pk", flat=True)
-        for kind, values in classify_search_term(term).items() if kind in paths
+        for kind, values in classify_search_term(term).items()
+        if kind in paths
     ]
     if not parts:
         return queryset.none()
@@ -225,8 +227,11 @@ def reminders_for_user(user: KihonetUser) -> tuple[list[Any], bool]:
     model = _reminder_model()
     if model is None:
         return [], False
-    rows = list(model.objects.filter(certificate__user=user)
-                .select_related("certificate").order_by("-created_at", "-pk")[:50])
+    rows = list(
+        model.objects.filter(certificate__user=user)
+        .select_related("certificate")
+        .order_by("-created_at", "-pk")[:50]
+    )
     return rows, True
 
 
@@ -262,13 +267,19 @@ def user_overview(user: KihonetUser, now: datetime | None = None) -> UserOvervie
         certificates=_certificate_rows(user, now),
         reminders=reminders,
         reminders_available=reminders_available,
-        reissues=list(ReissueRecord.objects.filter(user=user)
-                      .select_related("new_notice", "staff").order_by("-created_at")),
-        input_locks=list(InputLock.objects.filter(
-            kind=InputLock.Kind.KIHONET_CODE, value=customer.kihonet_code
-        ).select_related("lifted_by").order_by("-locked_at")[:20]),
-        audit_events=list(AuditEvent.objects.filter(kihonet_user=user)
-                          .order_by("-created_at", "-pk")[:AUDIT_ROWS]),
+        reissues=list(
+            ReissueRecord.objects.filter(user=user)
+            .select_related("new_notice", "staff")
+            .order_by("-created_at")
+        ),
+        input_locks=list(
+            InputLock.objects.filter(kind=InputLock.Kind.KIHONET_CODE, value=customer.kihonet_code)
+            .select_related("lifted_by")
+            .order_by("-locked_at")[:20]
+        ),
+        audit_events=list(
+            AuditEvent.objects.filter(kihonet_user=user).order_by("-created_at", "-pk")[:AUDIT_ROWS]
+        ),
         now=now,
     )
 
@@ -325,14 +336,21 @@ def _expiry_chart(certificates: QuerySet[Certificate], now: datetime) -> list[Mo
         certificates.not_revoked()
         .filter(not_after__gte=now, not_after__lt=_aware(end))
         .annotate(month=TruncMonth("not_after", tzinfo=timezone.get_current_timezone()))
-        .values("month").annotate(n=Count("pk")).order_by().values_list("month", "n")
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("month", "n")
     )
-    by_month = {timezone.localtime(m).date() if isinstance(m, datetime) else m: n
-                for m, n in counts.items()}
+    by_month = {
+        timezone.localtime(m).date() if isinstance(m, datetime) else m: n for m, n in counts.items()
+    }
     peak = max(by_month.values(), default=0)
     return [
-        MonthBar(month, by_month.get(month, 0),
-                 round(100 * by_month.get(month, 0) / peak, 1) if peak else 0.0)
+        MonthBar(
+            month,
+            by_month.get(month, 0),
+            round(100 * by_month.get(month, 0) / peak, 1) if peak else 0.0,
+        )
         for month in (_add_months(start, i) for i in range(CHART_MONTHS))
     ]
 
@@ -361,7 +379,8 @@ def _reminder_counts(desk: ServiceDesk | None, today_start: datetime) -> tuple[i
     reminders = model.objects.filter(updated_at__gte=today_start)
     if desk is not None:
         reminders = reminders.filter(
-            certificate__user__customer__in=_desk_customers(desk).values("pk"))
+            certificate__user__customer__in=_desk_customers(desk).values("pk")
+        )
     counts = reminders.aggregate(
         sent=Count("pk", filter=Q(status="sent", sent_at__gte=today_start)),
         failed=Count("pk", filter=Q(status="failed")),
@@ -369,16 +388,17 @@ def _reminder_counts(desk: ServiceDesk | None, today_start: datetime) -> tuple[i
     return counts["sent"], counts["failed"], True
 
 
-def _certificate_counts(certificates: QuerySet[Certificate], now: datetime,
-                        month_start: datetime) -> dict[str, int]:
+def _certificate_counts(
+    certificates: QuerySet[Certificate], now: datetime, month_start: datetime
+) -> dict[str, int]:
     """Every figure in one pass over the certificates still of interest."""
     unrevoked = Q(revoked_at__isnull=True)
     return certificates.filter(unrevoked, not_after__gte=month_start).aggregate(
         valid=Count("pk", filter=Q(not_before__lte=now, not_after__gt=now)),
-        expiring_30=Count("pk", filter=Q(not_after__gte=now,
-                                         not_after__lt=now + timedelta(days=30))),
-        expiring_7=Count("pk", filter=Q(not_after__gte=now,
-                                        not_after__lt=now + timedelta(days=7))),
+        expiring_30=Count(
+            "pk", filter=Q(not_after__gte=now, not_after__lt=now + timedelta(days=30))
+        ),
+        expiring_7=Count("pk", filter=Q(not_after__gte=now, not_after__lt=now + timedelta(days=7))),
         expired_this_month=Count("pk", filter=Q(not_after__lt=now)),
     )
 
@@ -389,9 +409,11 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
     counts = _certificate_counts(certificates, now, _aware(_month_start(today)))
     sent, failed, available = _reminder_counts(desk, _aware(today))
     scope = StaffScope(desk=desk) if desk else StaffScope(everything=True)
-    locks = scope.input_locks(InputLock.objects.filter(
-        kind=InputLock.Kind.KIHONET_CODE, lifted_at__isnull=True, locked_until__gt=now
-    ))
+    locks = scope.input_locks(
+        InputLock.objects.filter(
+            kind=InputLock.Kind.KIHONET_CODE, lifted_at__isnull=True, locked_until__gt=now
+        )
+    )
     return Dashboard(
         desk_name=desk.name if desk else "",
         **counts,
@@ -407,8 +429,9 @@ def _dashboard_key(desk: ServiceDesk | None, now: datetime) -> str:
     return f"kihonet:dashboard:{desk.pk if desk else 'all'}:{timezone.localdate(now)}"
 
 
-def dashboard(desk: ServiceDesk | None, now: datetime | None = None, *, cached: bool = True
-              ) -> Dashboard:
+def dashboard(
+    desk: ServiceDesk | None, now: datetime | None = None, *, cached: bool = True
+) -> Dashboard:
     """The figures of ``desk`` (all desks when None), kept in the cache for five minutes and
     kept warm by the ``refresh_dashboards`` job, so that a clerk never waits for them."""
     now = now or timezone.now()

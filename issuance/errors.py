@@ -34,19 +34,25 @@ class InputMismatchError(ServiceError):
 class LockedError(ServiceError):
     status_code = "3430"
     http_status = 429
-    message = _("入力誤りが続いたため、しばらくの間お手続きを受け付けられません。時間をおいてから再度お試しください。")
+    message = _(
+        "入力誤りが続いたため、しばらくの間お手続きを受け付けられません。時間をおいてから再度お試しください。"
+    )
 
 
 class NoticeUsedError(ServiceError):
     status_code = "3440"
     http_status = 409
-    message = _("この通知文書はすでに使用されています。クライアント証明書の再発行手続きが必要です。下記の照会先にお問い合わせください。")
+    message = _(
+        "この通知文書はすでに使用されています。クライアント証明書の再発行手続きが必要です。下記の照会先にお問い合わせください。"
+    )
 
 
 class TokenError(ServiceError):
     status_code = "3450"
     http_status = 404
-    message = _("受付の有効期限が切れたか、受付番号が正しくありません。最初からお手続きをやり直してください。")
+    message = _(
+        "受付の有効期限が切れたか、受付番号が正しくありません。最初からお手続きをやり直してください。"
+    )
 
 
 class EmailNotConfirmedError(ServiceError):
@@ -69,13 +75,17 @@ class RenewalError(ServiceError):
 class TooManyChallengesError(ServiceError):
     status_code = "3431"
     http_status = 429
-    message = _("更新のお手続きが続けて行われたため、しばらくの間受け付けられません。時間をおいてから再度お試しください。")
+    message = _(
+        "更新のお手続きが続けて行われたため、しばらくの間受け付けられません。時間をおいてから再度お試しください。"
+    )
 
 
 class ProofOfPossessionError(ServiceError):
     status_code = "3480"
     http_status = 403
-    message = _("クライアント証明書の確認ができませんでした。証明書取得クライアントツールを起動し直して、もう一度お試しください。")
+    message = _(
+        "クライアント証明書の確認ができませんでした。証明書取得クライアントツールを起動し直して、もう一度お試しください。"
+    )
 
 
 class RevocationError(ServiceError):

@@ -37,33 +37,51 @@ class EnrollmentForm(forms.Form):
     """Step ⑥ of the manual: the six fields with the manual's hint beside each."""
 
     kihonet_code = NormalizedCharField(
-        label=_("企保ネットコード"), max_length=16, error_messages=REQUIRED,
+        label=_("企保ネットコード"),
+        max_length=16,
+        error_messages=REQUIRED,
         validators=[formats.validate_kihonet_code],
-        help_text=_("（「ユーザーIDのお知らせ」に記載の企保ネットコードを半角数字でご入力ください。）"),
+        help_text=_(
+            "（「ユーザーIDのお知らせ」に記載の企保ネットコードを半角数字でご入力ください。）"
+        ),
     )
     management_number = NormalizedCharField(
-        label=_("管理番号"), max_length=20, error_messages=REQUIRED,
+        label=_("管理番号"),
+        max_length=20,
+        error_messages=REQUIRED,
         validators=[formats.validate_management_number],
         help_text=_("（「ユーザーIDのお知らせ」に記載の管理番号を半角英数字でご入力ください。）"),
     )
     user_id = NormalizedCharField(
-        label=_("ユーザーID"), max_length=16, error_messages=REQUIRED,
+        label=_("ユーザーID"),
+        max_length=16,
+        error_messages=REQUIRED,
         validators=[formats.validate_user_id],
         help_text=_("（「ユーザーIDのお知らせ」に記載のユーザーIDを半角英数字でご入力ください。）"),
     )
     year = NormalizedCharField(
-        label=_("年"), max_length=8, error_messages=REQUIRED, validators=[formats.validate_year],
-        help_text=_("（「ユーザーIDのお知らせ」の右上に記載されている発行年を西暦にて半角数字でご入力ください。）"),
+        label=_("年"),
+        max_length=8,
+        error_messages=REQUIRED,
+        validators=[formats.validate_year],
+        help_text=_(
+            "（「ユーザーIDのお知らせ」の右上に記載されている発行年を西暦にて半角数字でご入力ください。）"
+        ),
     )
     branch_number = NormalizedCharField(
-        label=_("枝番"), max_length=8, error_messages=REQUIRED,
+        label=_("枝番"),
+        max_length=8,
+        error_messages=REQUIRED,
         validators=[formats.validate_branch_number],
-        help_text=_("（新規取得：「001」と半角数字でご入力ください。 再発行：再発行完了の通知文書に印字されている枝番を半角数字でご入力ください。）"),
+        help_text=_(
+            "（新規取得：「001」と半角数字でご入力ください。 再発行：再発行完了の通知文書に印字されている枝番を半角数字でご入力ください。）"
+        ),
     )
     email = HalfWidthEmailField(
-        label=_("Eメールアドレス"), max_length=254, error_messages=REQUIRED,
+        label=_("Eメールアドレス"),
+        max_length=254,
+        error_messages=REQUIRED,
         help_text=_("（3年後の更新時にはこのアドレス宛に案内を送信します。）"),
     )
 
-    FIELD_NAMES = ("kihonet_code", "management_number", "user_id", "year", "branch_number",
-                   "email")
+    FIELD_NAMES = ("kihonet_code", "management_number", "user_id", "year", "branch_number", "email")

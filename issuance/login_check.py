@@ -22,12 +22,24 @@ VERIFY_HEADER = "HTTP_X_SSL_CLIENT_VERIFY"
 CERT_HEADER = "HTTP_X_SSL_CLIENT_CERT"
 
 MESSAGES = {
-    "ok": _("クライアント証明書を確認しました。「企業保険インターネットサービス」にログインできます。"),
-    "none": _("クライアント証明書が提示されていません。このパソコンにクライアント証明書をインストールしてください。"),
-    "revoked": _("このクライアント証明書は失効しているため、ログインできません。クライアント証明書の再発行手続きが必要です。"),
-    "expired": _("このクライアント証明書は有効期限が切れているため、ログインできません。クライアント証明書の再発行手続きが必要です。"),
-    "foreign": _("このクライアント証明書は企保ネットのクライアント証明書ではないため、ログインできません。"),
-    "untrusted": _("クライアント証明書を確認できませんでした。https のURLからアクセスしてください（「s」の入力漏れにご注意ください）。"),
+    "ok": _(
+        "クライアント証明書を確認しました。「企業保険インターネットサービス」にログインできます。"
+    ),
+    "none": _(
+        "クライアント証明書が提示されていません。このパソコンにクライアント証明書をインストールしてください。"
+    ),
+    "revoked": _(
+        "このクライアント証明書は失効しているため、ログインできません。クライアント証明書の再発行手続きが必要です。"
+    ),
+    "expired": _(
+        "このクライアント証明書は有効期限が切れているため、ログインできません。クライアント証明書の再発行手続きが必要です。"
+    ),
+    "foreign": _(
+        "このクライアント証明書は企保ネットのクライアント証明書ではないため、ログインできません。"
+    ),
+    "untrusted": _(
+        "クライアント証明書を確認できませんでした。https のURLからアクセスしてください（「s」の入力漏れにご注意ください）。"
+    ),
 }
 
 
@@ -74,8 +86,7 @@ def check(request: HttpRequest, now: datetime) -> LoginCheck:
     if verify != "SUCCESS":
         return LoginCheck(_status_of_failure(verify))
     parsed = _parse(request.META[CERT_HEADER])
-    certificate = parsed and one_or_none(
-        Certificate.objects.select_related("user").holding(parsed))
+    certificate = parsed and one_or_none(Certificate.objects.select_related("user").holding(parsed))
     if not certificate:
         return LoginCheck("foreign")
     if certificate.is_revoked:

@@ -44,7 +44,9 @@ class ServiceDesk(models.Model):
     name = models.CharField(_("照会先"), max_length=100, unique=True)
     kind = models.CharField(_("種別"), max_length=20, choices=Kind.choices, default=Kind.PRODUCT)
     phone = models.CharField(
-        _("代表電話番号"), max_length=20, blank=True,
+        _("代表電話番号"),
+        max_length=20,
+        blank=True,
         help_text=_("商品ごとの電話番号は「照会先電話番号」に登録します。"),
     )
     hours = models.CharField(_("受付時間"), max_length=100)
@@ -92,7 +94,9 @@ class Customer(models.Model):
     """A corporate customer of 企保ネット."""
 
     kihonet_code = models.CharField(
-        _("企保ネットコード"), max_length=8, unique=True,
+        _("企保ネットコード"),
+        max_length=8,
+        unique=True,
         validators=[formats.validate_kihonet_code],
     )
     name = models.CharField(_("お客様名"), max_length=200)
@@ -100,7 +104,8 @@ class Customer(models.Model):
         ProductLine, related_name="customers", verbose_name=_("ご契約商品")
     )
     started_using = models.BooleanField(
-        _("企保ネットご利用開始済み"), default=False,
+        _("企保ネットご利用開始済み"),
+        default=False,
         help_text=_("最初のクライアント証明書が取得されると「はい」になります。"),
     )
     created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
@@ -129,7 +134,9 @@ class KihonetUser(models.Model):
         _("ユーザーID"), max_length=7, unique=True, validators=[formats.validate_user_id]
     )
     management_number = models.CharField(
-        _("管理番号"), max_length=10, db_index=True,
+        _("管理番号"),
+        max_length=10,
+        db_index=True,
         validators=[formats.validate_management_number],
     )
     email = models.EmailField(_("Eメールアドレス"), db_index=True)
@@ -165,7 +172,9 @@ class Notice(models.Model):
     )
     kind = models.CharField(_("種類"), max_length=10, choices=Kind.choices, default=Kind.NEW)
     branch_number = models.CharField(
-        _("枝番"), max_length=3, default=formats.FIRST_BRANCH_NUMBER,
+        _("枝番"),
+        max_length=3,
+        default=formats.FIRST_BRANCH_NUMBER,
         validators=[formats.validate_branch_number],
     )
     printed_year = models.PositiveSmallIntegerField(_("記載の発行年"))
@@ -224,15 +233,25 @@ class Certificate(models.Model):
         EXPIRED = "expired", _("期限切れ")
 
     user = models.ForeignKey(
-        KihonetUser, on_delete=models.PROTECT, related_name="certificates",
+        KihonetUser,
+        on_delete=models.PROTECT,
+        related_name="certificates",
         verbose_name=_("ユーザー"),
     )
     notice = models.ForeignKey(
-        Notice, on_delete=models.PROTECT, null=True, blank=True, related_name="certificates",
+        Notice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="certificates",
         verbose_name=_("取得に使用した通知文書"),
     )
     renewed_from = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="renewal",
         verbose_name=_("更新元の証明書"),
     )
     # The serial and the public key are unique by the constraints below, not unique=True: that
@@ -268,8 +287,9 @@ class Certificate(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["serial"], name="certificate_serial_unique"),
-            models.UniqueConstraint(fields=["public_key_fingerprint"],
-                                    name="certificate_public_key_fingerprint_unique"),
+            models.UniqueConstraint(
+                fields=["public_key_fingerprint"], name="certificate_public_key_fingerprint_unique"
+            ),
             _regex_check("serial", formats.SERIAL_RE, "certificate_serial_format"),
             models.CheckConstraint(
                 condition=Q(not_after__gt=models.F("not_before")),
@@ -288,12 +308,14 @@ class Certificate(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["not_after"], condition=Q(revoked_at__isnull=True),
+                fields=["not_after"],
+                condition=Q(revoked_at__isnull=True),
                 name="certificate_unrevoked_expiry",
             ),
             # The CRL reads the revoked certificates that have not expired yet.
             models.Index(
-                fields=["not_after"], condition=Q(revoked_at__isnull=False),
+                fields=["not_after"],
+                condition=Q(revoked_at__isnull=False),
                 name="certificate_revoked_expiry",
             ),
         ]
@@ -326,12 +348,18 @@ class ReissueRecord(models.Model):
     note = models.TextField(_("備考"), blank=True)
     new_email = models.EmailField(_("新しいEメールアドレス"), blank=True)
     new_notice = models.OneToOneField(
-        Notice, on_delete=models.PROTECT, related_name="reissue_record",
+        Notice,
+        on_delete=models.PROTECT,
+        related_name="reissue_record",
         verbose_name=_("再発行した通知文書"),
     )
     staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="+", verbose_name=_("担当者"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("担当者"),
     )
     created_at = models.DateTimeField(_("再発行日時"), default=timezone.now)
 
@@ -361,14 +389,22 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(_("日時"), default=timezone.now, db_index=True)
     actor_type = models.CharField(_("操作者の種別"), max_length=10, choices=ActorType.choices)
     staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="+", verbose_name=_("職員"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("職員"),
     )
     actor = models.CharField(_("操作者"), max_length=150)
     action = models.CharField(_("操作"), max_length=50)
     kihonet_user = models.ForeignKey(
-        KihonetUser, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="audit_events", verbose_name=_("ユーザー"),
+        KihonetUser,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("ユーザー"),
     )
     object_type = models.CharField(_("対象の種類"), max_length=50, blank=True)
     object_id = models.CharField(_("対象"), max_length=64, blank=True)
@@ -433,8 +469,12 @@ class Enrollment(models.Model):
     expires_at = models.DateTimeField(_("有効期限"))
     confirmed_at = models.DateTimeField(_("Eメールアドレス確認日時"), null=True, blank=True)
     certificate = models.OneToOneField(
-        Certificate, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="enrollment", verbose_name=_("発行した証明書"),
+        Certificate,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="enrollment",
+        verbose_name=_("発行した証明書"),
     )
     ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
 
@@ -467,8 +507,12 @@ class InputLock(models.Model):
     locked_until = models.DateTimeField(_("ロック解除予定"))
     lifted_at = models.DateTimeField(_("解除日時"), null=True, blank=True)
     lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="+", verbose_name=_("解除した職員"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("解除した職員"),
     )
 
     class Meta:
@@ -488,7 +532,9 @@ class RenewalChallenge(models.Model):
     """A one-time challenge the client tool signs with the current certificate's key."""
 
     certificate = models.ForeignKey(
-        Certificate, on_delete=models.PROTECT, related_name="renewal_challenges",
+        Certificate,
+        on_delete=models.PROTECT,
+        related_name="renewal_challenges",
         verbose_name=_("クライアント証明書"),
     )
     challenge_digest = models.CharField(_("チャレンジ（ハッシュ）"), max_length=64, unique=True)
@@ -509,11 +555,17 @@ class StaffProfile(models.Model):
     """A back-office account's desk (R15): its staff see the customers that desk serves."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_profile",
         verbose_name=_("職員アカウント"),
     )
     desk = models.ForeignKey(
-        ServiceDesk, on_delete=models.PROTECT, null=True, blank=True, related_name="staff",
+        ServiceDesk,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
         verbose_name=_("所属照会先"),
         help_text=_("空欄は所属なし（スーパーバイザーのみ。窓口担当者は何も表示されません）。"),
     )

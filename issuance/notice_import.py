@@ -16,8 +16,15 @@ from issuance.business_days import registration_year
 from issuance.models import Customer, KihonetUser, Notice, ProductLine
 
 COLUMNS = [
-    "kihonet_code", "customer_name", "product_line", "management_number", "user_id", "email",
-    "notice_year", "issued_on", "branch_number",
+    "kihonet_code",
+    "customer_name",
+    "product_line",
+    "management_number",
+    "user_id",
+    "email",
+    "notice_year",
+    "issued_on",
+    "branch_number",
 ]
 PRODUCT_LINE_SEPARATOR = ";"
 
@@ -117,8 +124,11 @@ def _customer(row: NoticeRow) -> Customer:
 def _user(row: NoticeRow, customer: Customer) -> KihonetUser:
     user, _ = KihonetUser.objects.get_or_create(
         user_id=row.user_id,
-        defaults={"customer": customer, "management_number": row.management_number,
-                  "email": row.email},
+        defaults={
+            "customer": customer,
+            "management_number": row.management_number,
+            "email": row.email,
+        },
     )
     if user.customer_id != customer.pk or user.management_number != row.management_number:
         raise RowError("ユーザーIDが別のお客様または管理番号で登録されています。")

@@ -20,7 +20,9 @@ def _unavailable() -> HttpResponse:
 @require_GET
 def chain(request: HttpRequest) -> HttpResponse:
     try:
-        return HttpResponse(responders.chain_pem(), content_type="application/pem-certificate-chain")
+        return HttpResponse(
+            responders.chain_pem(), content_type="application/pem-certificate-chain"
+        )
     except ca.CaUnavailableError:
         return _unavailable()
 
@@ -63,7 +65,7 @@ def ocsp_get(request: HttpRequest, encoded: str) -> HttpResponse:
         der = base64.b64decode(encoded.replace(" ", "+"), validate=False)
     except (binascii.Error, ValueError):
         return _ocsp_reply(ocsp.malformed_request_response())
-    return _respond(der[:MAX_OCSP_REQUEST + 1])
+    return _respond(der[: MAX_OCSP_REQUEST + 1])
 
 
 def _respond(der: bytes) -> HttpResponse:

@@ -90,8 +90,10 @@ class CertificateQuerySet(models.QuerySet):
 
         The fingerprint needs no index of its own: a certificate's serial is inside it, so two
         rows with one fingerprint would have one serial, which the serial's constraint forbids."""
-        return self.filter(serial=profile.serial_hex(cert.serial_number),
-                           fingerprint=profile.certificate_fingerprint(cert))
+        return self.filter(
+            serial=profile.serial_hex(cert.serial_number),
+            fingerprint=profile.certificate_fingerprint(cert),
+        )
 
     def for_user(self, user) -> CertificateQuerySet:
         return self.filter(user=user)

@@ -45,8 +45,11 @@ def ocsp_response(request_der: bytes) -> bytes:
     if not ocsp.matches_issuer(query, material.issuing_cert):
         return ocsp.unauthorized_response()
     now = timezone.now()
-    certificate = (Certificate.objects.filter(serial=profile.serial_hex(query.serial))
-                   .only("revoked_at", "revocation_reason").first())
+    certificate = (
+        Certificate.objects.filter(serial=profile.serial_hex(query.serial))
+        .only("revoked_at", "revocation_reason")
+        .first()
+    )
     if certificate is None:
         status, revoked_at, reason = "unknown", None, None
     elif certificate.is_revoked:
@@ -55,6 +58,12 @@ def ocsp_response(request_der: bytes) -> bytes:
     else:
         status, revoked_at, reason = "good", None, None
     return ocsp.build_ocsp_response(
-        query, material.issuing_cert, material.issuing_key, status,
-        this_update=now, next_update=now + OCSP_VALIDITY, revoked_at=revoked_at, reason=reason,
+        query,
+        material.issuing_cert,
+        material.issuing_key,
+        status,
+        this_update=now,
+        next_update=now + OCSP_VALIDITY,
+        revoked_at=revoked_at,
+        reason=reason,
     )

@@ -57,9 +57,11 @@ def desks_for_customer(customer: Customer) -> list[ContactRow]:
     if not customer.started_using:
         desk = onboarding_desk()
         return [ContactRow("", desk.name, desk.phone)] if desk else []
-    contacts = DeskContact.objects.filter(
-        product_line__in=customer.product_lines.all()
-    ).select_related("product_line", "desk").order_by("product_line__display_order", "pk")
+    contacts = (
+        DeskContact.objects.filter(product_line__in=customer.product_lines.all())
+        .select_related("product_line", "desk")
+        .order_by("product_line__display_order", "pk")
+    )
     return [ContactRow(c.product_line.name, c.desk.name, c.phone) for c in contacts]
 
 
@@ -82,9 +84,11 @@ def open_enrollment(token: str) -> Enrollment | None:
 
 
 def enrolled_certificate(token: str) -> Certificate | None:
-    found = Enrollment.objects.select_related("certificate").filter(
-        token_digest=tokens.digest(token), certificate__isnull=False
-    ).first()
+    found = (
+        Enrollment.objects.select_related("certificate")
+        .filter(token_digest=tokens.digest(token), certificate__isnull=False)
+        .first()
+    )
     return found.certificate if found else None
 
 

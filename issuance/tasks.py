@@ -17,8 +17,11 @@ def expire_certificates_now(now=None) -> int:
         count = Certificate.objects.filter(
             status=Certificate.Status.VALID, not_after__lte=now
         ).update(status=Certificate.Status.EXPIRED)
-        audit.record(audit.Actor.system("expire_certificates"), "certificates_expired",
-                     detail={"count": count, "at": now.isoformat()})
+        audit.record(
+            audit.Actor.system("expire_certificates"),
+            "certificates_expired",
+            detail={"count": count, "at": now.isoformat()},
+        )
     return count
 
 

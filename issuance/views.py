@@ -26,8 +26,10 @@ CLIENT_TOOL = Path(__file__).resolve().parent / "client_tool" / "kihonet_agent.p
 
 def agent_context() -> dict:
     """What the pages' script needs to talk to the client tool on the customer's PC."""
-    return {"agent_url": f"http://127.0.0.1:{settings.KIHONET_CLIENT_TOOL_PORT}",
-            "server_url": settings.KIHONET_BASE_URL}
+    return {
+        "agent_url": f"http://127.0.0.1:{settings.KIHONET_CLIENT_TOOL_PORT}",
+        "server_url": settings.KIHONET_BASE_URL,
+    }
 
 
 class HomeView(TemplateView):
@@ -46,8 +48,12 @@ class HomeView(TemplateView):
 
 def download_client_tool(request: HttpRequest) -> FileResponse:
     """「証明書取得クライアントツール」 (R13): one Python file."""
-    return FileResponse(CLIENT_TOOL.open("rb"), as_attachment=True,
-                        filename="kihonet_agent.py", content_type="text/x-python")
+    return FileResponse(
+        CLIENT_TOOL.open("rb"),
+        as_attachment=True,
+        filename="kihonet_agent.py",
+        content_type="text/x-python",
+    )
 
 
 class EnrollView(View):
@@ -92,8 +98,9 @@ class EnrollConfirmView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
-            enrollment.confirm_email(request.session.get(SESSION_TOKEN, ""),
-                                     ip_address=client_ip(request))
+            enrollment.confirm_email(
+                request.session.get(SESSION_TOKEN, ""), ip_address=client_ip(request)
+            )
         except TokenError:
             return _restart(request)
         return redirect("issuance:enroll-issue")
@@ -109,10 +116,15 @@ class EnrollIssueView(View):
         current = _session_enrollment(request)
         if current is None or current.confirmed_at is None:
             return _restart(request)
-        return render(request, self.template_name, {
-            **agent_context(), "token": request.session[SESSION_TOKEN],
-            "complete_url": reverse("issuance:enroll-complete"),
-        })
+        return render(
+            request,
+            self.template_name,
+            {
+                **agent_context(),
+                "token": request.session[SESSION_TOKEN],
+                "complete_url": reverse("issuance:enroll-complete"),
+            },
+        )
 
 
 class EnrollCompleteView(View):
@@ -166,5 +178,6 @@ class RenewCompleteView(View):
 def login_check(request: HttpRequest) -> HttpResponse:
     """Greets the holder of a valid certificate by ユーザーID and 管理番号 (R06, R07)."""
     result = checks.check(request, timezone.now())
-    return render(request, "issuance/login_check.html", {"check": result},
-                  status=200 if result.ok else 403)
+    return render(
+        request, "issuance/login_check.html", {"check": result}, status=200 if result.ok else 403
+    )

@@ -115,8 +115,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": CACHE_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
 elif PRODUCTION:
     raise ImproperlyConfigured("CACHE_URL (a Redis URL) must be set in production")
 else:
@@ -124,8 +125,10 @@ else:
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -193,9 +196,7 @@ KIHONET_NGINX_CRL_FILE = env_str("KIHONET_NGINX_CRL_FILE")
 
 # --- The customer's journey -----------------------------------------------------------------
 # R11: renewal is offered from this date on (Japan time).
-KIHONET_RENEWAL_START_DATE = date.fromisoformat(
-    env_str("KIHONET_RENEWAL_START_DATE", "2025-01-01")
-)
+KIHONET_RENEWAL_START_DATE = date.fromisoformat(env_str("KIHONET_RENEWAL_START_DATE", "2025-01-01"))
 # Whether a renewal revokes the certificate it renews (as superseded). By default the old one
 # stays valid until its own expiry: the customer may still be using it on the day.
 KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)
@@ -253,6 +254,9 @@ LOGGING = {
     "filters": {"redact": {"()": "kihonet.logging.RedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"},
-                "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -8,8 +8,17 @@ from notifications.models import ExpiryReminder
 class ExpiryReminderAdmin(admin.ModelAdmin):
     """Staff see every reminder and its outcome (failed ones above all); nobody edits them."""
 
-    list_display = ["certificate_serial", "user_id", "stage", "status", "email", "attempts",
-                    "sent_at", "next_attempt_at", "last_error"]
+    list_display = [
+        "certificate_serial",
+        "user_id",
+        "stage",
+        "status",
+        "email",
+        "attempts",
+        "sent_at",
+        "next_attempt_at",
+        "last_error",
+    ]
     list_filter = ["status", "stage", "renewed"]
     list_select_related = ["certificate__user"]
     search_fields = ["=certificate__serial", "=certificate__user__user_id", "email"]

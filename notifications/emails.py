@@ -70,8 +70,9 @@ def reminder_mail(
     )
 
 
-def build_message(*, mail: ReminderMail, to: str, message_id: str, connection=None
-                  ) -> EmailMultiAlternatives:
+def build_message(
+    *, mail: ReminderMail, to: str, message_id: str, connection=None
+) -> EmailMultiAlternatives:
     context = {"mail": mail}
     subject = render_to_string(f"{TEMPLATE_DIR}/expiry_reminder_subject.txt", context)
     message = EmailMultiAlternatives(

@@ -38,7 +38,9 @@ class ExpiryReminder(models.Model):
     PENDING = (Status.SENDING, Status.RETRYING)
 
     certificate = models.ForeignKey(
-        Certificate, on_delete=models.PROTECT, related_name="expiry_reminders",
+        Certificate,
+        on_delete=models.PROTECT,
+        related_name="expiry_reminders",
         verbose_name=_("クライアント証明書"),
         db_index=False,  # the unique (certificate, stage) index serves both
     )
@@ -49,13 +51,16 @@ class ExpiryReminder(models.Model):
     email = models.EmailField(_("送信先"))
     message_id = models.CharField(_("Message-ID"), max_length=255)
     renewed = models.BooleanField(
-        _("更新済みの案内"), default=False,
+        _("更新済みの案内"),
+        default=False,
         help_text=_("7日前の案内で、更新が完了している旨をお知らせした場合は「はい」。"),
     )
     attempts = models.PositiveSmallIntegerField(_("送信試行回数"), default=0)
     claim_token = models.UUIDField(_("処理中のジョブ"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(
-        _("次の処理予定"), null=True, blank=True,
+        _("次の処理予定"),
+        null=True,
+        blank=True,
         help_text=_("再送待ちは次に送信する日時、送信中は処理が中断したとみなす日時。"),
     )
     sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True)
@@ -91,7 +96,8 @@ class ExpiryReminder(models.Model):
             # The admin's list of the failed ones (or any status), newest first.
             models.Index(fields=["status", "id"], name="expiry_reminder_status"),
             models.Index(
-                fields=["next_attempt_at"], condition=Q(status__in=["sending", "retrying"]),
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["sending", "retrying"]),
                 name="expiry_reminder_pending",
             ),
         ]

@@ -35,8 +35,11 @@ def _stage(certificate: Certificate, now) -> int:
 
 
 def _renewal_not_after(certificate: Certificate):
-    return (Certificate.objects.filter(renewed_from=certificate, revoked_at__isnull=True)
-            .values_list("not_after", flat=True).first())
+    return (
+        Certificate.objects.filter(renewed_from=certificate, revoked_at__isnull=True)
+        .values_list("not_after", flat=True)
+        .first()
+    )
 
 
 def _message_id(stage: int, serial: str) -> str:
@@ -55,7 +58,9 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
         raise ResendError(_("有効期限を経過した証明書は更新できません。再発行をご案内ください。"))
     stage = _stage(certificate, now)
     mail = emails.reminder_mail(
-        stage=stage, certificate=certificate, renewal_not_after=_renewal_not_after(certificate),
+        stage=stage,
+        certificate=certificate,
+        renewal_not_after=_renewal_not_after(certificate),
         contacts=selectors.DeskDirectory().for_customer(certificate.user.customer),
     )
     message_id = _message_id(stage, certificate.serial)
@@ -64,10 +69,17 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
         sent = message.send()
     except Exception as error:
         logger.warning("resend of %s failed: %r", certificate.serial, error)
-        raise ResendError(_("メールを送信できませんでした。時間をおいて再度お試しください。")) from error
+        raise ResendError(
+            _("メールを送信できませんでした。時間をおいて再度お試しください。")
+        ) from error
     if sent != 1:
         raise ResendError()
-    audit.record(actor, "reminder_resent", certificate, kihonet_user=certificate.user,
-                 reason=reason, detail={"stage": int(stage), "email": certificate.email,
-                                        "message_id": message_id})
+    audit.record(
+        actor,
+        "reminder_resent",
+        certificate,
+        kihonet_user=certificate.user,
+        reason=reason,
+        detail={"stage": int(stage), "email": certificate.email, "message_id": message_id},
+    )
     return message_id

@@ -52,8 +52,16 @@ def _reminder_exists(stage: Stage) -> Exists:
 
 
 MAIL_FIELDS = (
-    "pk", "serial", "email", "not_after", "revoked_at",
-    "user", "user__user_id", "user__management_number", "user__customer", "user__customer__name",
+    "pk",
+    "serial",
+    "email",
+    "not_after",
+    "revoked_at",
+    "user",
+    "user__user_id",
+    "user__management_number",
+    "user__customer",
+    "user__customer__name",
     "user__customer__started_using",
 )
 
@@ -77,7 +85,9 @@ def due_certificates_query(*, at: datetime, stage: Stage) -> QuerySet[Certificat
     """
     start = at + (Stage.DAYS_7.lead_time if stage == Stage.DAYS_30 else timedelta(0))
     query = Certificate.objects.filter(
-        revoked_at__isnull=True, not_after__gt=start, not_after__lte=at + stage.lead_time,
+        revoked_at__isnull=True,
+        not_after__gt=start,
+        not_after__lte=at + stage.lead_time,
     ).exclude(_reminder_exists(stage))
     if stage == Stage.DAYS_30:
         query = query.exclude(Exists(_unrevoked_renewals()))
@@ -105,7 +115,8 @@ def reminder_ids_to_retry(*, now: datetime, max_attempts: int, limit: int) -> li
     """Records waiting for a retry, or claimed by a worker that never finished (lease over)."""
     return list(
         ExpiryReminder.objects.filter(
-            status__in=ExpiryReminder.PENDING, next_attempt_at__lte=now,
+            status__in=ExpiryReminder.PENDING,
+            next_attempt_at__lte=now,
             attempts__lt=max_attempts,
         )
         .order_by("next_attempt_at", "pk")
@@ -119,11 +130,15 @@ def claimed_reminders(*, ids: list[int], token) -> list[ExpiryReminder]:
         ExpiryReminder.objects.filter(pk__in=ids, claim_token=token)
         .select_related("certificate__user__customer")
         .defer("certificate__pem")
-        .annotate(renewal_not_after=Subquery(
-            Certificate.objects.filter(
-                renewed_from=OuterRef("certificate_id"), revoked_at__isnull=True
-            ).order_by().values("not_after")[:1]
-        ))
+        .annotate(
+            renewal_not_after=Subquery(
+                Certificate.objects.filter(
+                    renewed_from=OuterRef("certificate_id"), revoked_at__isnull=True
+                )
+                .order_by()
+                .values("not_after")[:1]
+            )
+        )
         .order_by("pk")
     )
     for reminder in reminders:
@@ -178,8 +193,8 @@ class DeskDirectory:
             rows = tuple(desks_for_customer(customer))
             hours = self._desk_hours()
             self._contacts[key] = Contacts(
-                rows=rows, hours=tuple(dict.fromkeys(hours[r.desk] for r in rows
-                                                     if r.desk in hours)),
+                rows=rows,
+                hours=tuple(dict.fromkeys(hours[r.desk] for r in rows if r.desk in hours)),
             )
         return self._contacts[key]
 

@@ -94,8 +94,9 @@ class _Outcomes:
 # --- The job ----------------------------------------------------------------------------------
 
 
-def send_expiry_reminders(*, at: datetime | None = None, batch_size: int | None = None
-                          ) -> ReminderRun:
+def send_expiry_reminders(
+    *, at: datetime | None = None, batch_size: int | None = None
+) -> ReminderRun:
     """The daily job: retries that are due, then every due certificate's mail (R10).
 
     ``at`` is the moment the job runs as (now by default); the claims' own times use the clock.
@@ -106,16 +107,16 @@ def send_expiry_reminders(*, at: datetime | None = None, batch_size: int | None 
     _retry_pending(run, directory, size)
     for stage in (Stage.DAYS_7, Stage.DAYS_30):
         after: tuple[datetime, int] | None = None
-        while batch := selectors.due_certificates(at=run.at, stage=stage, limit=size,
-                                                  after=after):
+        while batch := selectors.due_certificates(at=run.at, stage=stage, limit=size, after=after):
             after = (batch[-1].not_after, batch[-1].pk)
             _send_due_batch(batch, stage, run, directory)
     run.next_attempt_at = selectors.next_pending_at()
     return run
 
 
-def retry_expiry_reminders(*, at: datetime | None = None, batch_size: int | None = None
-                           ) -> ReminderRun:
+def retry_expiry_reminders(
+    *, at: datetime | None = None, batch_size: int | None = None
+) -> ReminderRun:
     """Only the retries and abandoned claims that are due: the job's wake-up between days."""
     run = ReminderRun(at=at or timezone.now())
     _retry_pending(run, selectors.DeskDirectory(), batch_size or conf.batch_size())
@@ -132,10 +133,16 @@ def claim_new(
     """Inserts a ``sending`` record per (certificate, stage) unless one exists; returns ours."""
     rows = [
         ExpiryReminder(
-            certificate=certificate, stage=stage, status=Status.SENDING, email=certificate.email,
-            message_id=emails.message_id(stage, certificate.serial), attempts=1,
-            claim_token=token, next_attempt_at=now + conf.claim_lease(),
-            created_at=now, updated_at=now,
+            certificate=certificate,
+            stage=stage,
+            status=Status.SENDING,
+            email=certificate.email,
+            message_id=emails.message_id(stage, certificate.serial),
+            attempts=1,
+            claim_token=token,
+            next_attempt_at=now + conf.claim_lease(),
+            created_at=now,
+            updated_at=now,
         )
         for certificate, stage in certificates
     ]
@@ -146,25 +153,33 @@ def claim_new(
     return {reminder.certificate_id: reminder for reminder in ours}
 
 
-def claim_for_retry(ids: list[int], *, token: uuid.UUID, due_by: datetime, now: datetime
-                    ) -> int:
+def claim_for_retry(ids: list[int], *, token: uuid.UUID, due_by: datetime, now: datetime) -> int:
     """Re-claims records waiting for a retry or left by a crashed worker; one worker wins each."""
     return ExpiryReminder.objects.filter(
-        pk__in=ids, status__in=ExpiryReminder.PENDING, next_attempt_at__lte=due_by,
+        pk__in=ids,
+        status__in=ExpiryReminder.PENDING,
+        next_attempt_at__lte=due_by,
         attempts__lt=conf.max_attempts(),
     ).update(
-        status=Status.SENDING, claim_token=token, attempts=F("attempts") + 1,
-        next_attempt_at=now + conf.claim_lease(), updated_at=now,
+        status=Status.SENDING,
+        claim_token=token,
+        attempts=F("attempts") + 1,
+        next_attempt_at=now + conf.claim_lease(),
+        updated_at=now,
     )
 
 
 def fail_exhausted_claims(now: datetime) -> int:
     """Claims abandoned after the last allowed attempt: failed, not sent once more."""
     return ExpiryReminder.objects.filter(
-        status__in=ExpiryReminder.PENDING, next_attempt_at__lte=now,
+        status__in=ExpiryReminder.PENDING,
+        next_attempt_at__lte=now,
         attempts__gte=conf.max_attempts(),
     ).update(
-        status=Status.FAILED, claim_token=None, next_attempt_at=None, updated_at=now,
+        status=Status.FAILED,
+        claim_token=None,
+        next_attempt_at=None,
+        updated_at=now,
         last_error="送信処理が完了しないまま、試行回数の上限に達しました。",
     )
 
@@ -172,8 +187,9 @@ def fail_exhausted_claims(now: datetime) -> int:
 # --- Passes -----------------------------------------------------------------------------------
 
 
-def _send_due_batch(batch: list[Certificate], stage: Stage, run: ReminderRun,
-                    directory: selectors.DeskDirectory) -> None:
+def _send_due_batch(
+    batch: list[Certificate], stage: Stage, run: ReminderRun, directory: selectors.DeskDirectory
+) -> None:
     token = uuid.uuid4()
     claimed = claim_new(((c, stage) for c in batch), token=token, now=timezone.now())
     outbound = []
@@ -193,8 +209,9 @@ def _retry_pending(run: ReminderRun, directory: selectors.DeskDirectory, size: i
     if failed:
         logger.warning("expiry reminders: %d abandoned claim(s) recorded as failed", failed)
     while True:
-        ids = selectors.reminder_ids_to_retry(now=start, max_attempts=conf.max_attempts(),
-                                              limit=size)
+        ids = selectors.reminder_ids_to_retry(
+            now=start, max_attempts=conf.max_attempts(), limit=size
+        )
         if not ids:
             return
         token = uuid.uuid4()
@@ -202,10 +219,15 @@ def _retry_pending(run: ReminderRun, directory: selectors.DeskDirectory, size: i
         current, obsolete = [], []
         for reminder in selectors.claimed_reminders(ids=ids, token=token):
             certificate = reminder.certificate
-            stage = selectors.current_stage(
-                not_after=certificate.not_after, at=run.at,
-                renewed=certificate.renewal_not_after is not None,
-            ) if not certificate.is_revoked else None
+            stage = (
+                selectors.current_stage(
+                    not_after=certificate.not_after,
+                    at=run.at,
+                    renewed=certificate.renewal_not_after is not None,
+                )
+                if not certificate.is_revoked
+                else None
+            )
             item = _Outbound(reminder, certificate, certificate.renewal_not_after)
             (current if stage == reminder.stage else obsolete).append(item)
         _cancel(obsolete, token, run)
@@ -215,8 +237,12 @@ def _retry_pending(run: ReminderRun, directory: selectors.DeskDirectory, size: i
 # --- Sending ----------------------------------------------------------------------------------
 
 
-def _deliver(outbound: list[_Outbound], token: uuid.UUID, run: ReminderRun,
-             directory: selectors.DeskDirectory) -> None:
+def _deliver(
+    outbound: list[_Outbound],
+    token: uuid.UUID,
+    run: ReminderRun,
+    directory: selectors.DeskDirectory,
+) -> None:
     """Mails the claimed records over one SMTP connection, then records every outcome."""
     if not outbound:
         return
@@ -245,8 +271,7 @@ def _deliver(outbound: list[_Outbound], token: uuid.UUID, run: ReminderRun,
     _record(outcomes, token, run)
 
 
-def _send_one(item: _Outbound, directory: selectors.DeskDirectory, connection
-              ) -> Exception | None:
+def _send_one(item: _Outbound, directory: selectors.DeskDirectory, connection) -> Exception | None:
     try:
         message = _message(item, directory, connection)
         if connection.send_messages([message]) != 1:
@@ -259,13 +284,18 @@ def _send_one(item: _Outbound, directory: selectors.DeskDirectory, connection
 
 def _message(item: _Outbound, directory: selectors.DeskDirectory, connection):
     mail = emails.reminder_mail(
-        stage=item.reminder.stage, certificate=item.certificate,
+        stage=item.reminder.stage,
+        certificate=item.certificate,
         renewal_not_after=item.renewal_not_after,
         contacts=directory.for_customer(item.certificate.user.customer),
     )
     item.reminder.renewed = mail.renewed
-    return emails.build_message(mail=mail, to=item.reminder.email,
-                                message_id=item.reminder.message_id, connection=connection)
+    return emails.build_message(
+        mail=mail,
+        to=item.reminder.email,
+        message_id=item.reminder.message_id,
+        connection=connection,
+    )
 
 
 def _connection_lost(error: BaseException) -> bool:
@@ -312,30 +342,41 @@ def _record(outcomes: _Outcomes, token: uuid.UUID, run: ReminderRun) -> None:
     _release(outcomes.released, token, now)
 
 
-def _record_sent(items: list[_Outbound], token: uuid.UUID, now: datetime,
-                 run: ReminderRun) -> None:
+def _record_sent(items: list[_Outbound], token: uuid.UUID, now: datetime, run: ReminderRun) -> None:
     for renewed in (False, True):
         ids = [item.reminder.pk for item in items if item.reminder.renewed is renewed]
         if not ids:
             continue
         updated = ExpiryReminder.objects.filter(pk__in=ids, claim_token=token).update(
-            status=Status.SENT, sent_at=now, renewed=renewed, claim_token=None,
-            next_attempt_at=None, last_error="", updated_at=now,
+            status=Status.SENT,
+            sent_at=now,
+            renewed=renewed,
+            claim_token=None,
+            next_attempt_at=None,
+            last_error="",
+            updated_at=now,
         )
         if updated != len(ids):
-            logger.error("expiry reminders: %d sent mail(s) had lost their claim",
-                         len(ids) - updated)
+            logger.error(
+                "expiry reminders: %d sent mail(s) had lost their claim", len(ids) - updated
+            )
     for item in items:
         run.add(item.reminder.stage, "sent")
 
 
-def _record_failed(failures: list[tuple[_Outbound, BaseException]], token: uuid.UUID,
-                   now: datetime, run: ReminderRun) -> None:
+def _record_failed(
+    failures: list[tuple[_Outbound, BaseException]],
+    token: uuid.UUID,
+    now: datetime,
+    run: ReminderRun,
+) -> None:
     if not failures:
         return
-    ours = set(ExpiryReminder.objects.filter(
-        pk__in=[item.reminder.pk for item, _ in failures], claim_token=token
-    ).values_list("pk", flat=True))
+    ours = set(
+        ExpiryReminder.objects.filter(
+            pk__in=[item.reminder.pk for item, _ in failures], claim_token=token
+        ).values_list("pk", flat=True)
+    )
     changed = []
     for item, error in failures:
         reminder = item.reminder
@@ -359,8 +400,13 @@ def _release(items: list[_Outbound], token: uuid.UUID, now: datetime) -> None:
     if items:
         ExpiryReminder.objects.filter(
             pk__in=[item.reminder.pk for item in items], claim_token=token
-        ).update(status=Status.RETRYING, claim_token=None,
-                 next_attempt_at=now + RELEASE_DELAY, attempts=F("attempts") - 1, updated_at=now)
+        ).update(
+            status=Status.RETRYING,
+            claim_token=None,
+            next_attempt_at=now + RELEASE_DELAY,
+            attempts=F("attempts") - 1,
+            updated_at=now,
+        )
 
 
 def _cancel(items: list[_Outbound], token: uuid.UUID, run: ReminderRun) -> None:
@@ -370,7 +416,12 @@ def _cancel(items: list[_Outbound], token: uuid.UUID, run: ReminderRun) -> None:
     now = timezone.now()
     ExpiryReminder.objects.filter(
         pk__in=[item.reminder.pk for item in items], claim_token=token
-    ).update(status=Status.CANCELLED, claim_token=None, next_attempt_at=None, updated_at=now,
-             last_error="送信前に案内の対象外となりました（期限切れ・失効・更新済みなど）。")
+    ).update(
+        status=Status.CANCELLED,
+        claim_token=None,
+        next_attempt_at=None,
+        updated_at=now,
+        last_error="送信前に案内の対象外となりました（期限切れ・失効・更新済みなど）。",
+    )
     for item in items:
         run.add(item.reminder.stage, "skipped")

@@ -44,8 +44,9 @@ def schedule_wakeup(next_attempt_at: datetime | None, today: str | None = None) 
     if next_attempt_at is None:
         return
     if current_app.conf.task_always_eager:
-        logger.info("expiry reminders: retries are due from %s; the next run sends them",
-                    next_attempt_at)
+        logger.info(
+            "expiry reminders: retries are due from %s; the next run sends them", next_attempt_at
+        )
         return
     wait = (next_attempt_at - timezone.now()).total_seconds()
     countdown = min(max(wait, 1.0), conf.wakeup_max_seconds())

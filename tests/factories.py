@@ -9,8 +9,12 @@ from issuance.models import Customer, KihonetUser, Notice, ProductLine
 _numbers = count(1)
 
 
-def make_customer(*, product_lines: tuple[str, ...] = ("総合福祉団体定期保険",),
-                  started_using: bool = False, **fields) -> Customer:
+def make_customer(
+    *,
+    product_lines: tuple[str, ...] = ("総合福祉団体定期保険",),
+    started_using: bool = False,
+    **fields,
+) -> Customer:
     number = next(_numbers)
     fields.setdefault("kihonet_code", f"{20000000 + number:08d}")
     fields.setdefault("name", f"テスト株式会社{number}")
@@ -27,12 +31,14 @@ def make_user(customer: Customer | None = None, **fields) -> KihonetUser:
     return KihonetUser.objects.create(customer=customer or make_customer(), **fields)
 
 
-def make_notice(user: KihonetUser | None = None, *, issued_on: date = date(2026, 4, 1),
-                **fields) -> Notice:
+def make_notice(
+    user: KihonetUser | None = None, *, issued_on: date = date(2026, 4, 1), **fields
+) -> Notice:
     user = user or make_user()
     fields.setdefault("branch_number", "001")
-    fields.setdefault("kind", Notice.Kind.NEW if fields["branch_number"] == "001"
-                      else Notice.Kind.REISSUE)
+    fields.setdefault(
+        "kind", Notice.Kind.NEW if fields["branch_number"] == "001" else Notice.Kind.REISSUE
+    )
     fields.setdefault("printed_year", issued_on.year)
     fields.setdefault("registration_year", registration_year(issued_on))
     fields.setdefault("email", user.email)

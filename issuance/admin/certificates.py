@@ -30,14 +30,18 @@ class ExpiryFilter(admin.SimpleListFilter):
     parameter_name = "expiry"
 
     def lookups(self, request, model_admin):
-        return [("7", _("7日以内に期限切れ")), ("30", _("30日以内に期限切れ")),
-                ("expired", _("期限切れ"))]
+        return [
+            ("7", _("7日以内に期限切れ")),
+            ("30", _("30日以内に期限切れ")),
+            ("expired", _("期限切れ")),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() in {"7", "30"}:
             return queryset.not_revoked().expiring_between(
-                now, now + timedelta(days=int(self.value())))
+                now, now + timedelta(days=int(self.value()))
+            )
         if self.value() == "expired":
             return queryset.expired(now)
         return queryset
@@ -60,9 +64,13 @@ class CertificateAdmin(UserLinkMixin, ExportMixin, ReadOnlyMixin, DeskScopedAdmi
     sortable_by = ["not_after", "serial"]
     exclude = ["pem"]
     readonly_fields = [f.name for f in Certificate._meta.fields if f.name != "pem"]
-    export_fields = [(_("シリアル番号"), "serial"), (_("ユーザーID"), "user__user_id"),
-                     (_("状態"), "status"), (_("有効期限"), "not_after"),
-                     (_("Eメールアドレス"), "email")]
+    export_fields = [
+        (_("シリアル番号"), "serial"),
+        (_("ユーザーID"), "user__user_id"),
+        (_("状態"), "status"),
+        (_("有効期限"), "not_after"),
+        (_("Eメールアドレス"), "email"),
+    ]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -71,8 +79,15 @@ class CertificateAdmin(UserLinkMixin, ExportMixin, ReadOnlyMixin, DeskScopedAdmi
 @admin.register(Notice)
 class NoticeAdmin(UserLinkMixin, DeskScopedAdmin):
     customer_path = "user__customer"
-    list_display = ["user_link", "kind", "branch_number", "printed_year", "registration_year",
-                    "issued_on", "used_at"]
+    list_display = [
+        "user_link",
+        "kind",
+        "branch_number",
+        "printed_year",
+        "registration_year",
+        "issued_on",
+        "used_at",
+    ]
     list_select_related = ["user"]
     list_filter = ["kind"]
     search_paths = {k: v for k, v in CERTIFICATE_SEARCH.items() if k != "serial"}

@@ -33,8 +33,11 @@ class CustomerAdmin(ExportMixin, DeskScopedAdmin):
     }
     filter_horizontal = ["product_lines"]
     sortable_by = ["kihonet_code"]
-    export_fields = [(_("企保ネットコード"), "kihonet_code"), (_("お客様名"), "name"),
-                     (_("ご利用開始済み"), "started_using")]
+    export_fields = [
+        (_("企保ネットコード"), "kihonet_code"),
+        (_("お客様名"), "name"),
+        (_("ご利用開始済み"), "started_using"),
+    ]
 
 
 @admin.register(KihonetUser)
@@ -48,9 +51,13 @@ class KihonetUserAdmin(UserActionViews, DeskScopedAdmin):
     sortable_by = ["user_id"]
     raw_id_fields = ["customer"]
     change_form_template = "admin/issuance/kihonetuser/change_form.html"
-    export_fields = [(_("ユーザーID"), "user_id"), (_("管理番号"), "management_number"),
-                     (_("企保ネットコード"), "customer__kihonet_code"),
-                     (_("お客様名"), "customer__name"), (_("Eメールアドレス"), "email")]
+    export_fields = [
+        (_("ユーザーID"), "user_id"),
+        (_("管理番号"), "management_number"),
+        (_("企保ネットコード"), "customer__kihonet_code"),
+        (_("お客様名"), "customer__name"),
+        (_("Eメールアドレス"), "email"),
+    ]
 
     @admin.display(description=_("企保ネットコード"))
     def customer_code(self, obj: KihonetUser) -> str:
@@ -60,8 +67,7 @@ class KihonetUserAdmin(UserActionViews, DeskScopedAdmin):
     def customer_name(self, obj: KihonetUser) -> str:
         return obj.customer.name
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="",
-                           obj=None):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self._overview_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -43,8 +43,11 @@ class ExportMixin:
 
     @admin.action(description=_("選択したデータをCSVで出力"), permissions=["export_data"])
     def export_csv(self, request, queryset):
-        audit.record(audit.Actor.staff_user(request.user, client_ip(request)), "data_exported",
-                     detail={"model": queryset.model._meta.model_name, "rows": queryset.count()})
+        audit.record(
+            audit.Actor.staff_user(request.user, client_ip(request)),
+            "data_exported",
+            detail={"model": queryset.model._meta.model_name, "rows": queryset.count()},
+        )
         writer = csv.writer(_Echo())
         response = StreamingHttpResponse(
             ("\ufeff" if i == 0 else "") + writer.writerow(row)

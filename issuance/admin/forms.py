@@ -10,19 +10,30 @@ from issuance.services.desk_actions import STAFF_REVOCATION_REASONS
 
 
 class ReissueForm(forms.Form):
-    reason = forms.ChoiceField(label=_("再発行理由"), choices=ReissueRecord.Reason.choices,
-                               widget=forms.RadioSelect)
-    new_email = forms.EmailField(
-        label=_("新しいEメールアドレス"), required=False,
-        help_text=_("「Eメールアドレスの変更」の場合のみ入力します（R05）。再発行完了の通知文書に記載されます。"),
+    reason = forms.ChoiceField(
+        label=_("再発行理由"), choices=ReissueRecord.Reason.choices, widget=forms.RadioSelect
     )
-    note = forms.CharField(label=_("備考（お客様からの連絡内容など）"), required=False,
-                           widget=forms.Textarea(attrs={"rows": 3}))
+    new_email = forms.EmailField(
+        label=_("新しいEメールアドレス"),
+        required=False,
+        help_text=_(
+            "「Eメールアドレスの変更」の場合のみ入力します（R05）。再発行完了の通知文書に記載されます。"
+        ),
+    )
+    note = forms.CharField(
+        label=_("備考（お客様からの連絡内容など）"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("reason") == ReissueRecord.Reason.EMAIL_CHANGE and not cleaned.get("new_email"):
-            self.add_error("new_email", _("Eメールアドレスの変更には新しいEメールアドレスが必要です。"))
+        if cleaned.get("reason") == ReissueRecord.Reason.EMAIL_CHANGE and not cleaned.get(
+            "new_email"
+        ):
+            self.add_error(
+                "new_email", _("Eメールアドレスの変更には新しいEメールアドレスが必要です。")
+            )
         if cleaned.get("reason") == ReissueRecord.Reason.OTHER and not cleaned.get("note"):
             self.add_error("note", _("「その他」の場合は備考に理由を入力してください。"))
         return cleaned
@@ -32,7 +43,9 @@ class RevokeForm(forms.Form):
     reason = forms.ChoiceField(label=_("失効理由"), choices=list(STAFF_REVOCATION_REASONS.items()))
     note = forms.CharField(label=_("理由の詳細"), widget=forms.Textarea(attrs={"rows": 3}))
     confirm = forms.BooleanField(
-        label=_("この証明書を失効させると、お客様はこの証明書で企保ネットにログインできなくなることを確認しました。"),
+        label=_(
+            "この証明書を失効させると、お客様はこの証明書で企保ネットにログインできなくなることを確認しました。"
+        ),
     )
 
 
@@ -41,5 +54,6 @@ class ReasonForm(forms.Form):
 
 
 class ResendForm(forms.Form):
-    reason = forms.CharField(label=_("理由"), required=False,
-                             widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        label=_("理由"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )

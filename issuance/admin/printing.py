@@ -38,8 +38,11 @@ def notice_context(notice: Notice) -> dict:
     customer = user.customer
     desks = selectors.desks_for_customer(customer)
     onboarding = selectors.onboarding_desk()
-    hours = onboarding.hours if onboarding else (
-        ServiceDesk.objects.values_list("hours", flat=True).first() or "")
+    hours = (
+        onboarding.hours
+        if onboarding
+        else (ServiceDesk.objects.values_list("hours", flat=True).first() or "")
+    )
     return {
         "notice": notice,
         "user": user,
@@ -53,12 +56,15 @@ def notice_context(notice: Notice) -> dict:
     }
 
 
-def render_notice_html(notice: Notice, *, toolbar: bool = True, inline_css: bool = False,
-                       extra: dict | None = None) -> str:
+def render_notice_html(
+    notice: Notice, *, toolbar: bool = True, inline_css: bool = False, extra: dict | None = None
+) -> str:
     """The page; the browser loads the CSS as a static file (the CSP allows no inline style),
     WeasyPrint gets it inline."""
-    return render_to_string(TEMPLATE, {**notice_context(notice), "toolbar": toolbar,
-                                       "inline_css": inline_css, **(extra or {})})
+    return render_to_string(
+        TEMPLATE,
+        {**notice_context(notice), "toolbar": toolbar, "inline_css": inline_css, **(extra or {})},
+    )
 
 
 def render_notice_pdf(notice: Notice) -> bytes:

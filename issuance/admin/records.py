@@ -14,8 +14,17 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
     """Append-only: nobody adds, changes or deletes an event through the admin."""
 
     customer_path = "kihonet_user__customer"
-    list_display = ["created_at", "actor_type", "actor", "action", "object_type", "object_id",
-                    "kihonet_user", "ip_address", "reason"]
+    list_display = [
+        "created_at",
+        "actor_type",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "kihonet_user",
+        "ip_address",
+        "reason",
+    ]
     list_select_related = ["kihonet_user"]
     list_filter = ["actor_type", "action"]
     search_paths = {

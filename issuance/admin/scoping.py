@@ -46,7 +46,9 @@ class DeskScopedAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
-    search_help_text = _("企保ネットコード・ユーザーID・管理番号・Eメールアドレス・シリアル番号の完全一致で検索します。")
+    search_help_text = _(
+        "企保ネットコード・ユーザーID・管理番号・Eメールアドレス・シリアル番号の完全一致で検索します。"
+    )
 
     def __init__(self, model, admin_site) -> None:
         super().__init__(model, admin_site)

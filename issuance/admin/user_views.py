@@ -41,16 +41,31 @@ class UserActionViews(ExportMixin):
         prefix = "issuance_kihonetuser"
         custom = [
             path("<path:object_id>/reissue/", wrap(self.reissue_view), name=f"{prefix}_reissue"),
-            path("<path:object_id>/certificates/<int:certificate_id>/revoke/",
-                 wrap(self.revoke_view), name=f"{prefix}_revoke"),
-            path("<path:object_id>/certificates/<int:certificate_id>/resend/",
-                 wrap(self.resend_view), name=f"{prefix}_resend"),
-            path("<path:object_id>/locks/<int:lock_id>/lift/",
-                 wrap(self.lift_lock_view), name=f"{prefix}_lift_lock"),
-            path("<path:object_id>/notices/<int:notice_id>/print/",
-                 wrap(self.print_view), name=f"{prefix}_print"),
-            path("<path:object_id>/notices/<int:notice_id>/print.pdf",
-                 wrap(self.print_pdf_view), name=f"{prefix}_print_pdf"),
+            path(
+                "<path:object_id>/certificates/<int:certificate_id>/revoke/",
+                wrap(self.revoke_view),
+                name=f"{prefix}_revoke",
+            ),
+            path(
+                "<path:object_id>/certificates/<int:certificate_id>/resend/",
+                wrap(self.resend_view),
+                name=f"{prefix}_resend",
+            ),
+            path(
+                "<path:object_id>/locks/<int:lock_id>/lift/",
+                wrap(self.lift_lock_view),
+                name=f"{prefix}_lift_lock",
+            ),
+            path(
+                "<path:object_id>/notices/<int:notice_id>/print/",
+                wrap(self.print_view),
+                name=f"{prefix}_print",
+            ),
+            path(
+                "<path:object_id>/notices/<int:notice_id>/print.pdf",
+                wrap(self.print_pdf_view),
+                name=f"{prefix}_print_pdf",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -65,12 +80,25 @@ class UserActionViews(ExportMixin):
     def _user_url(self, user: KihonetUser) -> str:
         return reverse(f"{self.admin_site.name}:issuance_kihonetuser_change", args=[user.pk])
 
-    def _render(self, request, user: KihonetUser, form, *, title: str, submit: str,
-                extra: dict | None = None) -> TemplateResponse:
+    def _render(
+        self,
+        request,
+        user: KihonetUser,
+        form,
+        *,
+        title: str,
+        submit: str,
+        extra: dict | None = None,
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.opts, "original": user, "title": title, "form": form,
-            "submit_label": submit, "user_url": self._user_url(user), **(extra or {}),
+            "opts": self.opts,
+            "original": user,
+            "title": title,
+            "form": form,
+            "submit_label": submit,
+            "user_url": self._user_url(user),
+            **(extra or {}),
         }
         return TemplateResponse(request, ACTION_TEMPLATE, context)
 
@@ -83,19 +111,36 @@ class UserActionViews(ExportMixin):
         if request.method == "POST" and form.is_valid():
             try:
                 record = reissue.reissue_notice(
-                    user=user, reason=form.cleaned_data["reason"], actor=staff_actor(request),
-                    new_email=form.cleaned_data["new_email"] or "", note=form.cleaned_data["note"],
+                    user=user,
+                    reason=form.cleaned_data["reason"],
+                    actor=staff_actor(request),
+                    new_email=form.cleaned_data["new_email"] or "",
+                    note=form.cleaned_data["note"],
                 )
             except ServiceError as error:
                 form.add_error(None, str(error.message))
             else:
-                messages.success(request, _("再発行しました。枝番 %(branch)s の「再発行完了の通知文書」を印刷してお客様にお送りください。")
-                                 % {"branch": record.new_notice.branch_number})
+                messages.success(
+                    request,
+                    _(
+                        "再発行しました。枝番 %(branch)s の「再発行完了の通知文書」を印刷してお客様にお送りください。"
+                    )
+                    % {"branch": record.new_notice.branch_number},
+                )
                 return HttpResponseRedirect(
-                    reverse(f"{self.admin_site.name}:issuance_kihonetuser_print",
-                            args=[user.pk, record.new_notice.pk]))
-        return self._render(request, user, form, title=_("再発行"), submit=_("再発行する"),
-                            extra={"action": "reissue"})
+                    reverse(
+                        f"{self.admin_site.name}:issuance_kihonetuser_print",
+                        args=[user.pk, record.new_notice.pk],
+                    )
+                )
+        return self._render(
+            request,
+            user,
+            form,
+            title=_("再発行"),
+            submit=_("再発行する"),
+            extra={"action": "reissue"},
+        )
 
     # --- revoke -------------------------------------------------------------------------------
 
@@ -106,17 +151,29 @@ class UserActionViews(ExportMixin):
         form = forms.RevokeForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                desk_actions.revoke_for_desk(certificate, reason=form.cleaned_data["reason"],
-                                             note=form.cleaned_data["note"],
-                                             actor=staff_actor(request))
+                desk_actions.revoke_for_desk(
+                    certificate,
+                    reason=form.cleaned_data["reason"],
+                    note=form.cleaned_data["note"],
+                    actor=staff_actor(request),
+                )
             except ServiceError as error:
                 form.add_error(None, str(error.message))
             else:
-                messages.success(request, _("証明書 %(serial)s を失効しました。CRLとOCSPに反映されます。")
-                                 % {"serial": certificate.serial})
+                messages.success(
+                    request,
+                    _("証明書 %(serial)s を失効しました。CRLとOCSPに反映されます。")
+                    % {"serial": certificate.serial},
+                )
                 return HttpResponseRedirect(self._user_url(user))
-        return self._render(request, user, form, title=_("証明書の失効"), submit=_("失効する"),
-                            extra={"action": "revoke", "certificate": certificate})
+        return self._render(
+            request,
+            user,
+            form,
+            title=_("証明書の失効"),
+            submit=_("失効する"),
+            extra={"action": "revoke", "certificate": certificate},
+        )
 
     # --- resend the reminder ------------------------------------------------------------------
 
@@ -129,54 +186,77 @@ class UserActionViews(ExportMixin):
             from notifications import resend  # the notifications app's mail building
 
             try:
-                resend.resend_reminder(certificate, staff_actor(request),
-                                       reason=form.cleaned_data["reason"])
+                resend.resend_reminder(
+                    certificate, staff_actor(request), reason=form.cleaned_data["reason"]
+                )
             except ServiceError as error:
                 form.add_error(None, str(error.message))
             else:
-                messages.success(request, _("%(email)s 宛に更新のご案内を再送しました。")
-                                 % {"email": certificate.email})
+                messages.success(
+                    request,
+                    _("%(email)s 宛に更新のご案内を再送しました。") % {"email": certificate.email},
+                )
                 return HttpResponseRedirect(self._user_url(user))
-        return self._render(request, user, form, title=_("更新案内メールの再送"),
-                            submit=_("再送する"),
-                            extra={"action": "resend", "certificate": certificate})
+        return self._render(
+            request,
+            user,
+            form,
+            title=_("更新案内メールの再送"),
+            submit=_("再送する"),
+            extra={"action": "resend", "certificate": certificate},
+        )
 
     # --- lift an input lock -------------------------------------------------------------------
 
     def lift_lock_view(self, request, object_id: str, lock_id: int):
         user = self._user(request, object_id)
         require_permission(request, roles.LIFT_LOCK)
-        lock = get_object_or_404(InputLock, pk=lock_id, kind=InputLock.Kind.KIHONET_CODE,
-                                 value=user.customer.kihonet_code)
+        lock = get_object_or_404(
+            InputLock,
+            pk=lock_id,
+            kind=InputLock.Kind.KIHONET_CODE,
+            value=user.customer.kihonet_code,
+        )
         form = forms.ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                desk_actions.lift_input_lock(lock, reason=form.cleaned_data["reason"],
-                                             actor=staff_actor(request))
+                desk_actions.lift_input_lock(
+                    lock, reason=form.cleaned_data["reason"], actor=staff_actor(request)
+                )
             except ServiceError as error:
                 form.add_error(None, str(error.message))
             else:
                 messages.success(request, _("入力ロックを解除しました。"))
                 return HttpResponseRedirect(self._user_url(user))
-        return self._render(request, user, form, title=_("入力ロックの解除"),
-                            submit=_("解除する"), extra={"action": "lift", "lock": lock})
+        return self._render(
+            request,
+            user,
+            form,
+            title=_("入力ロックの解除"),
+            submit=_("解除する"),
+            extra={"action": "lift", "lock": lock},
+        )
 
     # --- print the notice (R01, R16) ----------------------------------------------------------
 
     def _notice(self, request, object_id: str, notice_id: int) -> Notice:
         user = self._user(request, object_id)
         require_permission(request, roles.PRINT)
-        notice = get_object_or_404(Notice.objects.select_related("user__customer"),
-                                   pk=notice_id, user=user)
+        notice = get_object_or_404(
+            Notice.objects.select_related("user__customer"), pk=notice_id, user=user
+        )
         return notice
 
     def print_view(self, request, object_id: str, notice_id: int):
         notice = self._notice(request, object_id, notice_id)
         desk_actions.record_notice_printed(notice, actor=staff_actor(request), output="html")
-        pdf_url = reverse(f"{self.admin_site.name}:issuance_kihonetuser_print_pdf",
-                          args=[notice.user_id, notice.pk])
+        pdf_url = reverse(
+            f"{self.admin_site.name}:issuance_kihonetuser_print_pdf",
+            args=[notice.user_id, notice.pk],
+        )
         html = printing.render_notice_html(
-            notice, extra={"pdf_url": pdf_url, "back_url": self._user_url(notice.user)})
+            notice, extra={"pdf_url": pdf_url, "back_url": self._user_url(notice.user)}
+        )
         return HttpResponse(html)
 
     def print_pdf_view(self, request, object_id: str, notice_id: int):

@@ -24,18 +24,24 @@ STATUS_CODES = {
 
 
 def _error(description: str) -> dict:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def _json_body(ref: str) -> dict:
-    return {"required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
 
 
 def _success(ref: str) -> dict:
-    return {"description": "成功",
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+    return {
+        "description": "成功",
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
 
 
 def _string(pattern: str | None = None, **extra) -> dict:
@@ -45,8 +51,12 @@ def _string(pattern: str | None = None, **extra) -> dict:
     return schema
 
 
-TOKEN_PARAMETER = {"name": "token", "in": "path", "required": True,
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+TOKEN_PARAMETER = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
 
 COMMON_ERRORS = {
     "400": _error("形式の誤り"),
@@ -65,15 +75,23 @@ SCHEMAS = {
         "properties": {
             "status_code": {"type": "string", "enum": sorted(STATUS_CODES)},
             "message": {"type": "string"},
-            "errors": {"type": "object",
-                       "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "errors": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
             "desks": {"type": "array", "items": {"type": "object"}},
         },
     },
     "EnrollmentRequest": {
         "type": "object",
-        "required": ["kihonet_code", "management_number", "user_id", "year", "branch_number",
-                     "email"],
+        "required": [
+            "kihonet_code",
+            "management_number",
+            "user_id",
+            "year",
+            "branch_number",
+            "email",
+        ],
         "properties": {
             "kihonet_code": _string(description="企保ネットコード（半角数字8桁）"),
             "management_number": _string(description="管理番号（半角英数字10桁）"),
@@ -86,27 +104,35 @@ SCHEMAS = {
     "Enrollment": {
         "type": "object",
         "required": ["token", "email", "expires_at"],
-        "properties": {"token": _string(), "email": _string(),
-                       "expires_at": _string(format="date-time")},
+        "properties": {
+            "token": _string(),
+            "email": _string(),
+            "expires_at": _string(format="date-time"),
+        },
     },
     "Confirmation": {
-        "type": "object", "required": ["confirmed", "email"],
+        "type": "object",
+        "required": ["confirmed", "email"],
         "properties": {"confirmed": {"type": "boolean"}, "email": _string()},
     },
     "CertificateRequest": {
-        "type": "object", "required": ["csr"],
+        "type": "object",
+        "required": ["csr"],
         "properties": {"csr": _string(description="PEM の証明書署名要求（PKCS#10）")},
     },
     "ChallengeRequest": {
-        "type": "object", "required": ["certificate"],
+        "type": "object",
+        "required": ["certificate"],
         "properties": {"certificate": _string(description="更新するクライアント証明書（PEM）")},
     },
     "Challenge": {
-        "type": "object", "required": ["challenge", "expires_at"],
+        "type": "object",
+        "required": ["challenge", "expires_at"],
         "properties": {"challenge": _string(), "expires_at": _string(format="date-time")},
     },
     "RenewalRequest": {
-        "type": "object", "required": ["certificate", "challenge", "signature", "csr"],
+        "type": "object",
+        "required": ["certificate", "challenge", "signature", "csr"],
         "properties": {
             "certificate": _string(description="更新するクライアント証明書（PEM）"),
             "challenge": _string(description="チャレンジ（そのまま）"),
@@ -118,16 +144,26 @@ SCHEMAS = {
         "type": "object",
         "required": ["serial", "certificate", "chain", "not_before", "not_after", "subject"],
         "properties": {
-            "serial": _string("^[0-9A-F]+$"), "certificate": _string(), "chain": _string(),
-            "not_before": _string(format="date-time"), "not_after": _string(format="date-time"),
+            "serial": _string("^[0-9A-F]+$"),
+            "certificate": _string(),
+            "chain": _string(),
+            "not_before": _string(format="date-time"),
+            "not_after": _string(format="date-time"),
             "subject": _string(),
         },
     },
 }
 
 
-def _post(summary: str, body: str | None, result: str, *, status: int = 201,
-          parameters: list | None = None, errors: dict | None = None) -> dict:
+def _post(
+    summary: str,
+    body: str | None,
+    result: str,
+    *,
+    status: int = 201,
+    parameters: list | None = None,
+    errors: dict | None = None,
+) -> dict:
     operation = {
         "summary": summary,
         "responses": {str(status): _success(result), **COMMON_ERRORS, **(errors or {})},
@@ -141,22 +177,30 @@ def _post(summary: str, body: str | None, result: str, *, status: int = 201,
 
 def document() -> dict:
     paths = {
-        "/api/v1/enrollments": _post("新規取得の受付（6項目の照合）", "EnrollmentRequest",
-                                     "Enrollment"),
+        "/api/v1/enrollments": _post(
+            "新規取得の受付（6項目の照合）", "EnrollmentRequest", "Enrollment"
+        ),
         "/api/v1/enrollments/{token}/confirm": _post(
-            "Eメールアドレスの確認", None, "Confirmation", status=200, parameters=[TOKEN_PARAMETER]),
+            "Eメールアドレスの確認", None, "Confirmation", status=200, parameters=[TOKEN_PARAMETER]
+        ),
         "/api/v1/enrollments/{token}/certificate": _post(
-            "証明書の発行", "CertificateRequest", "IssuedCertificate",
-            parameters=[TOKEN_PARAMETER]),
+            "証明書の発行", "CertificateRequest", "IssuedCertificate", parameters=[TOKEN_PARAMETER]
+        ),
         "/api/v1/renewals/challenge": _post("更新のチャレンジ", "ChallengeRequest", "Challenge"),
-        "/api/v1/renewals": _post("証明書の更新", "RenewalRequest", "IssuedCertificate",
-                                  errors={"403": _error("秘密鍵を保持していることを確認できない")}),
+        "/api/v1/renewals": _post(
+            "証明書の更新",
+            "RenewalRequest",
+            "IssuedCertificate",
+            errors={"403": _error("秘密鍵を保持していることを確認できない")},
+        ),
     }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "kihonet API", "version": "1",
-                 "description": "status_code: " + "; ".join(
-                     f"{k} {v}" for k, v in STATUS_CODES.items())},
+        "info": {
+            "title": "kihonet API",
+            "version": "1",
+            "description": "status_code: " + "; ".join(f"{k} {v}" for k, v in STATUS_CODES.items()),
+        },
         "paths": paths,
         "components": {"schemas": SCHEMAS},
     }

@@ -10,10 +10,16 @@ ANY_TEXT = r"(?P<token>[\s\S]+)"
 urlpatterns = [
     path("openapi.json", openapi.openapi_json, name="api-openapi"),
     path("enrollments", views.create_enrollment, name="api-enrollments"),
-    re_path(rf"^enrollments/{ANY_TEXT}/confirm\Z", views.confirm_enrollment,
-            name="api-enrollment-confirm"),
-    re_path(rf"^enrollments/{ANY_TEXT}/certificate\Z", views.enrollment_certificate,
-            name="api-enrollment-certificate"),
+    re_path(
+        rf"^enrollments/{ANY_TEXT}/confirm\Z",
+        views.confirm_enrollment,
+        name="api-enrollment-confirm",
+    ),
+    re_path(
+        rf"^enrollments/{ANY_TEXT}/certificate\Z",
+        views.enrollment_certificate,
+        name="api-enrollment-certificate",
+    ),
 ]
 urlpatterns += [
     path("renewals/challenge", views.renewal_challenge, name="api-renewal-challenge"),

@@ -72,8 +72,10 @@ def api_view(function: Callable) -> Callable:
 def _string(data: dict, name: str) -> str:
     value = data.get(name)
     if not isinstance(value, str):
-        raise ServiceError(_("%(name)s を文字列で送信してください。") % {"name": name},
-                           detail={"errors": {name: [_("この項目を入力してください。")]}})
+        raise ServiceError(
+            _("%(name)s を文字列で送信してください。") % {"name": name},
+            detail={"errors": {name: [_("この項目を入力してください。")]}},
+        )
     return value
 
 
@@ -120,15 +122,18 @@ def enrollment_certificate(request: HttpRequest, data: dict, token: str) -> Json
 @api_view
 def renewal_challenge(request: HttpRequest, data: dict) -> JsonResponse:
     issued, challenge = renewal.create_challenge(_string(data, "certificate"))
-    return JsonResponse({"challenge": challenge, "expires_at": issued.expires_at.isoformat()},
-                        status=201)
+    return JsonResponse(
+        {"challenge": challenge, "expires_at": issued.expires_at.isoformat()}, status=201
+    )
 
 
 @api_view
 def create_renewal(request: HttpRequest, data: dict) -> JsonResponse:
     renewed = renewal.renew(
-        certificate_pem=_string(data, "certificate"), challenge=_string(data, "challenge"),
-        signature=_string(data, "signature"), csr_data=_string(data, "csr"),
+        certificate_pem=_string(data, "certificate"),
+        challenge=_string(data, "challenge"),
+        signature=_string(data, "signature"),
+        csr_data=_string(data, "csr"),
         ip_address=client_ip(request),
     )
     return JsonResponse(certificate_body(renewed, ca.signing_material().chain_pem), status=201)

@@ -471,9 +471,11 @@ class AgentStore:
             if pem.name.startswith("."):
                 continue
             try:
-                found.append(CertificateInfo.from_certificate(
-                    x509.load_pem_x509_certificate(pem.read_bytes())
-                ))
+                found.append(
+                    CertificateInfo.from_certificate(
+                        x509.load_pem_x509_certificate(pem.read_bytes())
+                    )
+                )
             except (OSError, ValueError):
                 continue
         return sorted(found, key=lambda info: (info.not_after, info.serial))
@@ -499,7 +501,10 @@ class AgentStore:
         info = CertificateInfo.from_certificate(certificate)
         friendly_name = f"kihonet {info.user_id} {info.management_number}".encode()
         p12 = pkcs12.serialize_key_and_certificates(
-            friendly_name, key, certificate, list(chain) or None,
+            friendly_name,
+            key,
+            certificate,
+            list(chain) or None,
             pkcs12_encryption(self.require_passphrase()),
         )
         pem = certificate.public_bytes(serialization.Encoding.PEM)
@@ -663,8 +668,10 @@ class ApiClient:
         self, certificate: str, challenge: str, signature: str, csr_pem: str
     ) -> dict[str, Any]:
         body = {
-            "certificate": certificate, "challenge": challenge,
-            "signature": signature, "csr": csr_pem,
+            "certificate": certificate,
+            "challenge": challenge,
+            "signature": signature,
+            "csr": csr_pem,
         }
         return self.post("/api/v1/renewals", body)
 
@@ -761,8 +768,10 @@ class AgentHTTPServer(ThreadingHTTPServer):
 
 def _route_status(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "status": "ready", "message": READY_MESSAGE,
-        "version": __version__, "server": server.server_url,
+        "status": "ready",
+        "message": READY_MESSAGE,
+        "version": __version__,
+        "server": server.server_url,
     }
 
 
@@ -838,9 +847,13 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
             self._send_json(exc.http_status, exc.to_json())
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            self._send_json(500, {
-                "status_code": "agent_internal", "message": "予期しないエラーが発生しました。",
-            })
+            self._send_json(
+                500,
+                {
+                    "status_code": "agent_internal",
+                    "message": "予期しないエラーが発生しました。",
+                },
+            )
 
     def _dispatch(self) -> None:
         if not self._request_allowed():
@@ -1079,9 +1092,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     store.ensure_writable()
     obtain_passphrase(store)
     fields = {
-        "kihonet_code": args.kihonet_code, "management_number": args.management_number,
-        "user_id": args.user_id, "year": args.year,
-        "branch_number": args.branch_number, "email": args.email,
+        "kihonet_code": args.kihonet_code,
+        "management_number": args.management_number,
+        "user_id": args.user_id,
+        "year": args.year,
+        "branch_number": args.branch_number,
+        "email": args.email,
     }
     enrollment = client.create_enrollment({k: v.strip() for k, v in fields.items()})
     token = enrollment.get("token")
@@ -1090,8 +1106,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     print(f"Eメールアドレス：{enrollment.get('email') or args.email}")
     print(EMAIL_CONFIRMATION_MESSAGE)
     if not args.yes and not ask_yes_no("このEメールアドレスでよろしいですか？ [y/N]："):
-        print("処理を中止しました。Eメールアドレスを確認して、もう一度やり直してください。",
-              file=sys.stderr)
+        print(
+            "処理を中止しました。Eメールアドレスを確認して、もう一度やり直してください。",
+            file=sys.stderr,
+        )
         return 1
     client.confirm_enrollment(token)
     info = enroll_with_token(client, token, store)
@@ -1148,20 +1166,36 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument("--store", metavar="DIR", help="証明書の保管フォルダー")
     remote = argparse.ArgumentParser(add_help=False)
     server_default = os.environ.get(ENV_SERVER) or None
-    remote.add_argument("--server", metavar="URL", default=server_default,
-                        required=server_default is None, help="企保ネットのアドレス")
-    remote.add_argument("--cafile", metavar="FILE", default=os.environ.get(ENV_CAFILE) or None,
-                        help="サーバー証明書を検証する認証局証明書（PEM）")
+    remote.add_argument(
+        "--server",
+        metavar="URL",
+        default=server_default,
+        required=server_default is None,
+        help="企保ネットのアドレス",
+    )
+    remote.add_argument(
+        "--cafile",
+        metavar="FILE",
+        default=os.environ.get(ENV_CAFILE) or None,
+        help="サーバー証明書を検証する認証局証明書（PEM）",
+    )
 
     serve = commands.add_parser("serve", parents=[remote, store], help="ブラウザーからの受付を開始")
-    serve.add_argument("--port", type=_port, default=os.environ.get(ENV_PORT) or str(DEFAULT_PORT),
-                       help="受付ポート番号（既定：47115）")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=os.environ.get(ENV_PORT) or str(DEFAULT_PORT),
+        help="受付ポート番号（既定：47115）",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     enroll = commands.add_parser("enroll", parents=[remote, store], help="証明書の新規取得")
     for option, label in (
-        ("--kihonet-code", "企保ネットコード"), ("--management-number", "管理番号"),
-        ("--user-id", "ユーザーID"), ("--year", "年"), ("--branch-number", "枝番"),
+        ("--kihonet-code", "企保ネットコード"),
+        ("--management-number", "管理番号"),
+        ("--user-id", "ユーザーID"),
+        ("--year", "年"),
+        ("--branch-number", "枝番"),
         ("--email", "Eメールアドレス"),
     ):
         enroll.add_argument(option, required=True, help=label)

@@ -64,9 +64,11 @@ CRL_REASON_OID = bytes.fromhex("0603551d15")  # id-ce-cRLReasons, 2.5.29.21
 
 # crlEntryExtensions holding only a non-critical reasonCode, one per reason.
 _REASON_EXTENSIONS: dict[x509.ReasonFlags | None, bytes] = {
-    flag: der.sequence(der.sequence(
-        CRL_REASON_OID + der.tlv(der.OCTET_STRING, der.tlv(der.ENUMERATED, bytes([code])))
-    ))
+    flag: der.sequence(
+        der.sequence(
+            CRL_REASON_OID + der.tlv(der.OCTET_STRING, der.tlv(der.ENUMERATED, bytes([code])))
+        )
+    )
     for flag, code in REASON_CODES.items()
 } | {None: b"", x509.ReasonFlags.unspecified: b""}
 
@@ -77,9 +79,7 @@ def revoked_certificate_der(entry: RevokedEntry) -> bytes:
         extensions = _REASON_EXTENSIONS[entry.reason]
     except KeyError:
         raise ValueError("removeFromCRL is only allowed in delta CRLs") from None
-    return der.sequence(
-        der.integer(entry.serial) + der.time(entry.revoked_at) + extensions
-    )
+    return der.sequence(der.integer(entry.serial) + der.time(entry.revoked_at) + extensions)
 
 
 def build_crl(
@@ -124,9 +124,7 @@ def build_crl_der(
     tbs = der.sequence(
         version + algorithm + issuer + this + next_ + der.sequence(entries_der) + extensions
     )
-    signed = der.sequence(
-        tbs + signature_algorithm + der.bit_string(_sign(issuer_key, tbs))
-    )
+    signed = der.sequence(tbs + signature_algorithm + der.bit_string(_sign(issuer_key, tbs)))
     x509.load_der_x509_crl(signed)  # the structure checked by a real parser before it is used
     return signed
 

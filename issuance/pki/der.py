@@ -90,5 +90,5 @@ def _header(encoded: bytes, position: int) -> tuple[int, int]:
     count = first & 0x7F
     if count == 0 or position + 2 + count > len(encoded):
         raise ValueError("indefinite or truncated DER length")
-    size = int.from_bytes(encoded[position + 2:position + 2 + count], "big")
+    size = int.from_bytes(encoded[position + 2 : position + 2 + count], "big")
     return position + 2 + count, size

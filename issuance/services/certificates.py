@@ -28,31 +28,40 @@ CSR_MESSAGES = {
     "malformed": _("証明書署名要求（CSR）の形式が正しくありません。"),
     "wrong_pem_type": _("証明書署名要求（CSR）ではないデータが送信されました。"),
     "bad_signature": _("証明書署名要求（CSR）の署名が正しくありません。"),
-    "key_type": _("この鍵の種類には対応していません（EC P-256／P-384 または RSA 2048～4096ビット）。"),
+    "key_type": _(
+        "この鍵の種類には対応していません（EC P-256／P-384 または RSA 2048～4096ビット）。"
+    ),
     "key_size": _("RSA鍵の長さは2048～4096ビットにしてください。"),
-    "key_reused": _("この公開鍵はすでに証明書の発行に使用されています。新しい鍵を作成してください。"),
+    "key_reused": _(
+        "この公開鍵はすでに証明書の発行に使用されています。新しい鍵を作成してください。"
+    ),
 }
 
 
-RECORD_UNUSABLE = _("ご登録内容に証明書に記載できない文字が含まれているため、証明書を発行できません。照会先にお問い合わせください。")
+RECORD_UNUSABLE = _(
+    "ご登録内容に証明書に記載できない文字が含まれているため、証明書を発行できません。照会先にお問い合わせください。"
+)
 
 
 def _check_request(csr_data: bytes | str) -> x509.CertificateSigningRequest:
     try:
         return pki_csr.check_csr(csr_data)
     except pki_csr.CsrError as error:
-        raise CertificateRequestError(CSR_MESSAGES[error.code], detail={"csr": error.code}) from error
+        raise CertificateRequestError(
+            CSR_MESSAGES[error.code], detail={"csr": error.code}
+        ) from error
 
 
 def _key_reused() -> CertificateRequestError:
     return CertificateRequestError(CSR_MESSAGES["key_reused"], detail={"csr": "key_reused"})
 
 
-
 def _subject(user: KihonetUser, email: str) -> profile.ClientSubject:
     return profile.ClientSubject(
-        user_id=user.user_id, management_number=user.management_number,
-        kihonet_code=user.customer.kihonet_code, email=email,
+        user_id=user.user_id,
+        management_number=user.management_number,
+        kihonet_code=user.customer.kihonet_code,
+        email=email,
     )
 
 
@@ -83,24 +92,36 @@ def issue_certificate(
     email = renewed_from.email if renewed_from else (notice.email if notice else user.email)
     try:
         built = profile.build_client_certificate(
-            material.client_profile, public_key, _subject(user, email), profile.new_serial(),
-            now or timezone.now(), material.issuing_cert, material.issuing_key,
+            material.client_profile,
+            public_key,
+            _subject(user, email),
+            profile.new_serial(),
+            now or timezone.now(),
+            material.issuing_cert,
+            material.issuing_key,
         )
     except profile.ProfileError as error:
         raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
     der = built.public_bytes(serialization.Encoding.DER)
     certificate = Certificate(
-        user=user, notice=notice, renewed_from=renewed_from,
+        user=user,
+        notice=notice,
+        renewed_from=renewed_from,
         serial=profile.serial_hex(built.serial_number),
-        subject=built.subject.rfc4514_string(), email=email,
-        not_before=built.not_valid_before_utc, not_after=built.not_valid_after_utc,
+        subject=built.subject.rfc4514_string(),
+        email=email,
+        not_before=built.not_valid_before_utc,
+        not_after=built.not_valid_after_utc,
         pem=ssl.DER_cert_to_PEM_cert(der),
         fingerprint=profile.der_fingerprint(der),
         public_key_fingerprint=profile.public_key_fingerprint(public_key),
     )
     try:
         audit.create_with_event(
-            certificate, actor, "certificate_issued", kihonet_user=user,
+            certificate,
+            actor,
+            "certificate_issued",
+            kihonet_user=user,
             detail={"serial": certificate.serial, "not_after": certificate.not_after.isoformat()},
         )
     except IntegrityError as error:
@@ -112,7 +133,11 @@ def issue_certificate(
 
 @transaction.atomic
 def revoke_certificate(
-    certificate: Certificate, *, reason: str, actor: audit.Actor, note: str = "",
+    certificate: Certificate,
+    *,
+    reason: str,
+    actor: audit.Actor,
+    note: str = "",
     now: datetime | None = None,
 ) -> Certificate:
     """Revokes with an RFC 5280 reason; a revoked certificate stays revoked. Republishes the CRL."""
@@ -124,7 +149,13 @@ def revoke_certificate(
     locked.revoked_at = now or timezone.now()
     locked.revocation_reason = reason
     locked.save(update_fields=["status", "revoked_at", "revocation_reason"])
-    audit.record(actor, "certificate_revoked", locked, kihonet_user=locked.user,
-                 reason=note, detail={"serial": locked.serial, "reason": reason})
+    audit.record(
+        actor,
+        "certificate_revoked",
+        locked,
+        kihonet_user=locked.user,
+        reason=note,
+        detail={"serial": locked.serial, "reason": reason},
+    )
     transaction.on_commit(publish_crl)
     return locked

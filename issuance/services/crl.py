@@ -21,7 +21,6 @@ CRL_KEEP = 10
 CRL_LOCK_ID = 0x6B69686F  # "kiho": one CRL signer at a time
 
 
-
 def _lock_crl_signer() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -30,8 +29,12 @@ def _lock_crl_signer() -> None:
 
 def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
     """Every revoked certificate not yet expired (RFC 5280 lets expired ones drop off)."""
-    rows = _fetch_all(Certificate.objects.revoked().filter(not_after__gt=now).order_by()
-                      .values_list("serial", "revoked_at", "revocation_reason"))
+    rows = _fetch_all(
+        Certificate.objects.revoked()
+        .filter(not_after__gt=now)
+        .order_by()
+        .values_list("serial", "revoked_at", "revocation_reason")
+    )
     reasons = pki_crl.REASONS | {"": None}
     return [
         pki_crl.RevokedEntry(int(serial, 16), revoked_at, reasons[reason])
@@ -65,8 +68,9 @@ def publish_crl(now: datetime | None = None) -> CrlPublication:
     publication = CrlPublication.objects.create(
         this_update=now, next_update=next_update, revoked_count=len(entries), der=b""
     )
-    publication.der = pki_crl.build_crl_der(material.issuing_cert, material.issuing_key,
-                                            entries, publication.number, now, next_update)
+    publication.der = pki_crl.build_crl_der(
+        material.issuing_cert, material.issuing_key, entries, publication.number, now, next_update
+    )
     publication.save(update_fields=["der"])
     CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
     transaction.on_commit(lambda: _distribute(publication, now))
@@ -79,13 +83,18 @@ def _distribute(publication: CrlPublication, now: datetime) -> None:
     cache.set(CRL_CACHE_KEY, der, None)
     if settings.KIHONET_NGINX_CRL_FILE:
         issuing_pem = pki_crl.crl_to_pem(x509.load_der_x509_crl(der))
-        ca.write_atomically(Path(settings.KIHONET_NGINX_CRL_FILE),
-                            issuing_pem + ca.root_crl_pem(now))
+        ca.write_atomically(
+            Path(settings.KIHONET_NGINX_CRL_FILE), issuing_pem + ca.root_crl_pem(now)
+        )
 
 
 def refresh_crl() -> CrlPublication:
     """The hourly job: a new CRL well before the current one's nextUpdate."""
     publication = publish_crl()
-    audit.record(audit.Actor.system("refresh_crl"), "crl_published", publication,
-                 detail={"number": publication.number, "revoked": publication.revoked_count})
+    audit.record(
+        audit.Actor.system("refresh_crl"),
+        "crl_published",
+        publication,
+        detail={"number": publication.number, "revoked": publication.revoked_count},
+    )
     return publication

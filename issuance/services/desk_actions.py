@@ -37,8 +37,9 @@ def _require_reason(reason: str) -> str:
 
 
 @transaction.atomic
-def revoke_for_desk(certificate: Certificate, *, reason: str, note: str,
-                    actor: audit.Actor) -> Certificate:
+def revoke_for_desk(
+    certificate: Certificate, *, reason: str, note: str, actor: audit.Actor
+) -> Certificate:
     """Revokes at a customer's request; the CRL is republished on commit (OCSP reads the row)."""
     desk_selectors.check_staff_may(actor, roles.REVOKE, certificate.user)
     if reason not in STAFF_REVOCATION_REASONS:
@@ -46,14 +47,15 @@ def revoke_for_desk(certificate: Certificate, *, reason: str, note: str,
     return revoke_certificate(certificate, reason=reason, actor=actor, note=_require_reason(note))
 
 
-
-
 @transaction.atomic
 def lift_input_lock(lock: InputLock, *, reason: str, actor: audit.Actor) -> InputLock:
     desk_selectors.check_staff_may(actor, roles.LIFT_LOCK)
-    if actor.staff is not None and not desk_selectors.staff_scope(actor.staff).input_locks(
-        InputLock.objects.filter(pk=lock.pk)
-    ).exists():
+    if (
+        actor.staff is not None
+        and not desk_selectors.staff_scope(actor.staff)
+        .input_locks(InputLock.objects.filter(pk=lock.pk))
+        .exists()
+    ):
         raise PermissionDenied("lock outside the desk")
     locked = InputLock.objects.select_for_update().get(pk=lock.pk)
     if locked.lifted_at is not None:
@@ -65,5 +67,10 @@ def lift_input_lock(lock: InputLock, *, reason: str, actor: audit.Actor) -> Inpu
 def record_notice_printed(notice: Notice, *, actor: audit.Actor, output: str) -> None:
     """Printing a notice shows its six fields: who printed which, and when, is kept."""
     desk_selectors.check_staff_may(actor, roles.PRINT, notice.user)
-    audit.record(actor, "notice_printed", notice, kihonet_user=notice.user,
-                 detail={"branch_number": notice.branch_number, "output": output})
+    audit.record(
+        actor,
+        "notice_printed",
+        notice,
+        kihonet_user=notice.user,
+        detail={"branch_number": notice.branch_number, "output": output},
+    )

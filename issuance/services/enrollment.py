@@ -41,20 +41,23 @@ def _notices_of(user_id: str) -> list[Notice]:
 
     One plain query by the unique ユーザーID; the six fields are compared in Python, and the same
     rows tell whether a later branch number has replaced the matching notice (R16)."""
-    return list(Notice.objects.select_related("user__customer")
-                .filter(user__user_id=user_id).order_by())
+    return list(
+        Notice.objects.select_related("user__customer").filter(user__user_id=user_id).order_by()
+    )
 
 
 def _matching_notice(fields: NoticeFields, notices: list[Notice]) -> Notice | None:
     """The notice all six fields match, or None: never says which field was wrong (R03)."""
     for notice in notices:
         user = notice.user
-        if (notice.branch_number == fields.branch_number
-                and user.user_id == fields.user_id
-                and user.management_number == fields.management_number
-                and user.customer.kihonet_code == fields.kihonet_code
-                and notice.email == fields.email
-                and notice.accepts_year(int(fields.year))):
+        if (
+            notice.branch_number == fields.branch_number
+            and user.user_id == fields.user_id
+            and user.management_number == fields.management_number
+            and user.customer.kihonet_code == fields.kihonet_code
+            and notice.email == fields.email
+            and notice.accepts_year(int(fields.year))
+        ):
             return notice
     return None
 
@@ -86,12 +89,16 @@ def _open_enrollment_for(notice: Notice, ip_address: str | None) -> tuple[Enroll
     token = tokens.new_token()
     now = timezone.now()
     enrollment = Enrollment(
-        notice=notice, token_digest=tokens.digest(token), email=notice.email,
+        notice=notice,
+        token_digest=tokens.digest(token),
+        email=notice.email,
         expires_at=now + timedelta(minutes=settings.KIHONET_ENROLLMENT_TOKEN_MINUTES),
-        ip_address=ip_address, created_at=now,
+        ip_address=ip_address,
+        created_at=now,
     )
-    audit.create_with_event(enrollment, _actor(notice, ip_address), "enrollment_started",
-                            kihonet_user=notice.user)
+    audit.create_with_event(
+        enrollment, _actor(notice, ip_address), "enrollment_started", kihonet_user=notice.user
+    )
     return enrollment, token
 
 
@@ -103,8 +110,9 @@ def _open_enrollment(token: str, *, related: str, lock_notice: bool = False) -> 
     """The open enrollment of ``token``, its row locked, read with its ``related`` rows; with
     ``lock_notice`` its notice's row is locked too, in the same query (read once the lock is
     held)."""
-    queryset = (Enrollment.objects.select_related(related)
-                .select_for_update(of=("self", "notice") if lock_notice else ("self",)))
+    queryset = Enrollment.objects.select_related(related).select_for_update(
+        of=("self", "notice") if lock_notice else ("self",)
+    )
     enrollment = one_or_none(queryset.filter(token_digest=tokens.digest(token)))
     if enrollment is None or enrollment.is_completed or enrollment.expires_at <= timezone.now():
         raise TokenError()
@@ -118,14 +126,20 @@ def confirm_email(token: str, *, ip_address: str | None) -> Enrollment:
     if enrollment.confirmed_at is None:
         enrollment.confirmed_at = timezone.now()
         enrollment.save(update_fields=["confirmed_at"])
-        audit.record(_actor(enrollment.notice, ip_address), "email_confirmed", enrollment,
-                     kihonet_user=enrollment.notice.user, detail={"email": enrollment.email})
+        audit.record(
+            _actor(enrollment.notice, ip_address),
+            "email_confirmed",
+            enrollment,
+            kihonet_user=enrollment.notice.user,
+            detail={"email": enrollment.email},
+        )
     return enrollment
 
 
 @transaction.atomic
-def complete_enrollment(token: str, csr_data: str | bytes, *, ip_address: str | None
-                        ) -> Certificate:
+def complete_enrollment(
+    token: str, csr_data: str | bytes, *, ip_address: str | None
+) -> Certificate:
     """Step ⑧: the certificate for the client tool's key; the notice is used up with it.
 
     The enrollment and its notice are locked (in one statement, the notice read once the lock
@@ -139,8 +153,7 @@ def complete_enrollment(token: str, csr_data: str | bytes, *, ip_address: str | 
     if notice.is_used:
         raise _used_notice_error(notice)
     actor = _actor(notice, ip_address)
-    certificate = issue_certificate(user=notice.user, notice=notice, csr_data=csr_data,
-                                    actor=actor)
+    certificate = issue_certificate(user=notice.user, notice=notice, csr_data=csr_data, actor=actor)
     notice.used_at = certificate.created_at
     notice.save(update_fields=["used_at"])
     enrollment.certificate = certificate
@@ -170,5 +183,9 @@ def _supersede_older_certificates(notice: Notice, new: Certificate, actor: audit
     record = ReissueRecord.objects.filter(new_notice=notice).first()
     older = Certificate.objects.for_user(notice.user).not_revoked().exclude(pk=new.pk)
     for certificate in older:
-        revoke_certificate(certificate, reason="superseded", actor=actor,
-                           note=record.get_reason_display() if record else "")
+        revoke_certificate(
+            certificate,
+            reason="superseded",
+            actor=actor,
+            note=record.get_reason_display() if record else "",
+        )

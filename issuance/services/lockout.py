@@ -62,8 +62,9 @@ def _write_lock(kind: str, value: str) -> None:
     lock = InputLock.objects.create(
         kind=kind, value=value, locked_until=timezone.now() + timedelta(seconds=WINDOW_SECONDS)
     )
-    audit.record(audit.Actor.system("lockout"), "input_locked", lock,
-                 detail={"kind": kind, "value": value})
+    audit.record(
+        audit.Actor.system("lockout"), "input_locked", lock, detail={"kind": kind, "value": value}
+    )
 
 
 @transaction.atomic
@@ -72,6 +73,11 @@ def lift_lock(lock: InputLock, *, actor: audit.Actor, reason: str = "") -> Input
     lock.lifted_at = timezone.now()
     lock.lifted_by = actor.staff
     lock.save(update_fields=["lifted_at", "lifted_by"])
-    audit.record(actor, "input_lock_lifted", lock, reason=reason,
-                 detail={"kind": lock.kind, "value": lock.value})
+    audit.record(
+        actor,
+        "input_lock_lifted",
+        lock,
+        reason=reason,
+        detail={"kind": lock.kind, "value": lock.value},
+    )
     return lock

@@ -54,8 +54,9 @@ def _revoke_for_lost_pc(user: KihonetUser, actor: audit.Actor, note: str) -> lis
     """A lost or stolen PC: every certificate not yet revoked ends now (keyCompromise)."""
     revoked = []
     for certificate in Certificate.objects.for_user(user).not_revoked().order_by("pk"):
-        revoke_certificate(certificate, reason="keyCompromise", actor=actor,
-                           note=note or str(Reason.PC_LOST.label))
+        revoke_certificate(
+            certificate, reason="keyCompromise", actor=actor, note=note or str(Reason.PC_LOST.label)
+        )
         revoked.append(certificate.serial)
     return revoked
 
@@ -78,18 +79,34 @@ def reissue_notice(
     email = _notice_email(user, reason, new_email)
     issued_on = today or timezone.localdate()
     notice = Notice.objects.create(
-        user=user, kind=Notice.Kind.REISSUE, branch_number=next_branch_number(user),
-        printed_year=issued_on.year, registration_year=registration_year(issued_on),
-        issued_on=issued_on, email=email,
+        user=user,
+        kind=Notice.Kind.REISSUE,
+        branch_number=next_branch_number(user),
+        printed_year=issued_on.year,
+        registration_year=registration_year(issued_on),
+        issued_on=issued_on,
+        email=email,
     )
     record = ReissueRecord.objects.create(
-        user=user, reason=reason, note=note,
+        user=user,
+        reason=reason,
+        note=note,
         new_email=email if reason == Reason.EMAIL_CHANGE else "",
-        new_notice=notice, staff=actor.staff,
+        new_notice=notice,
+        staff=actor.staff,
     )
     revoked = _revoke_for_lost_pc(user, actor, note) if reason == Reason.PC_LOST else []
-    audit.record(actor, "notice_reissued", notice, kihonet_user=user,
-                 reason=note or str(record.get_reason_display()),
-                 detail={"reason": reason, "branch_number": notice.branch_number,
-                         "email": email, "revoked": revoked})
+    audit.record(
+        actor,
+        "notice_reissued",
+        notice,
+        kihonet_user=user,
+        reason=note or str(record.get_reason_display()),
+        detail={
+            "reason": reason,
+            "branch_number": notice.branch_number,
+            "email": email,
+            "revoked": revoked,
+        },
+    )
     return record

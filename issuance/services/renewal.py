@@ -34,7 +34,9 @@ def _parse(certificate_pem: str) -> x509.Certificate:
         raise RenewalError(_("クライアント証明書の形式が正しくありません。")) from error
 
 
-def _our_certificate(certificate_pem: str, *, lock: bool = False) -> tuple[Certificate, x509.Certificate]:
+def _our_certificate(
+    certificate_pem: str, *, lock: bool = False
+) -> tuple[Certificate, x509.Certificate]:
     parsed = _parse(certificate_pem)
     queryset = Certificate.objects.select_related("user__customer")
     if lock:
@@ -58,9 +60,16 @@ def check_renewable(certificate: Certificate, now: datetime) -> None:
     if selectors.has_renewal(certificate):
         raise RenewalError(_("このクライアント証明書はすでに更新済みです。"))
     if certificate.is_revoked:
-        raise _with_desks(_("このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"), certificate)
+        raise _with_desks(
+            _(
+                "このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"
+            ),
+            certificate,
+        )
     if now >= certificate.not_after:
-        raise _with_desks(_("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate)
+        raise _with_desks(
+            _("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate
+        )
     opens_at = selectors.renewal_opens_at(certificate.not_after)
     if now < opens_at:
         day = date_format(timezone.localtime(opens_at), "Y年n月j日")
@@ -77,7 +86,9 @@ def create_challenge(certificate_pem: str) -> tuple[RenewalChallenge, str]:
         raise TooManyChallengesError()
     challenge = tokens.new_token()
     issued = RenewalChallenge.objects.create(
-        certificate=certificate, challenge_digest=tokens.digest(challenge), created_at=now,
+        certificate=certificate,
+        challenge_digest=tokens.digest(challenge),
+        created_at=now,
         expires_at=now + timedelta(minutes=settings.KIHONET_RENEWAL_CHALLENGE_MINUTES),
     )
     return issued, challenge
@@ -90,10 +101,18 @@ def _decode_signature(signature: str) -> bytes:
         raise ProofOfPossessionError() from error
 
 
-def _use_challenge(certificate: Certificate, parsed: x509.Certificate, challenge: str,
-                   signature: str, now: datetime) -> None:
-    used = one_or_none(RenewalChallenge.objects.select_for_update()
-                       .filter(challenge_digest=tokens.digest(challenge), certificate=certificate))
+def _use_challenge(
+    certificate: Certificate,
+    parsed: x509.Certificate,
+    challenge: str,
+    signature: str,
+    now: datetime,
+) -> None:
+    used = one_or_none(
+        RenewalChallenge.objects.select_for_update().filter(
+            challenge_digest=tokens.digest(challenge), certificate=certificate
+        )
+    )
     if used is None or used.used_at is not None or used.expires_at <= now:
         raise ProofOfPossessionError()
     if not pop.verify_challenge_signature(parsed, challenge.encode(), _decode_signature(signature)):
@@ -103,8 +122,9 @@ def _use_challenge(certificate: Certificate, parsed: x509.Certificate, challenge
 
 
 @transaction.atomic
-def renew(*, certificate_pem: str, challenge: str, signature: str, csr_data: str,
-          ip_address: str | None) -> Certificate:
+def renew(
+    *, certificate_pem: str, challenge: str, signature: str, csr_data: str, ip_address: str | None
+) -> Certificate:
     """Step ⑥, second half: one new certificate for the new key; the old one is locked first,
     so two renewals at once give one new certificate."""
     if not challenge.isascii():
@@ -114,10 +134,16 @@ def renew(*, certificate_pem: str, challenge: str, signature: str, csr_data: str
     check_renewable(certificate, now)
     _use_challenge(certificate, parsed, challenge, signature, now)
     actor = audit.Actor.customer(certificate.user.user_id, ip_address)
-    renewed = issue_certificate(user=certificate.user, csr_data=csr_data, actor=actor,
-                                renewed_from=certificate, now=now)
-    audit.record(actor, "certificate_renewed", renewed, kihonet_user=certificate.user,
-                 detail={"old_serial": certificate.serial, "new_serial": renewed.serial})
+    renewed = issue_certificate(
+        user=certificate.user, csr_data=csr_data, actor=actor, renewed_from=certificate, now=now
+    )
+    audit.record(
+        actor,
+        "certificate_renewed",
+        renewed,
+        kihonet_user=certificate.user,
+        detail={"old_serial": certificate.serial, "new_serial": renewed.serial},
+    )
     if settings.KIHONET_RENEWAL_REVOKES_OLD:
         revoke_certificate(certificate, reason="superseded", actor=actor, note="renewed")
     return renewed

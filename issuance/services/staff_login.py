@@ -43,9 +43,11 @@ def record_failure(username: str, ip_address: str | None) -> bool:
         return False
     cache.set(_lock_key(username), 1, settings.KIHONET_STAFF_LOGIN_LOCK_SECONDS)
     cache.delete(key)
-    audit.record(audit.Actor.system("staff_login"), "staff_login_locked",
-                 detail={"username": username[:150], "ip_address": ip_address,
-                         "failures": failures})
+    audit.record(
+        audit.Actor.system("staff_login"),
+        "staff_login_locked",
+        detail={"username": username[:150], "ip_address": ip_address, "failures": failures},
+    )
     return True
 
 

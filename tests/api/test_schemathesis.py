@@ -46,8 +46,12 @@ from tests.factories import make_notice, make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Examples per operation and mode: 5 operations x 2 modes x 110, plus 2 x 110 certificate
 # requests with a live token: 1,320 generated requests, ~30 s here.
@@ -107,9 +111,11 @@ class Sender:
         key = (case.operation.label, response.status_code)
         self.statuses[key] = self.statuses.get(key, 0) + 1
         try:
-            case.validate_response(response, checks=CHECKS,
-                                   transport_kwargs={"base_url": self.base_url,
-                                                     "session": self.session})
+            case.validate_response(
+                response,
+                checks=CHECKS,
+                transport_kwargs={"base_url": self.base_url, "session": self.session},
+            )
         except FailureGroup as group:
             for failure in group.exceptions:
                 key = (case.operation.label, failure.title, response.status_code)
@@ -122,39 +128,56 @@ class Sender:
 
 
 def fuzz(sender: Sender, operation, mode: GenerationMode, **fixed) -> None:
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode, **fixed))
     def send(case) -> None:
         sender(case)
 
     before, started = sender.sent, time.monotonic()
     send()
-    print(f"  {operation.label} {mode.value}{' ' + str(fixed) if fixed else ''}: "
-          f"{sender.sent - before} requests in {time.monotonic() - started:.1f} s")
+    print(
+        f"  {operation.label} {mode.value}{' ' + str(fixed) if fixed else ''}: "
+        f"{sender.sent - before} requests in {time.monotonic() - started:.1f} s"
+    )
 
 
 def six_fields(notice) -> dict:
     user = notice.user
-    return {"kihonet_code": user.customer.kihonet_code,
-            "management_number": user.management_number, "user_id": user.user_id,
-            "year": str(notice.registration_year), "branch_number": notice.branch_number,
-            "email": notice.email}
+    return {
+        "kihonet_code": user.customer.kihonet_code,
+        "management_number": user.management_number,
+        "user_id": user.user_id,
+        "year": str(notice.registration_year),
+        "branch_number": notice.branch_number,
+        "email": notice.email,
+    }
 
 
 def renewable_certificate():
     """A certificate issued three years less ten days ago, and the key the client tool holds."""
     key, csr = make_csr()
     certificate = certificates.issue_certificate(
-        user=make_user(), csr_data=csr, actor=audit.Actor.system("test"),
+        user=make_user(),
+        csr_data=csr,
+        actor=audit.Actor.system("test"),
         now=timezone.now() - timedelta(days=3 * 365 - 10),
     )
     return certificate, key
 
 
 def pem_of_key(key) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def journeys(sender: Sender, schema) -> str:
@@ -171,13 +194,16 @@ def journeys(sender: Sender, schema) -> str:
         notice = make_notice()
         started = sender(enroll.Case(body=six_fields(notice)), expect=201)
         token = started.json()["token"]
-        sender(issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}),
-               expect=409)  # not confirmed yet (3451)
+        sender(
+            issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=409
+        )  # not confirmed yet (3451)
         sender(confirm.Case(path_parameters={"token": token}), expect=200)
-        sender(issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}),
-               expect=201)
-        sender(issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}),
-               expect=404)  # the token is used up (3450)
+        sender(
+            issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=201
+        )
+        sender(
+            issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=404
+        )  # the token is used up (3450)
         sender(enroll.Case(body=six_fields(notice)), expect=409)  # used notice (3440)
 
     # Mismatch (3420), then the lock after five of them (3430), without clearing the cache.
@@ -186,43 +212,82 @@ def journeys(sender: Sender, schema) -> str:
     case = enroll.Case(body=wrong)
     cache.clear()
     for _ in range(5):
-        response = case.call_and_validate(base_url=sender.base_url, session=sender.session,
-                                          checks=CHECKS)
+        response = case.call_and_validate(
+            base_url=sender.base_url, session=sender.session, checks=CHECKS
+        )
         assert response.status_code == 400, response.text
-    response = case.call_and_validate(base_url=sender.base_url, session=sender.session,
-                                      checks=CHECKS)
+    response = case.call_and_validate(
+        base_url=sender.base_url, session=sender.session, checks=CHECKS
+    )
     assert response.status_code == 429, response.text
 
     # CSR errors with a live, confirmed token: a key that is not a CSR, an RSA key too small.
     live = sender(enroll.Case(body=six_fields(make_notice())), expect=201).json()["token"]
     sender(confirm.Case(path_parameters={"token": live}), expect=200)
-    sender(issue.Case(path_parameters={"token": live}, body={"csr": pem_of_key(make_key())}),
-           expect=400)
+    sender(
+        issue.Case(path_parameters={"token": live}, body={"csr": pem_of_key(make_key())}),
+        expect=400,
+    )
     sender(issue.Case(path_parameters={"token": live}, body={"csr": 42}), expect=400)
 
     # Renewal: challenge, signature, new certificate; then every refusal the flow has.
     certificate, key = renewable_certificate()
     issued = sender(challenge_op.Case(body={"certificate": certificate.pem}), expect=201).json()
     bad_signature = base64.b64encode(pop.sign_challenge(make_key(), issued["challenge"].encode()))
-    sender(renew.Case(body={"certificate": certificate.pem, "challenge": issued["challenge"],
-                            "signature": bad_signature.decode(), "csr": make_csr()[1]}),
-           expect=403)  # proof of possession fails (3480)
-    sender(renew.Case(body={"certificate": certificate.pem, "challenge": issued["challenge"],
-                            "signature": "not base64!", "csr": make_csr()[1]}), expect=403)
+    sender(
+        renew.Case(
+            body={
+                "certificate": certificate.pem,
+                "challenge": issued["challenge"],
+                "signature": bad_signature.decode(),
+                "csr": make_csr()[1],
+            }
+        ),
+        expect=403,
+    )  # proof of possession fails (3480)
+    sender(
+        renew.Case(
+            body={
+                "certificate": certificate.pem,
+                "challenge": issued["challenge"],
+                "signature": "not base64!",
+                "csr": make_csr()[1],
+            }
+        ),
+        expect=403,
+    )
     signature = base64.b64encode(pop.sign_challenge(key, issued["challenge"].encode())).decode()
-    sender(renew.Case(body={"certificate": certificate.pem, "challenge": issued["challenge"],
-                            "signature": signature, "csr": "garbage"}),
-           expect=400)  # a bad CSR (3460); the transaction rolls the challenge's use back
-    sender(renew.Case(body={"certificate": certificate.pem, "challenge": issued["challenge"],
-                            "signature": signature, "csr": make_csr()[1]}), expect=201)
+    sender(
+        renew.Case(
+            body={
+                "certificate": certificate.pem,
+                "challenge": issued["challenge"],
+                "signature": signature,
+                "csr": "garbage",
+            }
+        ),
+        expect=400,
+    )  # a bad CSR (3460); the transaction rolls the challenge's use back
+    sender(
+        renew.Case(
+            body={
+                "certificate": certificate.pem,
+                "challenge": issued["challenge"],
+                "signature": signature,
+                "csr": make_csr()[1],
+            }
+        ),
+        expect=201,
+    )
     sender(challenge_op.Case(body={"certificate": certificate.pem}), expect=409)  # renewed
     fresh = sender(enroll.Case(body=six_fields(make_notice())), expect=201).json()
     sender(challenge_op.Case(body={"certificate": fresh["email"]}), expect=409)  # not a cert
 
     # A revoked certificate: 409 with the desks to call.
     revoked, _key = renewable_certificate()
-    certificates.revoke_certificate(revoked, reason="keyCompromise",
-                                    actor=audit.Actor.system("test"))
+    certificates.revoke_certificate(
+        revoked, reason="keyCompromise", actor=audit.Actor.system("test")
+    )
     sender(challenge_op.Case(body={"certificate": revoked.pem}), expect=409)
 
     # A token that cannot be one (a slash, once decoded): still the documented JSON 404.
@@ -244,23 +309,29 @@ def test_api_v1_conforms_to_its_openapi_document(live_server, api_ca):
         sender.session.close()
     generated = sender.sent - sender.by_hand
     elapsed = time.monotonic() - started
-    summary = ", ".join(f"{label.split(' ', 1)[1]} {status}: {n}"
-                        for (label, status), n in sorted(sender.statuses.items()))
+    summary = ", ".join(
+        f"{label.split(' ', 1)[1]} {status}: {n}"
+        for (label, status), n in sorted(sender.statuses.items())
+    )
     print(f"\n{sender.sent} requests ({generated} generated) in {elapsed:.1f} s; {summary}")
     assert not sender.failures, "\n\n".join(
         f"{n} x {label} {title} ({status}); first:\n{first}"
-        for (label, title, status), (n, first) in sender.failures.items())
+        for (label, title, status), (n, first) in sender.failures.items()
+    )
     assert generated >= MIN_GENERATED_REQUESTS, f"only {generated} generated requests were sent"
     assert elapsed < TIME_BUDGET_SECONDS, f"took {elapsed:.0f} s"
 
 
 def check_the_api(sender: Sender, base_url: str) -> None:
-    schema = schemathesis.openapi.from_url(f"{base_url}/api/v1/openapi.json",
-                                           proxies={"http": None, "https": None})
+    schema = schemathesis.openapi.from_url(
+        f"{base_url}/api/v1/openapi.json", proxies={"http": None, "https": None}
+    )
     operations = [result.ok() for result in schema.get_all_operations()]
     assert sorted(op.label for op in operations) == [
-        "POST /api/v1/enrollments", "POST /api/v1/enrollments/{token}/certificate",
-        "POST /api/v1/enrollments/{token}/confirm", "POST /api/v1/renewals",
+        "POST /api/v1/enrollments",
+        "POST /api/v1/enrollments/{token}/certificate",
+        "POST /api/v1/enrollments/{token}/confirm",
+        "POST /api/v1/renewals",
         "POST /api/v1/renewals/challenge",
     ]
 

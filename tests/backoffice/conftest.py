@@ -41,8 +41,14 @@ def make_certificate(user: KihonetUser, *, days_left: int = 400, **fields) -> Ce
     fields.setdefault("not_before", now - timedelta(days=1095 - days_left))
     fields.setdefault("not_after", now + timedelta(days=days_left))
     return Certificate.objects.create(
-        user=user, serial=f"{n:X}", subject=f"CN={user.user_id}", email=user.email, pem="-",
-        fingerprint=f"{n:064x}", public_key_fingerprint=f"{n + 10**9:064x}", **fields,
+        user=user,
+        serial=f"{n:X}",
+        subject=f"CN={user.user_id}",
+        email=user.email,
+        pem="-",
+        fingerprint=f"{n:064x}",
+        public_key_fingerprint=f"{n + 10**9:064x}",
+        **fields,
     )
 
 

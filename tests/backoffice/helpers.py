@@ -17,8 +17,7 @@ PASSWORD = "correct horse battery staple 7"
 _numbers = count(1)
 
 
-def make_staff(role: str | None = roles.CLERK, desk: ServiceDesk | None = None,
-               **fields) -> User:
+def make_staff(role: str | None = roles.CLERK, desk: ServiceDesk | None = None, **fields) -> User:
     fields.setdefault("username", f"staff{next(_numbers)}")
     user = User.objects.create_user(password=PASSWORD, is_staff=True, **fields)
     if role:
@@ -43,7 +42,8 @@ def current_code(user: User) -> str:
 def otp_verify(client: Client, user: User) -> Client:
     """A signed-in, second-factor-verified session (as after the sign-in page)."""
     device = TOTPDevice.objects.filter(user=user).first() or TOTPDevice.objects.create(
-        user=user, name="認証アプリ", confirmed=True)
+        user=user, name="認証アプリ", confirmed=True
+    )
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id

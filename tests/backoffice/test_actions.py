@@ -36,42 +36,47 @@ def customer_user(db):
 def issued(user, issuing_ca) -> Certificate:
     from issuance import audit
 
-    return issue_certificate(user=user, csr_data=make_csr()[1],
-                             actor=audit.Actor.customer(user.user_id))
+    return issue_certificate(
+        user=user, csr_data=make_csr()[1], actor=audit.Actor.customer(user.user_id)
+    )
 
 
 def revoke_url(certificate: Certificate) -> str:
-    return reverse("admin:issuance_kihonetuser_revoke",
-                   args=[certificate.user_id, certificate.pk])
+    return reverse("admin:issuance_kihonetuser_revoke", args=[certificate.user_id, certificate.pk])
 
 
 def test_a_clerk_may_not_revoke(customer_user, issuing_ca):
     certificate = issued(customer_user, issuing_ca)
     client = staff_client(make_staff(roles.CLERK, desk("団体保険課")))
     assert client.get(revoke_url(certificate)).status_code == 403
-    response = client.post(revoke_url(certificate), {"reason": "keyCompromise", "note": "x",
-                                                     "confirm": "on"})
+    response = client.post(
+        revoke_url(certificate), {"reason": "keyCompromise", "note": "x", "confirm": "on"}
+    )
     assert response.status_code == 403
     certificate.refresh_from_db()
     assert certificate.revoked_at is None
 
 
 def test_revocation_asks_for_confirmation_then_reaches_crl_and_ocsp(
-        customer_user, issuing_ca, client, django_capture_on_commit_callbacks):
+    customer_user, issuing_ca, client, django_capture_on_commit_callbacks
+):
     certificate = issued(customer_user, issuing_ca)
     supervisor = staff_client(make_staff(roles.SUPERVISOR))
     page = supervisor.get(revoke_url(certificate))
     assert page.status_code == 200
     assert "失効は取り消せません" in page.content.decode()
-    unconfirmed = supervisor.post(revoke_url(certificate),
-                                  {"reason": "keyCompromise", "note": "PC盗難"})
+    unconfirmed = supervisor.post(
+        revoke_url(certificate), {"reason": "keyCompromise", "note": "PC盗難"}
+    )
     assert unconfirmed.status_code == 200
     assert Certificate.objects.get(pk=certificate.pk).revoked_at is None
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = supervisor.post(revoke_url(certificate), {
-            "reason": "keyCompromise", "note": "PC盗難の連絡", "confirm": "on"},
-            REMOTE_ADDR="192.0.2.8")
+        response = supervisor.post(
+            revoke_url(certificate),
+            {"reason": "keyCompromise", "note": "PC盗難の連絡", "confirm": "on"},
+            REMOTE_ADDR="192.0.2.8",
+        )
     assert response.status_code == 302
     certificate.refresh_from_db()
     assert certificate.status == Certificate.Status.REVOKED
@@ -79,18 +84,30 @@ def test_revocation_asks_for_confirmation_then_reaches_crl_and_ocsp(
     crl = x509.load_der_x509_crl(client.get(reverse("issuance:crl", args=["der"])).content)
     entry = crl.get_revoked_certificate_by_serial_number(int(certificate.serial, 16))
     assert entry is not None
-    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason \
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
         == x509.ReasonFlags.key_compromise
+    )
 
     material = ca.load()
-    request = ocsp.OCSPRequestBuilder().add_certificate(
-        x509.load_pem_x509_certificate(certificate.pem.encode()), material.issuing_cert,
-        hashes.SHA1()).build()
-    answer = client.post(reverse("issuance:ocsp"),
-                         request.public_bytes(serialization.Encoding.DER),
-                         content_type="application/ocsp-request")
-    assert ocsp.load_der_ocsp_response(answer.content).certificate_status \
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(
+            x509.load_pem_x509_certificate(certificate.pem.encode()),
+            material.issuing_cert,
+            hashes.SHA1(),
+        )
+        .build()
+    )
+    answer = client.post(
+        reverse("issuance:ocsp"),
+        request.public_bytes(serialization.Encoding.DER),
+        content_type="application/ocsp-request",
+    )
+    assert (
+        ocsp.load_der_ocsp_response(answer.content).certificate_status
         == ocsp.OCSPCertStatus.REVOKED
+    )
 
     event = AuditEvent.objects.get(action="certificate_revoked")
     assert event.actor_type == "staff" and event.staff is not None
@@ -98,9 +115,12 @@ def test_revocation_asks_for_confirmation_then_reaches_crl_and_ocsp(
 
 
 def make_lock(value: str, **fields) -> InputLock:
-    return InputLock.objects.create(kind=InputLock.Kind.KIHONET_CODE, value=value,
-                                    locked_until=timezone.now() + timedelta(minutes=30),
-                                    **fields)
+    return InputLock.objects.create(
+        kind=InputLock.Kind.KIHONET_CODE,
+        value=value,
+        locked_until=timezone.now() + timedelta(minutes=30),
+        **fields,
+    )
 
 
 def test_a_clerk_lifts_an_input_lock_of_the_desks_customer(customer_user):
@@ -122,8 +142,9 @@ def test_a_clerk_lifts_an_input_lock_of_the_desks_customer(customer_user):
 def test_the_user_id_notice_prints_the_six_fields_and_the_year_top_right(customer_user):
     notice = Notice.objects.get(user=customer_user)
     client = staff_client(make_staff(roles.CLERK, desk("団体保険課")))
-    response = client.get(reverse("admin:issuance_kihonetuser_print",
-                                  args=[customer_user.pk, notice.pk]))
+    response = client.get(
+        reverse("admin:issuance_kihonetuser_print", args=[customer_user.pk, notice.pk])
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert "ユーザーIDのお知らせ" in html and "issuance/notice-print.css" in html
@@ -131,8 +152,14 @@ def test_the_user_id_notice_prints_the_six_fields_and_the_year_top_right(custome
 
     css = open(finders.find("issuance/notice-print.css"), encoding="utf-8").read()
     assert "@page" in css and "size: A4" in css
-    for value in (customer_user.customer.kihonet_code, customer_user.management_number,
-                  customer_user.user_id, str(notice.printed_year), "001", customer_user.email):
+    for value in (
+        customer_user.customer.kihonet_code,
+        customer_user.management_number,
+        customer_user.user_id,
+        str(notice.printed_year),
+        "001",
+        customer_user.email,
+    ):
         assert value in html
     assert 'class="year">2026年' in html  # R01: the issue year, top right
     assert "0120-338-688" in html and "0120-563-928" in html  # the customer's desks (R15)
@@ -140,27 +167,30 @@ def test_the_user_id_notice_prints_the_six_fields_and_the_year_top_right(custome
     assert AuditEvent.objects.filter(action="notice_printed").count() == 1
 
 
-def test_r16_the_reissue_notice_is_a_japanese_pdf_with_the_branch_number(customer_user,
-                                                                         tmp_path):
+def test_r16_the_reissue_notice_is_a_japanese_pdf_with_the_branch_number(customer_user, tmp_path):
     clerk = make_staff(roles.CLERK, desk("団体保険課"))
     from issuance import audit
 
-    record = reissue_notice(user=customer_user, reason="pc_change",
-                            actor=audit.Actor.staff_user(clerk))
+    record = reissue_notice(
+        user=customer_user, reason="pc_change", actor=audit.Actor.staff_user(clerk)
+    )
     client = staff_client(clerk)
-    response = client.get(reverse("admin:issuance_kihonetuser_print_pdf",
-                                  args=[customer_user.pk, record.new_notice.pk]))
+    response = client.get(
+        reverse(
+            "admin:issuance_kihonetuser_print_pdf", args=[customer_user.pk, record.new_notice.pk]
+        )
+    )
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
     pdf = tmp_path / "notice.pdf"
     pdf.write_bytes(response.content)
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True)
     assert "CJK" in fonts.stdout  # a Japanese font, embedded
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert "再発行完了の通知文書" in text and "002" in text and customer_user.user_id in text
-    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
-                           check=True).stdout
+    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "Pages:           1" in pages and "(A4)" in pages
 
 
@@ -172,8 +202,9 @@ def test_nobody_deletes_certificates_notices_reissues_or_audit_events(admin_user
             assert admin.site._registry[model].has_delete_permission(request) is False
 
 
-def test_r10_a_clerk_resends_the_renewal_guidance_to_the_registered_address(customer_user,
-                                                                            mailoutbox):
+def test_r10_a_clerk_resends_the_renewal_guidance_to_the_registered_address(
+    customer_user, mailoutbox
+):
     from tests.backoffice.conftest import make_certificate
 
     certificate = make_certificate(customer_user, days_left=20)

@@ -25,8 +25,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TIMEOUT_MS = 15_000
 
 
@@ -52,10 +58,12 @@ def reference_data(transactional_db):
         importlib.import_module("issuance.migrations.0002_contact_table").load_contacts(apps, None)
     for role, permissions in roles.ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.set([
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            for app_label, codename in permissions
-        ])
+        group.permissions.set(
+            [
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                for app_label, codename in permissions
+            ]
+        )
 
 
 @pytest.fixture
@@ -88,22 +96,28 @@ def pdf_to_png(pdf: bytes, name: str) -> Path:
     source = SCREENSHOTS / f"backoffice-{name}.pdf"
     source.write_bytes(pdf)
     stem = SCREENSHOTS / f"backoffice-{name}"
-    subprocess.run(["pdftoppm", "-png", "-r", "110", "-singlefile", str(source), str(stem)],
-                   check=True, timeout=60)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "110", "-singlefile", str(source), str(stem)],
+        check=True,
+        timeout=60,
+    )
     return stem.with_suffix(".png")
 
 
 def test_r15_r16_r05_a_clerk_reissues_for_a_new_pc_and_the_customer_acquires(
-        live_server, reference_data, settings, issuing_ca, browser_page):
+    live_server, reference_data, settings, issuing_ca, browser_page
+):
     settings.KIHONET_BASE_URL = live_server.url
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
-    customer = make_customer(product_lines=("総合福祉団体定期保険",), started_using=True,
-                             name="デモ商事株式会社")
+    customer = make_customer(
+        product_lines=("総合福祉団体定期保険",), started_using=True, name="デモ商事株式会社"
+    )
     user = make_user(customer, email="tanaka@demo-shoji.example.jp")
     old = acquire(make_notice(user, issued_on=timezone.localdate()))
     clerk = make_staff(roles.CLERK, desk("団体保険課"), username="dantai.clerk")
-    neighbour = make_user(make_customer(product_lines=("総合福祉団体定期保険",),
-                                        started_using=True))
+    neighbour = make_user(
+        make_customer(product_lines=("総合福祉団体定期保険",), started_using=True)
+    )
     for n in range(80):  # certificates of the desk expiring over the next three years
         make_certificate(neighbour, days_left=3 + (n * n * 7) % 1080)
     page = browser_page

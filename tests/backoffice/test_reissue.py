@@ -39,10 +39,16 @@ def actor_of(staff) -> audit.Actor:
 
 
 def test_r16_reissue_creates_the_next_branch_numbers(customer_user, clerk):
-    first = reissue_notice(user=customer_user, reason="pc_change", actor=actor_of(clerk),
-                           today=date(2026, 6, 1))
-    second = reissue_notice(user=customer_user, reason="other", note="トナー交換",
-                            actor=actor_of(clerk), today=date(2026, 6, 2))
+    first = reissue_notice(
+        user=customer_user, reason="pc_change", actor=actor_of(clerk), today=date(2026, 6, 1)
+    )
+    second = reissue_notice(
+        user=customer_user,
+        reason="other",
+        note="トナー交換",
+        actor=actor_of(clerk),
+        today=date(2026, 6, 2),
+    )
     assert [first.new_notice.branch_number, second.new_notice.branch_number] == ["002", "003"]
     notice = second.new_notice
     assert notice.kind == Notice.Kind.REISSUE
@@ -53,15 +59,21 @@ def test_r16_reissue_creates_the_next_branch_numbers(customer_user, clerk):
 
 
 def test_r16_r02_a_reissue_on_the_last_business_day_of_december_registers_next_year(
-        customer_user, clerk):
-    record = reissue_notice(user=customer_user, reason="pc_change", actor=actor_of(clerk),
-                            today=date(2026, 12, 30))
+    customer_user, clerk
+):
+    record = reissue_notice(
+        user=customer_user, reason="pc_change", actor=actor_of(clerk), today=date(2026, 12, 30)
+    )
     assert (record.new_notice.printed_year, record.new_notice.registration_year) == (2026, 2027)
 
 
 def test_r05_an_email_change_puts_the_new_address_on_the_notice(customer_user, clerk):
-    record = reissue_notice(user=customer_user, reason="email_change",
-                            new_email="New.Address@Example.JP", actor=actor_of(clerk))
+    record = reissue_notice(
+        user=customer_user,
+        reason="email_change",
+        new_email="New.Address@Example.JP",
+        actor=actor_of(clerk),
+    )
     assert record.new_notice.email == "new.address@example.jp"
     assert record.new_email == "new.address@example.jp"
     customer_user.refresh_from_db()
@@ -71,14 +83,15 @@ def test_r05_an_email_change_puts_the_new_address_on_the_notice(customer_user, c
 def test_r05_an_email_change_needs_a_different_address(customer_user, clerk):
     for address in ("", customer_user.email.upper()):
         with pytest.raises(ReissueError):
-            reissue_notice(user=customer_user, reason="email_change", new_email=address,
-                           actor=actor_of(clerk))
+            reissue_notice(
+                user=customer_user, reason="email_change", new_email=address, actor=actor_of(clerk)
+            )
     assert not Notice.objects.filter(user=customer_user, kind="reissue").exists()
 
 
-def test_r16_a_lost_pc_revokes_the_valid_certificates_at_once(customer_user, clerk,
-                                                              django_capture_on_commit_callbacks,
-                                                              issuing_ca):
+def test_r16_a_lost_pc_revokes_the_valid_certificates_at_once(
+    customer_user, clerk, django_capture_on_commit_callbacks, issuing_ca
+):
     valid = make_certificate(customer_user)
     with django_capture_on_commit_callbacks(execute=True):
         reissue_notice(user=customer_user, reason="pc_lost", actor=actor_of(clerk))
@@ -97,8 +110,10 @@ def test_r16_a_pc_change_keeps_the_old_certificate_until_acquisition(customer_us
 def acquire(notice: Notice, year: int | None = None) -> Certificate:
     fields = enrollment.NoticeFields(
         kihonet_code=notice.user.customer.kihonet_code,
-        management_number=notice.user.management_number, user_id=notice.user.user_id,
-        year=str(year or notice.registration_year), branch_number=notice.branch_number,
+        management_number=notice.user.management_number,
+        user_id=notice.user.user_id,
+        year=str(year or notice.registration_year),
+        branch_number=notice.branch_number,
         email=notice.email,
     )
     _enrollment, token = enrollment.start_enrollment(fields, ip_address="198.51.100.7")
@@ -108,13 +123,18 @@ def acquire(notice: Notice, year: int | None = None) -> Certificate:
 
 @pytest.mark.parametrize("reason", ["pc_change", "email_change"])
 def test_r16_r05_acquiring_with_the_reissue_notice_supersedes_the_old_certificate(
-        issuing_ca, customer_user, clerk, reason):
+    issuing_ca, customer_user, clerk, reason
+):
     old_notice = Notice.objects.get(user=customer_user)
     Notice.objects.filter(pk=old_notice.pk).update(used_at=None)
     old_notice.refresh_from_db()
     old = acquire(old_notice)
-    record = reissue_notice(user=customer_user, reason=reason, actor=actor_of(clerk),
-                            new_email="changed@example.jp" if reason == "email_change" else "")
+    record = reissue_notice(
+        user=customer_user,
+        reason=reason,
+        actor=actor_of(clerk),
+        new_email="changed@example.jp" if reason == "email_change" else "",
+    )
     old.refresh_from_db()
     assert old.revoked_at is None  # the customer keeps access until the new acquisition
     with pytest.raises(NoticeUsedError):  # the old notice is replaced (R16)
@@ -129,10 +149,15 @@ def test_r16_r05_acquiring_with_the_reissue_notice_supersedes_the_old_certificat
 
 
 def test_r16_a_reissue_is_audited_with_staff_address_and_reason(customer_user, clerk):
-    reissue_notice(user=customer_user, reason="other", note="お客様よりお電話",
-                   actor=actor_of(clerk))
+    reissue_notice(
+        user=customer_user, reason="other", note="お客様よりお電話", actor=actor_of(clerk)
+    )
     event = AuditEvent.objects.get(action="notice_reissued")
-    assert (event.staff, event.ip_address, event.reason) == (clerk, "192.0.2.10", "お客様よりお電話")
+    assert (event.staff, event.ip_address, event.reason) == (
+        clerk,
+        "192.0.2.10",
+        "お客様よりお電話",
+    )
     assert event.kihonet_user == customer_user
     assert event.detail["branch_number"] == "002"
 
@@ -144,8 +169,9 @@ def test_r16_reissue_needs_the_permission_and_the_desk(customer_user):
         with pytest.raises(PermissionDenied):
             reissue_notice(user=customer_user, reason="pc_change", actor=actor_of(staff))
     with pytest.raises(PermissionDenied):
-        reissue_notice(user=customer_user, reason="pc_change",
-                       actor=audit.Actor.customer("x", "203.0.113.1"))
+        reissue_notice(
+            user=customer_user, reason="pc_change", actor=audit.Actor.customer("x", "203.0.113.1")
+        )
     assert not ReissueRecord.objects.exists()
 
 
@@ -157,11 +183,13 @@ def test_r16_the_desk_reissues_from_the_users_screen(customer_user, clerk):
     response = client.post(url, {"reason": "email_change", "new_email": ""})
     assert response.status_code == 200
     assert "新しいEメールアドレスが必要です" in response.content.decode()
-    response = client.post(url, {"reason": "pc_change", "note": "新しいPC"},
-                           REMOTE_ADDR="192.0.2.44")
+    response = client.post(
+        url, {"reason": "pc_change", "note": "新しいPC"}, REMOTE_ADDR="192.0.2.44"
+    )
     notice = Notice.objects.get(user=customer_user, branch_number="002")
     assert response.status_code == 302
-    assert response["Location"] == reverse("admin:issuance_kihonetuser_print",
-                                           args=[customer_user.pk, notice.pk])
+    assert response["Location"] == reverse(
+        "admin:issuance_kihonetuser_print", args=[customer_user.pk, notice.pk]
+    )
     event = AuditEvent.objects.get(action="notice_reissued")
     assert event.ip_address == "192.0.2.44" and event.staff == clerk

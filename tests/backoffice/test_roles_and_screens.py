@@ -29,15 +29,26 @@ def test_the_roles_are_groups_with_their_permissions(role):
     assert held == set(roles.ROLE_PERMISSIONS[role])
 
 
-@pytest.mark.parametrize(("role", "allowed"), [
-    (roles.CLERK, {roles.REISSUE, roles.PRINT, roles.RESEND, roles.LIFT_LOCK}),
-    (roles.SUPERVISOR, {roles.REISSUE, roles.PRINT, roles.RESEND, roles.LIFT_LOCK,
-                        roles.REVOKE, roles.EXPORT}),
-])
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (roles.CLERK, {roles.REISSUE, roles.PRINT, roles.RESEND, roles.LIFT_LOCK}),
+        (
+            roles.SUPERVISOR,
+            {roles.REISSUE, roles.PRINT, roles.RESEND, roles.LIFT_LOCK, roles.REVOKE, roles.EXPORT},
+        ),
+    ],
+)
 def test_each_role_may_do_its_actions_only(role, allowed):
     user = make_staff(role, desk("団体保険課"))
-    everything = {roles.REISSUE, roles.PRINT, roles.RESEND, roles.LIFT_LOCK, roles.REVOKE,
-                  roles.EXPORT}
+    everything = {
+        roles.REISSUE,
+        roles.PRINT,
+        roles.RESEND,
+        roles.LIFT_LOCK,
+        roles.REVOKE,
+        roles.EXPORT,
+    }
     assert {p for p in everything if user.has_perm(p)} == allowed
     assert not user.has_perm("issuance.delete_certificate")
     assert not user.has_perm("issuance.change_servicedesk")  # the superuser manages desks
@@ -45,8 +56,11 @@ def test_each_role_may_do_its_actions_only(role, allowed):
 
 def test_only_the_superuser_manages_desks_staff_and_the_schedule():
     supervisor = staff_client(make_staff(roles.SUPERVISOR))
-    for name in ("admin:issuance_servicedesk_add", "admin:auth_user_changelist",
-                 "admin:django_celery_beat_periodictask_changelist"):
+    for name in (
+        "admin:issuance_servicedesk_add",
+        "admin:auth_user_changelist",
+        "admin:django_celery_beat_periodictask_changelist",
+    ):
         assert supervisor.get(reverse(name)).status_code == 403, name
 
 
@@ -56,8 +70,11 @@ def busy_user():
     make_notice(user, used_at=timezone.now())
     make_certificate(user, days_left=10)  # the renewal window is open
     make_certificate(user, days_left=-5)
-    InputLock.objects.create(kind="kihonet_code", value=user.customer.kihonet_code,
-                             locked_until=timezone.now() + timedelta(minutes=30))
+    InputLock.objects.create(
+        kind="kihonet_code",
+        value=user.customer.kihonet_code,
+        locked_until=timezone.now() + timedelta(minutes=30),
+    )
     return user
 
 
@@ -70,10 +87,23 @@ def test_r15_r16_the_users_screen_answers_why_cannot_i_log_in(busy_user):
     page = client.get(reverse("admin:issuance_kihonetuser_change", args=[busy_user.pk]))
     html = page.content.decode()
     assert page.status_code == 200
-    for text in ("(新)団体定期保険", "企業保険サービス課", "0120-123-840", "0120-563-925",
-                 "ユーザーIDのお知らせ", "再発行完了の通知文書", "002", "使用済み", "未使用",
-                 "本日更新可能", "期限切れ", "ロック中", "パソコンの変更", "notice_reissued",
-                 "更新案内メール"):
+    for text in (
+        "(新)団体定期保険",
+        "企業保険サービス課",
+        "0120-123-840",
+        "0120-563-925",
+        "ユーザーIDのお知らせ",
+        "再発行完了の通知文書",
+        "002",
+        "使用済み",
+        "未使用",
+        "本日更新可能",
+        "期限切れ",
+        "ロック中",
+        "パソコンの変更",
+        "notice_reissued",
+        "更新案内メール",
+    ):
         assert text in html, text
     base = f"/admin/issuance/kihonetuser/{busy_user.pk}/"
     for action in ("reissue/", "print/", "print.pdf", "lift/", "resend/"):
@@ -88,22 +118,26 @@ def test_r16_the_users_screen_marks_an_unused_notice_replaced_by_a_reissue():
     make_notice(user)  # 001, never used
     supervisor = make_staff(roles.SUPERVISOR)
     reissue_notice(user=user, reason="pc_change", actor=audit.Actor.staff_user(supervisor))
-    page = staff_client(supervisor).get(reverse("admin:issuance_kihonetuser_change",
-                                                args=[user.pk]))
+    page = staff_client(supervisor).get(
+        reverse("admin:issuance_kihonetuser_change", args=[user.pk])
+    )
     html = page.content.decode()
     assert html.count("再発行により無効") == 1  # 001; the reissue's 002 is the one to use
     assert html.count('<span class="kn-badge kn-ok">未使用</span>') == 1
 
 
-def test_the_users_screen_makes_a_constant_number_of_queries(busy_user,
-                                                             django_assert_max_num_queries):
+def test_the_users_screen_makes_a_constant_number_of_queries(
+    busy_user, django_assert_max_num_queries
+):
     client = staff_client(make_staff(roles.SUPERVISOR))
     url = reverse("admin:issuance_kihonetuser_change", args=[busy_user.pk])
     with CaptureQueriesContext(connection) as few:
         client.get(url)
     for _ in range(10):
         make_certificate(busy_user)
-        make_notice(busy_user, branch_number=f"{Notice.objects.filter(user=busy_user).count() + 1:03d}")
+        make_notice(
+            busy_user, branch_number=f"{Notice.objects.filter(user=busy_user).count() + 1:03d}"
+        )
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(url)
 
@@ -118,15 +152,19 @@ def test_the_dashboard_shows_the_desks_figures_and_36_months(busy_user):
     everyone = desk_selectors.dashboard(None, cached=False)
     assert (everyone.valid, everyone.expiring_7) == (2, 1)
 
-    page = staff_client(make_staff(roles.CLERK, desk("企業保険サービス課"))).get(
-        reverse("admin:index")).content.decode()
+    page = (
+        staff_client(make_staff(roles.CLERK, desk("企業保険サービス課")))
+        .get(reverse("admin:index"))
+        .content.decode()
+    )
     assert "企業保険サービス課の状況" in page and page.count('<g class="kn-col">') == 36
     chart = page.split('<svg class="kn-chart"')[1].split("</svg>")[0]
     assert "<script" not in chart and "style=" not in chart  # no JS, nothing the CSP blocks
 
 
 def test_the_refresh_job_computes_every_desks_dashboard_ahead_of_the_staff(
-        busy_user, django_assert_num_queries):
+    busy_user, django_assert_num_queries
+):
     from issuance.models import ServiceDesk
     from issuance.tasks import refresh_dashboards
 
@@ -137,10 +175,15 @@ def test_the_refresh_job_computes_every_desks_dashboard_ahead_of_the_staff(
     assert figures.valid == 1
 
 
-@pytest.mark.parametrize("url_name", ["admin:issuance_kihonetuser_changelist",
-                                      "admin:issuance_certificate_changelist",
-                                      "admin:issuance_notice_changelist",
-                                      "admin:issuance_auditevent_changelist"])
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:issuance_kihonetuser_changelist",
+        "admin:issuance_certificate_changelist",
+        "admin:issuance_notice_changelist",
+        "admin:issuance_auditevent_changelist",
+    ],
+)
 def test_changelists_never_count_the_whole_table(url_name):
     for _ in range(3):
         user = make_user()
@@ -153,15 +196,16 @@ def test_changelists_never_count_the_whole_table(url_name):
     assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
 
 
-@pytest.mark.parametrize("key", ["kihonet_code", "user_id", "management_number", "email",
-                                 "serial"])
-def test_a_search_by_each_key_takes_a_constant_number_of_queries(key,
-                                                                  django_assert_max_num_queries):
+@pytest.mark.parametrize("key", ["kihonet_code", "user_id", "management_number", "email", "serial"])
+def test_a_search_by_each_key_takes_a_constant_number_of_queries(
+    key, django_assert_max_num_queries
+):
     def add(n):
         made = []
         for _ in range(n):
-            user = make_user(make_customer(product_lines=("総合医療保険(団体型)",),
-                                           started_using=True))
+            user = make_user(
+                make_customer(product_lines=("総合医療保険(団体型)",), started_using=True)
+            )
             made.append((user, make_certificate(user)))
         return made
 
@@ -169,9 +213,13 @@ def test_a_search_by_each_key_takes_a_constant_number_of_queries(key,
     url = reverse("admin:issuance_kihonetuser_changelist")
 
     def term(user, certificate):
-        return {"kihonet_code": user.customer.kihonet_code, "user_id": user.user_id,
-                "management_number": user.management_number, "email": user.email,
-                "serial": certificate.serial}[key]
+        return {
+            "kihonet_code": user.customer.kihonet_code,
+            "user_id": user.user_id,
+            "management_number": user.management_number,
+            "email": user.email,
+            "serial": certificate.serial,
+        }[key]
 
     first = add(2)
     with CaptureQueriesContext(connection) as few:

@@ -44,8 +44,7 @@ def test_r15_search_finds_nothing_of_another_desk(population, desks, desk_name):
     client = staff_client(make_staff(roles.CLERK, desks[desk_name]))
     expected = population.visible_to(desk_name)
     for user in population.users:
-        keys = [user.user_id, user.management_number, user.email,
-                user.customer.kihonet_code]
+        keys = [user.user_id, user.management_number, user.email, user.customer.kihonet_code]
         for key in keys:
             found = listed_user_ids(client, q=key)
             assert found == ({user.user_id} if user.user_id in expected else set()), key
@@ -69,8 +68,9 @@ def test_r15_typing_the_url_of_another_desks_object_gives_404(population, desks,
         certificate = Certificate.objects.filter(user=user).first()
         if certificate:
             urls.append(reverse("admin:issuance_certificate_change", args=[certificate.pk]))
-            urls.append(reverse("admin:issuance_kihonetuser_resend",
-                                args=[user.pk, certificate.pk]))
+            urls.append(
+                reverse("admin:issuance_kihonetuser_resend", args=[user.pk, certificate.pk])
+            )
         for url in urls:
             assert client.get(url).status_code == (200 if mine else 404), url
 
@@ -82,8 +82,9 @@ def test_r15_actions_on_another_desks_customer_are_404(population, desks, desk_n
     for user in population.users:
         if user.user_id in expected:
             continue
-        response = client.post(reverse("admin:issuance_kihonetuser_reissue", args=[user.pk]),
-                               {"reason": "pc_change"})
+        response = client.post(
+            reverse("admin:issuance_kihonetuser_reissue", args=[user.pk]), {"reason": "pc_change"}
+        )
         assert response.status_code == 404
         assert not Notice.objects.filter(user=user, kind="reissue").exists()
 
@@ -93,10 +94,15 @@ def test_r15_autocomplete_offers_only_the_desks_users(population, desks, desk_na
     client = staff_client(make_staff(roles.CLERK, desks[desk_name]))
     expected = population.visible_to(desk_name)
     for user in population.users:
-        response = client.get(reverse("admin:autocomplete"), {
-            "app_label": "issuance", "model_name": "notice", "field_name": "user",
-            "term": user.user_id,
-        })
+        response = client.get(
+            reverse("admin:autocomplete"),
+            {
+                "app_label": "issuance",
+                "model_name": "notice",
+                "field_name": "user",
+                "term": user.user_id,
+            },
+        )
         assert response.status_code == 200
         ids = {row["id"] for row in response.json()["results"]}
         assert ids == ({str(user.pk)} if user.user_id in expected else set())
@@ -126,8 +132,9 @@ def test_r15_staff_without_a_desk_or_role_see_nothing(population):
         if response.status_code == 200:
             assert list(response.context["cl"].result_list) == []
         target = population.users[0]
-        assert client.get(reverse("admin:issuance_kihonetuser_change",
-                                  args=[target.pk])).status_code in {403, 404}
+        assert client.get(
+            reverse("admin:issuance_kihonetuser_change", args=[target.pk])
+        ).status_code in {403, 404}
 
 
 def test_r15_an_export_holds_only_the_desks_rows(population, desks):
@@ -138,9 +145,14 @@ def test_r15_an_export_holds_only_the_desks_rows(population, desks):
     clerk.user_permissions.add(Permission.objects.get(codename="export_data"))
     client = staff_client(clerk)
     every_pk = [u.pk for u in population.users]
-    response = client.post(reverse("admin:issuance_kihonetuser_changelist"), {
-        "action": "export_csv", "_selected_action": every_pk, "select_across": "1",
-    })
+    response = client.post(
+        reverse("admin:issuance_kihonetuser_changelist"),
+        {
+            "action": "export_csv",
+            "_selected_action": every_pk,
+            "select_across": "1",
+        },
+    )
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     exported = {line.split(",")[0] for line in body.strip().splitlines()[1:]}

@@ -29,10 +29,15 @@ def clerk(db, settings):
 
 
 def sign_in(client: Client, user, *, password: str = PASSWORD, code: str | None = None):
-    return client.post(LOGIN, {
-        "username": user.username, "password": password,
-        "otp_token": current_code(user) if code is None else code, "next": INDEX,
-    })
+    return client.post(
+        LOGIN,
+        {
+            "username": user.username,
+            "password": password,
+            "otp_token": current_code(user) if code is None else code,
+            "next": INDEX,
+        },
+    )
 
 
 def test_sign_in_with_password_and_totp_code_opens_the_dashboard(clerk):

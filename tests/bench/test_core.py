@@ -41,8 +41,7 @@ def test_a_destructive_step_refuses_the_tests_database(db):
     make_customer(kihonet_code=f"{reminders.CUSTOMER_CODE_PREFIX}000001")
     with pytest.raises(core.NotTheBenchDatabase, match=connection.settings_dict["NAME"]):
         reminders._delete_bench_rows()
-    assert Customer.objects.filter(
-        kihonet_code=f"{reminders.CUSTOMER_CODE_PREFIX}000001").exists()
+    assert Customer.objects.filter(kihonet_code=f"{reminders.CUSTOMER_CODE_PREFIX}000001").exists()
 
 
 @pytest.mark.postgres
@@ -53,8 +52,15 @@ def test_make_bench_on_the_ci_database_touches_nothing(transaction_db_rows):
     name = connection.settings_dict["NAME"]
     url = f"postgres://postgres@127.0.0.1:5432/{name}"
     environ = {**os.environ, "DATABASE_URL": url, core.BENCH_DATABASE_VARIABLE: url}
-    result = subprocess.run([sys.executable, "-m", "bench", "reminders"], cwd=REPO, env=environ,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "reminders"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode != 0
     assert "refusing to run the benchmarks" in result.stderr
     assert Customer.objects.filter(pk__in=transaction_db_rows).count() == len(transaction_db_rows)
@@ -64,5 +70,6 @@ def test_make_bench_on_the_ci_database_touches_nothing(transaction_db_rows):
 def transaction_db_rows(transactional_db):
     from bench import reminders
 
-    return [make_customer(kihonet_code=f"{reminders.CUSTOMER_CODE_PREFIX}{i:06d}").pk
-            for i in range(3)]
+    return [
+        make_customer(kihonet_code=f"{reminders.CUSTOMER_CODE_PREFIX}{i:06d}").pk for i in range(3)
+    ]

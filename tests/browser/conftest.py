@@ -31,8 +31,12 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 PC_VIEWPORT = {"width": 1280, "height": 900}
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 # Every wait of a test; the whole browser suite must stay well under a minute.
 TIMEOUT_MS = 15_000
@@ -98,7 +102,11 @@ class ClientTool:
         """Another command of the same tool on the same store, e.g. ``list``."""
         return subprocess.run(
             [sys.executable, str(AGENT), *args, "--store", str(self.store)],
-            capture_output=True, text=True, encoding="utf-8", timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=60,
+            check=False,
             env=agent_env(self.store, KIHONET_AGENT_PASSPHRASE=self.passphrase),
         )
 
@@ -114,10 +122,23 @@ def client_tool(site, tmp_path) -> Iterator[ClientTool]:
     """The client tool serving ``site.url`` on the port the pages are configured with."""
     store = tmp_path / "store"
     process = subprocess.Popen(
-        [sys.executable, str(AGENT), "serve", "--server", site.url,
-         "--port", str(site.tool_port), "--store", str(store)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        encoding="utf-8", env=agent_env(store, KIHONET_AGENT_PASSPHRASE=PASSPHRASE),
+        [
+            sys.executable,
+            str(AGENT),
+            "serve",
+            "--server",
+            site.url,
+            "--port",
+            str(site.tool_port),
+            "--store",
+            str(store),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env=agent_env(store, KIHONET_AGENT_PASSPHRASE=PASSPHRASE),
     )
     tool = ClientTool(process, site.tool_port, store, PASSPHRASE)
     sink: queue.Queue = queue.Queue()
@@ -172,8 +193,9 @@ def browser(monkeypatch):
 def _new_page(browser, viewport: dict, **options):
     """A page in a fresh context; script errors and console errors (a refused fetch, a
     Content-Security-Policy violation) are collected in ``page.errors``."""
-    context = browser.new_context(viewport=viewport, locale="ja-JP",
-                                  timezone_id="Asia/Tokyo", **options)
+    context = browser.new_context(
+        viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo", **options
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -208,8 +230,7 @@ def page(browser):
 @pytest.fixture
 def phone_page(browser):
     """A page on a phone (390x844, touch)."""
-    page = _new_page(browser, PHONE_VIEWPORT, is_mobile=True, has_touch=True,
-                     device_scale_factor=2)
+    page = _new_page(browser, PHONE_VIEWPORT, is_mobile=True, has_touch=True, device_scale_factor=2)
     yield page
     _close(page)
 

@@ -40,8 +40,12 @@ HINTS = {
     "email": "（3年後の更新時にはこのアドレス宛に案内を送信します。）",
 }
 LABELS = {
-    "kihonet_code": "企保ネットコード", "management_number": "管理番号", "user_id": "ユーザーID",
-    "year": "年", "branch_number": "枝番", "email": "Eメールアドレス",
+    "kihonet_code": "企保ネットコード",
+    "management_number": "管理番号",
+    "user_id": "ユーザーID",
+    "year": "年",
+    "branch_number": "枝番",
+    "email": "Eメールアドレス",
 }
 # What the customer types, copied from the letter: full-width characters, stray spaces.
 TYPED = {
@@ -54,8 +58,12 @@ TYPED = {
 }
 # What the service reads from it (R01: half-width).
 NORMALISED = {
-    "kihonet_code": "12345678", "management_number": "AB12345678", "user_id": "KN01234",
-    "year": "2026", "branch_number": "001", "email": "taro.yamada@example.jp",
+    "kihonet_code": "12345678",
+    "management_number": "AB12345678",
+    "user_id": "KN01234",
+    "year": "2026",
+    "branch_number": "001",
+    "email": "taro.yamada@example.jp",
 }
 
 
@@ -70,9 +78,12 @@ def japanese_date(moment) -> str:
 
 def new_customer_notice(**customer) -> Notice:
     customer = make_customer(kihonet_code=NORMALISED["kihonet_code"], **customer)
-    user = make_user(customer, user_id=NORMALISED["user_id"],
-                     management_number=NORMALISED["management_number"],
-                     email=NORMALISED["email"])
+    user = make_user(
+        customer,
+        user_id=NORMALISED["user_id"],
+        management_number=NORMALISED["management_number"],
+        email=NORMALISED["email"],
+    )
     return make_notice(user, issued_on=date(2026, 4, 1))
 
 
@@ -96,10 +107,22 @@ def openssl_verify(tmp_path, chain_pem: bytes, certificate: x509.Certificate) ->
         return str(path)
 
     result = subprocess.run(
-        ["openssl", "verify", "-purpose", "sslclient", "-x509_strict",
-         "-CAfile", write("root.pem", roots), "-untrusted", write("issuing.pem", intermediates),
-         write("client.pem", [certificate])],
-        capture_output=True, text=True, check=False, timeout=30,
+        [
+            "openssl",
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-x509_strict",
+            "-CAfile",
+            write("root.pem", roots),
+            "-untrusted",
+            write("issuing.pem", intermediates),
+            write("client.pem", [certificate]),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -133,7 +156,9 @@ def test_r01_r04_r06_r13_acquisition_journey_in_chromium(
         expect(wrapper.locator("label")).to_contain_text(LABELS[name])
         expect(wrapper).to_contain_text(hint)
         expect(wrapper.get_by_text(hint, exact=True)).to_be_visible()
-        assert page.locator(f"#id_{name}").get_attribute("aria-describedby") == f"id_{name}_helptext"
+        assert (
+            page.locator(f"#id_{name}").get_attribute("aria-describedby") == f"id_{name}_helptext"
+        )
     fill_form(page, TYPED)
     screenshot(page, "02-form-typed")
 
@@ -186,7 +211,9 @@ def test_r01_r04_r06_r13_acquisition_journey_in_chromium(
     assert serial == certificate.serial
     expiry = japanese_date(certificate.not_after)
     assert expiry == japanese_date(add_years(timezone.now(), 3))  # e.g. 2029年11月28日
-    assert re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}", page.locator("#expiry").inner_text())
+    assert re.fullmatch(
+        r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}", page.locator("#expiry").inner_text()
+    )
     expect(page.locator("#expiry")).to_contain_text(expiry)
     notice = Notice.objects.select_related("user__customer").get(pk=notice.pk)
     assert notice.is_used and notice.user.customer.started_using

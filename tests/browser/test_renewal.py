@@ -32,15 +32,17 @@ def japanese_date(moment) -> str:
     return f"{local.year}年{local.month}月{local.day}日"
 
 
-def held_by_the_tool(site, client_tool, user, *, expires_in: timedelta,
-                     utc_hour: int | None = None) -> Certificate:
+def held_by_the_tool(
+    site, client_tool, user, *, expires_in: timedelta, utc_hour: int | None = None
+) -> Certificate:
     """A certificate issued three years ago less ``expires_in`` (at ``utc_hour`` that day),
     key and chain in the tool's store as if the tool had acquired it then."""
     key, csr = make_csr()
     issued_at = add_years(timezone.now(), -3) + expires_in
     if utc_hour is not None:
-        issued_at = issued_at.astimezone(UTC).replace(hour=utc_hour, minute=0, second=0,
-                                                       microsecond=0)
+        issued_at = issued_at.astimezone(UTC).replace(
+            hour=utc_hour, minute=0, second=0, microsecond=0
+        )
     certificate = issue_certificate(user=user, csr_data=csr, actor=ACTOR, now=issued_at)
     parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
     chain = [site.ca.issuing_cert, site.ca.root_cert]
@@ -54,10 +56,15 @@ def test_r09_r12_renewal_in_chromium_with_two_certificates(site, client_tool, pa
     R09: the certificate 10 days before expiry is renewable; the new one has the same subject
     and e-mail, a new key, three years, and points back to the old one."""
     customer = make_customer(product_lines=("団体信用生命保険",), started_using=True)
-    taro = make_user(customer, user_id="KN01234", management_number="AB12345678",
-                     email="taro.yamada@example.jp")
-    hanako = make_user(customer, user_id="KN05678", management_number="CD87654321",
-                       email="hanako.suzuki@example.jp")
+    taro = make_user(
+        customer, user_id="KN01234", management_number="AB12345678", email="taro.yamada@example.jp"
+    )
+    hanako = make_user(
+        customer,
+        user_id="KN05678",
+        management_number="CD87654321",
+        email="hanako.suzuki@example.jp",
+    )
     # It expires at 20:00 UTC, i.e. 05:00 the next day in Japan: the page shows the JST date.
     old = held_by_the_tool(site, client_tool, taro, expires_in=timedelta(days=10), utc_hour=20)
     assert timezone.localdate(old.not_after) != old.not_after.astimezone(UTC).date()
@@ -99,7 +106,9 @@ def test_r09_r12_renewal_in_chromium_with_two_certificates(site, client_tool, pa
     # ⑧ completion with the new expiry.
     page.wait_for_url(site("/renew/complete/?serial=*"))
     main = page.locator("main")
-    expect(main.get_by_role("heading", name="クライアント証明書の更新が完了しました")).to_be_visible()
+    expect(
+        main.get_by_role("heading", name="クライアント証明書の更新が完了しました")
+    ).to_be_visible()
     screenshot(page, "04-complete")
 
     serial = page.locator("#serial").inner_text().strip()

@@ -45,21 +45,27 @@ PASSPHRASE = "correct horse battery staple"
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Kihonet CA"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Kihonet CA"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
-def _ca_certificate(subject: x509.Name, issuer: x509.Name, public_key: Any, signer: Any,
-                    path_length: int) -> x509.Certificate:
+def _ca_certificate(
+    subject: x509.Name, issuer: x509.Name, public_key: Any, signer: Any, path_length: int
+) -> x509.Certificate:
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(issuer).public_key(public_key)
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .sign(signer, hashes.SHA256())
     )
@@ -77,11 +83,13 @@ class ThrowawayCA:
     @classmethod
     def create(cls) -> ThrowawayCA:
         root_key = ec.generate_private_key(ec.SECP256R1())
-        root = _ca_certificate(_name("Test Root"), _name("Test Root"), root_key.public_key(),
-                               root_key, 1)
+        root = _ca_certificate(
+            _name("Test Root"), _name("Test Root"), root_key.public_key(), root_key, 1
+        )
         issuing_key = ec.generate_private_key(ec.SECP256R1())
-        issuing = _ca_certificate(_name("Test Issuing"), root.subject,
-                                  issuing_key.public_key(), root_key, 0)
+        issuing = _ca_certificate(
+            _name("Test Issuing"), root.subject, issuing_key.public_key(), root_key, 0
+        )
         return cls(root_key, root, issuing_key, issuing)
 
     @property
@@ -90,9 +98,7 @@ class ThrowawayCA:
 
     @property
     def chain_pem(self) -> str:
-        return "".join(
-            c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain
-        )
+        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
 
     def issue(
         self,
@@ -106,17 +112,22 @@ class ThrowawayCA:
         serial: int | None = None,
     ) -> x509.Certificate:
         start = not_before or datetime.now(UTC) - timedelta(minutes=5)
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Insurance Co."),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kihonet_code),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{user_id} {management_number}"),
-        ])
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Insurance Co."),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kihonet_code),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"{user_id} {management_number}"),
+            ]
+        )
         return (
             x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(self.issuing.subject).public_key(public_key)
+            .subject_name(subject)
+            .issuer_name(self.issuing.subject)
+            .public_key(public_key)
             .serial_number(serial or x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(self.issuing_key, hashes.SHA256())
         )
@@ -145,8 +156,10 @@ def _issued(state: StubState, csr_pem: str, fields: dict[str, str]) -> tuple[int
     if not csr.is_signature_valid:
         return _error(400, "3430", "CSRが正しくありません")
     certificate = state.ca.issue(
-        csr.public_key(), user_id=fields["user_id"],
-        management_number=fields["management_number"], kihonet_code=fields["kihonet_code"],
+        csr.public_key(),
+        user_id=fields["user_id"],
+        management_number=fields["management_number"],
+        kihonet_code=fields["kihonet_code"],
         days=1825,
     )
     return 201, {
@@ -189,8 +202,11 @@ def stub_api(state: StubState, path: str, body: dict[str, Any]) -> tuple[int, di
             return _error(400, "3420", "入力情報エラー", errors={"user_id": ["一致しません。"]})
         token = secrets.token_urlsafe(16)
         state.enrollments[token] = {"fields": body, "confirmed": False}
-        return 201, {"token": token, "email": body["email"],
-                     "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+        return 201, {
+            "token": token,
+            "email": body["email"],
+            "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        }
     if len(parts) == 5 and parts[:3] == ["api", "v1", "enrollments"]:
         enrollment = state.enrollments.get(parts[3])
         if enrollment is None:
@@ -205,8 +221,10 @@ def stub_api(state: StubState, path: str, body: dict[str, Any]) -> tuple[int, di
     if path == "/api/v1/renewals/challenge":
         challenge = secrets.token_urlsafe(24)
         state.challenges[challenge] = format(held.serial_number, "X")
-        return 201, {"challenge": challenge,
-                     "expires_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()}
+        return 201, {
+            "challenge": challenge,
+            "expires_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+        }
     if path == "/api/v1/renewals":
         challenge = body["challenge"]
         if state.challenges.pop(challenge, None) != format(held.serial_number, "X"):
@@ -252,21 +270,31 @@ def tls_server_context(ca: ThrowawayCA, folder: Path) -> ssl.SSLContext:
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca.issuing.subject).public_key(key.public_key())
+        .issuer_name(ca.issuing.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca.issuing_key, hashes.SHA256())
     )
     chain = folder / "server-chain.pem"
-    chain.write_bytes(certificate.public_bytes(serialization.Encoding.PEM)
-                      + ca.issuing.public_bytes(serialization.Encoding.PEM))
+    chain.write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+        + ca.issuing.public_bytes(serialization.Encoding.PEM)
+    )
     key_file = folder / "server-key.pem"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain, key_file)
     return context
@@ -302,20 +330,35 @@ def free_port() -> int:
 
 def agent_env(store: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIHONET_")}
-    env.update({
-        "KIHONET_AGENT_HOME": str(store), "KIHONET_AGENT_PASSPHRASE": PASSPHRASE,
-        "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1", "NO_PROXY": "*",
-    })
+    env.update(
+        {
+            "KIHONET_AGENT_HOME": str(store),
+            "KIHONET_AGENT_PASSPHRASE": PASSPHRASE,
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONUNBUFFERED": "1",
+            "NO_PROXY": "*",
+        }
+    )
     env.update(extra)
     return env
 
 
-def run_agent(*args: str, store: Path, input: str = "", **extra_env: str,
-              ) -> subprocess.CompletedProcess[str]:
+def run_agent(
+    *args: str,
+    store: Path,
+    input: str = "",
+    **extra_env: str,
+) -> subprocess.CompletedProcess[str]:
     """``python kihonet_agent.py ARGS`` to completion."""
     return subprocess.run(
-        [sys.executable, str(AGENT), *args], input=input, capture_output=True, text=True,
-        encoding="utf-8", env=agent_env(store, **extra_env), timeout=60, check=False,
+        [sys.executable, str(AGENT), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=agent_env(store, **extra_env),
+        timeout=60,
+        check=False,
     )
 
 
@@ -357,8 +400,12 @@ def serving_agent(store: Path, server: str, *, timeout: float = 15.0) -> Iterato
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(AGENT), "serve", "--server", server, "--port", str(port)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        encoding="utf-8", env=agent_env(store),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env=agent_env(store),
     )
     lines: list[str] = []
     sink: queue.Queue[str | None] = queue.Queue()

@@ -24,11 +24,15 @@ def filled_store(tmp_path_factory: pytest.TempPathFactory, ca: ThrowawayCA) -> P
     path = tmp_path_factory.mktemp("filled") / "store"
     store = agent.AgentStore(path, passphrase=PASSPHRASE)
     now = datetime.now(UTC)
-    for user_id, start, days in (("U000003", now, 900), ("U000001", now, 300),
-                                 ("U000002", now - timedelta(days=40), 30)):
+    for user_id, start, days in (
+        ("U000003", now, 900),
+        ("U000001", now, 300),
+        ("U000002", now - timedelta(days=40), 30),
+    ):
         key = ec.generate_private_key(ec.SECP256R1())
-        store.install(key, ca.issue(key.public_key(), user_id=user_id, not_before=start,
-                                    days=days), ca.chain)
+        store.install(
+            key, ca.issue(key.public_key(), user_id=user_id, not_before=start, days=days), ca.chain
+        )
     return path
 
 
@@ -42,8 +46,12 @@ def test_r13_serve_prints_ready_message(running: Agent):
     assert READY in running.lines
     reply = call(running, "GET", "/status")
     assert reply.status == 200
-    assert reply.body == {"status": "ready", "message": READY, "version": agent.__version__,
-                          "server": SITE}
+    assert reply.body == {
+        "status": "ready",
+        "message": READY,
+        "version": agent.__version__,
+        "server": SITE,
+    }
 
 
 def test_r13_serve_stops_cleanly_on_sigterm(tmp_path: Path):
@@ -90,11 +98,16 @@ def test_allowed_origin_gets_cors_headers(running: Agent):
 
 
 def test_preflight_allows_private_network_access(running: Agent):
-    reply = call(running, "OPTIONS", "/enroll", headers={
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type",
-        "Access-Control-Request-Private-Network": "true",
-    })
+    reply = call(
+        running,
+        "OPTIONS",
+        "/enroll",
+        headers={
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
     assert reply.status == 204
     assert reply.headers["Access-Control-Allow-Origin"] == SITE
     assert reply.headers["Access-Control-Allow-Methods"] == "GET, POST"
@@ -104,22 +117,34 @@ def test_preflight_allows_private_network_access(running: Agent):
 
 
 def test_preflight_without_private_network_request(running: Agent):
-    reply = call(running, "OPTIONS", "/status",
-                 headers={"Access-Control-Request-Method": "GET"})
+    reply = call(running, "OPTIONS", "/status", headers={"Access-Control-Request-Method": "GET"})
     assert reply.status == 204
     assert "Access-Control-Allow-Private-Network" not in reply.headers
 
 
-@pytest.mark.parametrize("origin", [
-    "https://evil.example", "http://kihonet.example.jp", "https://kihonet.example.jp:8443",
-    "https://kihonet.example.jp.evil.example", "null", "",
-])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "http://kihonet.example.jp",
+        "https://kihonet.example.jp:8443",
+        "https://kihonet.example.jp.evil.example",
+        "null",
+        "",
+    ],
+)
 def test_other_origin_is_refused(running: Agent, origin: str):
     for method, path in (("GET", "/status"), ("GET", "/certificates"), ("OPTIONS", "/enroll")):
-        reply = call(running, method, path, origin=origin, headers={
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Private-Network": "true",
-        })
+        reply = call(
+            running,
+            method,
+            path,
+            origin=origin,
+            headers={
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Private-Network": "true",
+            },
+        )
         assert reply.status == 403, (method, path)
         assert reply.body == {"error": "forbidden"}
         assert "Access-Control-Allow-Origin" not in reply.headers
@@ -131,10 +156,17 @@ def test_missing_origin_is_refused(running: Agent):
     assert reply.status == 403 and reply.body == {"error": "forbidden"}
 
 
-@pytest.mark.parametrize("host", [
-    "evil.example", "evil.example:{port}", "127.0.0.1", "127.0.0.1:1", "kihonet.example.jp",
-    "192.168.0.10:{port}",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:{port}",
+        "127.0.0.1",
+        "127.0.0.1:1",
+        "kihonet.example.jp",
+        "192.168.0.10:{port}",
+    ],
+)
 def test_bad_host_is_refused(running: Agent, host: str):
     """DNS rebinding: a page on another name that resolves to 127.0.0.1 is refused."""
     reply = call(running, "GET", "/status", host=host.format(port=running.port))
@@ -145,10 +177,17 @@ def test_localhost_host_is_accepted(running: Agent):
     assert call(running, "GET", "/status", host=f"localhost:{running.port}").status == 200
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/"), ("GET", "/nothing"), ("POST", "/status"), ("GET", "/enroll"),
-    ("DELETE", "/certificates"), ("OPTIONS", "/nothing"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/nothing"),
+        ("POST", "/status"),
+        ("GET", "/enroll"),
+        ("DELETE", "/certificates"),
+        ("OPTIONS", "/nothing"),
+    ],
+)
 def test_unknown_path_is_404(running: Agent, method: str, path: str):
     reply = call(running, method, path, data=b"{}" if method == "POST" else None)
     assert reply.status == 404
@@ -176,8 +215,16 @@ def test_certificates_lists_the_store_sorted_by_expiry(running: Agent, ca: Throw
     assert [c["user_id"] for c in listed] == ["U000002", "U000001", "U000003"]
     assert [c["expired"] for c in listed] == [True, False, False]
     first = listed[1]
-    assert set(first) == {"serial", "subject", "user_id", "management_number", "kihonet_code",
-                          "not_before", "not_after", "expired"}
+    assert set(first) == {
+        "serial",
+        "subject",
+        "user_id",
+        "management_number",
+        "kihonet_code",
+        "not_before",
+        "not_after",
+        "expired",
+    }
     assert first["management_number"] == "A123456789"
     assert first["kihonet_code"] == "12345678"
     assert first["subject"] == "CN=U000001 A123456789,OU=12345678,O=Example Insurance Co.,C=JP"
@@ -188,9 +235,14 @@ def test_certificates_lists_the_store_sorted_by_expiry(running: Agent, ca: Throw
 def test_enroll_and_renew_through_the_local_server(tmp_path: Path, ca: ThrowawayCA):
     store = tmp_path / "store"
     with stub_server(ca) as (server, state), serving_agent(store, server) as running:
-        fields = {"kihonet_code": "12345678", "management_number": "A123456789",
-                  "user_id": "U000001", "year": "2024", "branch_number": "001",
-                  "email": "taro@example.jp"}
+        fields = {
+            "kihonet_code": "12345678",
+            "management_number": "A123456789",
+            "user_id": "U000001",
+            "year": "2024",
+            "branch_number": "001",
+            "email": "taro@example.jp",
+        }
         # What the site does before handing the token to the agent.
         client = agent.ApiClient(server)
         token = client.create_enrollment(fields)["token"]
@@ -198,8 +250,13 @@ def test_enroll_and_renew_through_the_local_server(tmp_path: Path, ca: Throwaway
 
         enrolled = call(running, "POST", "/enroll", body={"token": token})
         assert enrolled.status == 200, enrolled.body
-        assert set(enrolled.body) == {"serial", "not_after", "subject", "user_id",
-                                      "management_number"}
+        assert set(enrolled.body) == {
+            "serial",
+            "not_after",
+            "subject",
+            "user_id",
+            "management_number",
+        }
         assert enrolled.body["user_id"] == "U000001"
         assert enrolled.headers["Access-Control-Allow-Origin"] == server
 
@@ -208,12 +265,13 @@ def test_enroll_and_renew_through_the_local_server(tmp_path: Path, ca: Throwaway
         assert renewed.body["serial"] != enrolled.body["serial"]
 
         listed = call(running, "GET", "/certificates").body["certificates"]
-        assert {c["serial"] for c in listed} == {enrolled.body["serial"],
-                                                 renewed.body["serial"]}
+        assert {c["serial"] for c in listed} == {enrolled.body["serial"], renewed.body["serial"]}
     old = pkcs12.load_key_and_certificates(
-        (store / f"{enrolled.body['serial']}.p12").read_bytes(), PASSPHRASE.encode())
+        (store / f"{enrolled.body['serial']}.p12").read_bytes(), PASSPHRASE.encode()
+    )
     new = pkcs12.load_key_and_certificates(
-        (store / f"{renewed.body['serial']}.p12").read_bytes(), PASSPHRASE.encode())
+        (store / f"{renewed.body['serial']}.p12").read_bytes(), PASSPHRASE.encode()
+    )
     assert old[0].private_numbers() != new[0].private_numbers()  # a new key for the renewal
     for _, body in state.requests:  # the private key never left the agent
         assert "PRIVATE KEY" not in str(body)
@@ -243,6 +301,5 @@ def test_r14_enroll_without_rights_answers_admin_required(unwritable_dir: Path, 
     with stub_server(ca) as (server, state), serving_agent(unwritable_dir, server) as running:
         reply = call(running, "POST", "/enroll", body={"token": "any"})
     assert reply.status == 500
-    assert reply.body == {"status_code": "admin_required",
-                          "message": agent.ADMIN_REQUIRED_MESSAGE}
+    assert reply.body == {"status_code": "admin_required", "message": agent.ADMIN_REQUIRED_MESSAGE}
     assert state.requests == []  # refused before asking the server for a certificate

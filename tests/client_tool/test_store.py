@@ -29,11 +29,11 @@ def _private_value(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def test_pkcs12_opens_with_the_password_and_holds_key_certificate_and_chain(store_dir, ca):
     store = agent.AgentStore(store_dir, passphrase=PASSPHRASE)
-    key, certificate, info = _install(store, ca, user_id="U000001",
-                                      management_number="A123456789")
+    key, certificate, info = _install(store, ca, user_id="U000001", management_number="A123456789")
 
-    loaded = pkcs12.load_pkcs12((store_dir / f"{info.serial}.p12").read_bytes(),
-                                PASSPHRASE.encode())
+    loaded = pkcs12.load_pkcs12(
+        (store_dir / f"{info.serial}.p12").read_bytes(), PASSPHRASE.encode()
+    )
     assert loaded.key is not None
     assert _private_value(loaded.key) == _private_value(key)
     assert loaded.cert.certificate == certificate
@@ -63,8 +63,9 @@ def test_private_key_is_never_on_disk_unencrypted(store_dir, ca):
     store = agent.AgentStore(store_dir, passphrase=PASSPHRASE)
     key, _, info = _install(store, ca)
     secret = _private_value(key)
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
     files = sorted(p.name for p in store_dir.iterdir())
     assert files == [f"{info.serial}.p12", f"{info.serial}.pem"]  # no temporary files left
@@ -97,10 +98,14 @@ def test_serial_is_uppercase_hex_without_leading_zeros(store_dir, ca):
 
 def test_load_and_listing_parse_the_subject(store_dir, ca):
     store = agent.AgentStore(store_dir, passphrase=PASSPHRASE)
-    _key, certificate, info = _install(store, ca, user_id="U000002",
-                                      management_number="B987654321", kihonet_code="87654321")
+    _key, certificate, info = _install(
+        store, ca, user_id="U000002", management_number="B987654321", kihonet_code="87654321"
+    )
     assert (info.user_id, info.management_number, info.kihonet_code) == (
-        "U000002", "B987654321", "87654321")
+        "U000002",
+        "B987654321",
+        "87654321",
+    )
     held = store.load(info.serial.lower())
     assert held.certificate == certificate and len(held.chain) == 2
     assert [i.serial for i in agent.AgentStore(store_dir).certificates()] == [info.serial]
@@ -135,10 +140,13 @@ def test_new_store_asks_the_password_twice(store_dir):
 
 
 def test_japanese_dates_are_in_japan_time():
-    assert agent.format_japanese_date(datetime(2029, 11, 28, 14, 59, 59, tzinfo=UTC)) \
+    assert (
+        agent.format_japanese_date(datetime(2029, 11, 28, 14, 59, 59, tzinfo=UTC))
         == "2029年11月28日"
-    assert agent.format_japanese_date(datetime(2029, 11, 28, 15, 0, 0, tzinfo=UTC)) \
-        == "2029年11月29日"
+    )
+    assert (
+        agent.format_japanese_date(datetime(2029, 11, 28, 15, 0, 0, tzinfo=UTC)) == "2029年11月29日"
+    )
 
 
 def test_expired_flag(store_dir, ca):
@@ -177,8 +185,9 @@ def test_other_write_failures_are_reported_not_swallowed(tmp_path: Path, ca):
 def test_server_origin_and_url_rules():
     assert agent.server_origin("https://Kihonet.Example.jp/app/") == "https://kihonet.example.jp"
     assert agent.server_origin("https://kihonet.example.jp:443") == "https://kihonet.example.jp"
-    assert agent.server_origin("https://kihonet.example.jp:8443/") \
-        == "https://kihonet.example.jp:8443"
+    assert (
+        agent.server_origin("https://kihonet.example.jp:8443/") == "https://kihonet.example.jp:8443"
+    )
     assert agent.server_origin("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
     for bad in ("http://kihonet.example.jp", "ftp://x", "kihonet.example.jp", ""):
         with pytest.raises(agent.BadRequest):

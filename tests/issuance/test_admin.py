@@ -19,16 +19,26 @@ def add_certificates(count: int, start: int) -> None:
         user = make_user()
         make_notice(user)
         Certificate.objects.create(
-            user=user, serial=f"{n:X}", subject=f"CN={user.user_id}", email=user.email,
-            not_before=now, not_after=now + timedelta(days=1095), pem="-",
-            fingerprint=f"{n:064x}", public_key_fingerprint=f"{n + 10**6:064x}",
+            user=user,
+            serial=f"{n:X}",
+            subject=f"CN={user.user_id}",
+            email=user.email,
+            not_before=now,
+            not_after=now + timedelta(days=1095),
+            pem="-",
+            fingerprint=f"{n:064x}",
+            public_key_fingerprint=f"{n + 10**6:064x}",
         )
 
 
 @pytest.mark.parametrize(
     "url_name",
-    ["admin:issuance_certificate_changelist", "admin:issuance_notice_changelist",
-     "admin:issuance_kihonetuser_changelist", "admin:issuance_auditevent_changelist"],
+    [
+        "admin:issuance_certificate_changelist",
+        "admin:issuance_notice_changelist",
+        "admin:issuance_kihonetuser_changelist",
+        "admin:issuance_auditevent_changelist",
+    ],
 )
 def test_changelists_make_no_query_per_row(admin_client, django_assert_max_num_queries, url_name):
     add_certificates(3, 1)
@@ -60,6 +70,7 @@ def test_nobody_deletes_certificates_notices_or_audit_events(admin_user, rf):
 
 def test_every_model_is_registered_with_japanese_names():
     from django.apps import apps
+
     for model in apps.get_app_config("issuance").get_models():
         assert model in admin.site._registry, model
         assert not str(model._meta.verbose_name).isascii(), model

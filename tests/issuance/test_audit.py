@@ -25,7 +25,10 @@ def test_both_rows_are_written_and_linked():
     stored = AuditEvent.objects.get(pk=event.pk)
     assert (stored.object_type, stored.object_id) == ("customer", str(customer.pk))
     assert (stored.action, stored.actor, stored.detail) == (
-        "customer_created", "test", {"code": "80000001"})
+        "customer_created",
+        "test",
+        {"code": "80000001"},
+    )
     assert not customer._state.adding and not event._state.adding
 
 

@@ -14,7 +14,7 @@ from issuance.business_days import (
 @pytest.mark.parametrize(
     ("day", "expected"),
     [
-        (date(2026, 11, 27), True),   # a Friday
+        (date(2026, 11, 27), True),  # a Friday
         (date(2026, 11, 28), False),  # a Saturday
         (date(2026, 11, 23), False),  # 勤労感謝の日
         (date(2026, 12, 31), False),  # 12/31 to 1/3 are closed
@@ -34,8 +34,10 @@ def test_r02_year_whose_dec_30_is_a_weekday_registers_dec_30_in_the_next_year():
 
 @pytest.mark.parametrize(
     ("year", "last_business_day"),
-    [(2023, date(2023, 12, 29)),   # 12/30 is a Saturday
-     (2029, date(2029, 12, 28))],  # 12/30 is a Sunday
+    [
+        (2023, date(2023, 12, 29)),  # 12/30 is a Saturday
+        (2029, date(2029, 12, 28)),
+    ],  # 12/30 is a Sunday
 )
 def test_r02_year_whose_dec_30_falls_on_a_weekend_uses_the_friday_before(year, last_business_day):
     assert date(year, 12, 30).weekday() in (5, 6)
@@ -44,7 +46,8 @@ def test_r02_year_whose_dec_30_falls_on_a_weekend_uses_the_friday_before(year, l
     assert registration_year(date(year, 12, 30)) == year
 
 
-@pytest.mark.parametrize("day", [date(2026, 12, 29), date(2026, 12, 1), date(2026, 12, 31),
-                                 date(2026, 1, 5)])
+@pytest.mark.parametrize(
+    "day", [date(2026, 12, 29), date(2026, 12, 1), date(2026, 12, 31), date(2026, 1, 5)]
+)
 def test_r02_other_december_days_register_in_the_printed_year(day):
     assert registration_year(day) == day.year

@@ -27,7 +27,9 @@ ACTOR = audit.Actor.customer("test", "127.0.0.1")
 def issue(notice=None, csr=None):
     notice = notice or make_notice()
     return services.issue_certificate(
-        user=notice.user, notice=notice, csr_data=make_csr(common_name="CN from the PC")[1] if csr is None else csr,
+        user=notice.user,
+        notice=notice,
+        csr_data=make_csr(common_name="CN from the PC")[1] if csr is None else csr,
         actor=ACTOR,
     )
 
@@ -92,24 +94,40 @@ def test_r08_r12_certificate_is_built_from_our_records(issuing_ca):
     )
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.RFC822Name) == [notice.email]
-    assert cert.not_valid_after_utc.replace(year=cert.not_valid_before_utc.year) == cert.not_valid_before_utc
+    assert (
+        cert.not_valid_after_utc.replace(year=cert.not_valid_before_utc.year)
+        == cert.not_valid_before_utc
+    )
     assert (certificate.not_after - certificate.not_before).days in (1095, 1096)
     assert certificate.serial == format(cert.serial_number, "X")
     stored = Certificate.objects.get(pk=certificate.pk)
     assert stored.pem == cert.public_bytes(serialization.Encoding.PEM).decode()
-    assert stored.fingerprint == hashlib.sha256(
-        cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    assert stored.public_key_fingerprint == hashlib.sha256(cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    assert (
+        stored.fingerprint
+        == hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    )
+    assert (
+        stored.public_key_fingerprint
+        == hashlib.sha256(
+            cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        ).hexdigest()
+    )
     event = AuditEvent.objects.get(action="certificate_issued")
     assert (event.kihonet_user, event.object_id) == (user, str(certificate.pk))
 
 
 def test_r07_issued_certificate_passes_openssl_verify_for_client_auth(issuing_ca, tmp_path):
     certificate = issue()
-    result = openssl("verify", "-purpose", "sslclient",
-                     "-CAfile", write(tmp_path, "chain.pem", issuing_ca.chain_pem),
-                     write(tmp_path, "cert.pem", certificate.pem))
+    result = openssl(
+        "verify",
+        "-purpose",
+        "sslclient",
+        "-CAfile",
+        write(tmp_path, "chain.pem", issuing_ca.chain_pem),
+        write(tmp_path, "cert.pem", certificate.pem),
+    )
     assert result.returncode == 0, result.stderr
     assert ": OK" in result.stdout
 
@@ -122,7 +140,10 @@ def test_a_public_key_is_certified_only_once(issuing_ca):
     assert raised.value.detail == {"csr": "key_reused"}
 
 
-@pytest.mark.parametrize("bad", ["", "garbage", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "x" * 20000])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "garbage", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "x" * 20000],
+)
 def test_bad_csr_is_refused_with_its_own_message(issuing_ca, bad):
     with pytest.raises(CertificateRequestError) as raised:
         issue(csr=bad)
@@ -130,9 +151,13 @@ def test_bad_csr_is_refused_with_its_own_message(issuing_ca, bad):
     assert Certificate.objects.count() == 0
 
 
-def test_revocation_reaches_the_crl_and_openssl_rejects_the_certificate(client, issuing_ca, tmp_path):
+def test_revocation_reaches_the_crl_and_openssl_rejects_the_certificate(
+    client, issuing_ca, tmp_path
+):
     good, revoked = issue(), issue()
-    first_number = CrlPublication.objects.latest("number").number if CrlPublication.objects.exists() else 0
+    first_number = (
+        CrlPublication.objects.latest("number").number if CrlPublication.objects.exists() else 0
+    )
     services.revoke_certificate(revoked, reason="keyCompromise", actor=ACTOR)
     with pytest.raises(RevocationError):
         services.revoke_certificate(revoked, reason="superseded", actor=ACTOR)
@@ -140,20 +165,39 @@ def test_revocation_reaches_the_crl_and_openssl_rejects_the_certificate(client, 
     crl = x509.load_der_x509_crl(response.content)
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > first_number
     entry = crl.get_revoked_certificate_by_serial_number(int(revoked.serial, 16))
-    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        == x509.ReasonFlags.key_compromise
+    )
     assert crl.next_update_utc > datetime.now(UTC)
 
     chain = write(tmp_path, "chain.pem", issuing_ca.chain_pem)
     crl_pem = write(tmp_path, "crl.pem", client.get(reverse("issuance:crl", args=["pem"])).content)
-    rejected = openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem,
-                       write(tmp_path, "revoked.pem", revoked.pem))
+    rejected = openssl(
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        chain,
+        "-CRLfile",
+        crl_pem,
+        write(tmp_path, "revoked.pem", revoked.pem),
+    )
     assert rejected.returncode != 0 and "certificate revoked" in rejected.stdout + rejected.stderr
-    accepted = openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem,
-                       write(tmp_path, "good.pem", good.pem))
+    accepted = openssl(
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        chain,
+        "-CRLfile",
+        crl_pem,
+        write(tmp_path, "good.pem", good.pem),
+    )
     assert accepted.returncode == 0, accepted.stderr
 
 
-def test_crl_number_increases_and_is_served_from_the_cache(client, issuing_ca, django_assert_num_queries):
+def test_crl_number_increases_and_is_served_from_the_cache(
+    client, issuing_ca, django_assert_num_queries
+):
     first = publish_crl().number
     second = refresh_crl().number
     assert second > first
@@ -187,13 +231,26 @@ def test_openssl_ocsp_says_good_then_revoked(live_server, settings, tmp_path):
     ca.reset()
     material = ca.create()
     certificate = issue()
-    issuer = write(tmp_path, "issuing.pem", material.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    issuer = write(
+        tmp_path,
+        "issuing.pem",
+        material.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n",
+    )
     chain = write(tmp_path, "chain.pem", material.chain_pem)
     cert = write(tmp_path, "cert.pem", certificate.pem)
 
     def ask() -> str:
-        result = openssl("ocsp", "-issuer", issuer, "-cert", cert, "-CAfile", chain,
-                         "-url", f"{live_server.url}/pki/ocsp")
+        result = openssl(
+            "ocsp",
+            "-issuer",
+            issuer,
+            "-cert",
+            cert,
+            "-CAfile",
+            chain,
+            "-url",
+            f"{live_server.url}/pki/ocsp",
+        )
         assert result.returncode == 0, result.stderr
         assert "Response verify OK" in result.stderr + result.stdout
         return result.stdout

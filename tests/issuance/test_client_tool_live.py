@@ -26,8 +26,14 @@ def live_ca(settings, live_server, tmp_path):
 
 def run_tool(tool, *args, store):
     env = {**os.environ, "KIHONET_AGENT_PASSPHRASE": "pc password"}
-    return subprocess.run([sys.executable, str(tool), *args, "--store", str(store)],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(tool), *args, "--store", str(store)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_r13_downloaded_tool_enrolls_from_the_command_line(live_server, live_ca, tmp_path, client):
@@ -40,10 +46,24 @@ def test_r13_downloaded_tool_enrolls_from_the_command_line(live_server, live_ca,
     user = notice.user
     store = tmp_path / "store"
     result = run_tool(
-        tool, "enroll", "--server", live_server.url, "--kihonet-code", user.customer.kihonet_code,
-        "--management-number", user.management_number, "--user-id", user.user_id,
-        "--year", str(notice.registration_year), "--branch-number", "001",
-        "--email", notice.email, "--yes", store=store,
+        tool,
+        "enroll",
+        "--server",
+        live_server.url,
+        "--kihonet-code",
+        user.customer.kihonet_code,
+        "--management-number",
+        user.management_number,
+        "--user-id",
+        user.user_id,
+        "--year",
+        str(notice.registration_year),
+        "--branch-number",
+        "001",
+        "--email",
+        notice.email,
+        "--yes",
+        store=store,
     )
     assert result.returncode == 0, result.stderr
     assert "クライアント証明書の作成が完了しました" in result.stdout
@@ -53,10 +73,24 @@ def test_r13_downloaded_tool_enrolls_from_the_command_line(live_server, live_ca,
     assert certificate.serial in listing.stdout and user.user_id in listing.stdout
 
     again = run_tool(
-        tool, "enroll", "--server", live_server.url, "--kihonet-code", user.customer.kihonet_code,
-        "--management-number", user.management_number, "--user-id", "ZZ99999",
-        "--year", str(notice.registration_year), "--branch-number", "001",
-        "--email", notice.email, "--yes", store=store,
+        tool,
+        "enroll",
+        "--server",
+        live_server.url,
+        "--kihonet-code",
+        user.customer.kihonet_code,
+        "--management-number",
+        user.management_number,
+        "--user-id",
+        "ZZ99999",
+        "--year",
+        str(notice.registration_year),
+        "--branch-number",
+        "001",
+        "--email",
+        notice.email,
+        "--yes",
+        store=store,
     )
     assert again.returncode == 1
     assert "入力情報エラー（ステータスコード：3420）" in again.stderr

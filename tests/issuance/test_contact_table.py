@@ -45,7 +45,8 @@ def test_r15_customer_before_start_calls_the_support_center():
 def test_r15_customer_after_start_calls_the_desks_of_its_product_lines():
     customer = make_customer(product_lines=("団体信用生命保険",), started_using=True)
     assert [(r.desk, r.phone) for r in desks_for_customer(customer)] == [
-        ("団体保険課", "0120-338-688"), ("法人サービスセンター", "0120-563-928"),
+        ("団体保険課", "0120-338-688"),
+        ("法人サービスセンター", "0120-563-928"),
     ]
 
 
@@ -58,8 +59,9 @@ def test_r15_contact_table_groups_the_merged_medical_cells():
 def test_desk_scoping_querysets():
     nagoya = ServiceDesk.objects.get(name="名古屋法人サービス課")
     onboarding = ServiceDesk.objects.get(kind=ServiceDesk.Kind.ONBOARDING)
-    medical = make_customer(product_lines=("総合医療保険(団体型)", "拠出型企業年金保険"),
-                            started_using=True)
+    medical = make_customer(
+        product_lines=("総合医療保険(団体型)", "拠出型企業年金保険"), started_using=True
+    )
     group_life = make_customer(product_lines=("総合福祉団体定期保険",), started_using=True)
     newcomer = make_customer(product_lines=("総合医療保険(団体型)",), started_using=False)
     assert set(Customer.objects.for_desk(nagoya)) == {medical, newcomer}

@@ -12,8 +12,17 @@ pytestmark = pytest.mark.django_db
 
 def test_r15_create_staff_gives_a_desk_a_clerk_with_totp():
     out = StringIO()
-    call_command("create_staff", "nagoya1", "--role", "clerk", "--desk", "名古屋法人サービス課",
-                 "--password", "a long enough passphrase 42", stdout=out)
+    call_command(
+        "create_staff",
+        "nagoya1",
+        "--role",
+        "clerk",
+        "--desk",
+        "名古屋法人サービス課",
+        "--password",
+        "a long enough passphrase 42",
+        stdout=out,
+    )
     user = get_user_model().objects.get(username="nagoya1")
     assert user.is_staff and not user.is_superuser
     assert user.staff_profile.desk.name == "名古屋法人サービス課"
@@ -24,7 +33,9 @@ def test_r15_create_staff_gives_a_desk_a_clerk_with_totp():
 
 def test_create_staff_refuses_an_unknown_desk_and_a_weak_password():
     with pytest.raises(CommandError, match="No desk"):
-        call_command("create_staff", "x", "--desk", "架空課", "--password", "a long enough passphrase 42")
+        call_command(
+            "create_staff", "x", "--desk", "架空課", "--password", "a long enough passphrase 42"
+        )
     with pytest.raises(CommandError):
         call_command("create_staff", "y", "--password", "123")
     assert not get_user_model().objects.filter(username__in=["x", "y"]).exists()

@@ -21,9 +21,12 @@ pytestmark = pytest.mark.django_db
 def fields_of(notice: Notice, **changes) -> dict:
     user = notice.user
     fields = {
-        "kihonet_code": user.customer.kihonet_code, "management_number": user.management_number,
-        "user_id": user.user_id, "year": str(notice.registration_year),
-        "branch_number": notice.branch_number, "email": notice.email,
+        "kihonet_code": user.customer.kihonet_code,
+        "management_number": user.management_number,
+        "user_id": user.user_id,
+        "year": str(notice.registration_year),
+        "branch_number": notice.branch_number,
+        "email": notice.email,
     }
     fields.update(changes)
     return fields
@@ -47,13 +50,15 @@ def acquire(client, notice: Notice) -> dict:
     assert status == 201, body
     token = body["token"]
     assert post_json(client, f"/api/v1/enrollments/{token}/confirm", {})[0] == 200
-    status, body = post_json(client, f"/api/v1/enrollments/{token}/certificate",
-                             {"csr": make_csr()[1]})
+    status, body = post_json(
+        client, f"/api/v1/enrollments/{token}/certificate", {"csr": make_csr()[1]}
+    )
     assert status == 201, body
     return body
 
 
 # --- R01: the six fields -------------------------------------------------------------------
+
 
 def test_r01_form_shows_the_six_fields_with_the_manuals_hints(client):
     page = client.get(reverse("issuance:enroll")).content.decode()
@@ -87,10 +92,17 @@ def test_r01_full_width_input_and_stray_spaces_are_normalised(client, issuing_ca
 
 
 def test_r01_format_errors_are_shown_at_their_field_in_japanese(client):
-    response = client.post(reverse("issuance:enroll"), {
-        "kihonet_code": "1234", "management_number": "ABC", "user_id": "toolong1",
-        "year": "26", "branch_number": "1", "email": "not-an-address",
-    })
+    response = client.post(
+        reverse("issuance:enroll"),
+        {
+            "kihonet_code": "1234",
+            "management_number": "ABC",
+            "user_id": "toolong1",
+            "year": "26",
+            "branch_number": "1",
+            "email": "not-an-address",
+        },
+    )
     form = response.context["form"]
     assert form.errors["kihonet_code"] == ["企保ネットコードは半角数字8桁でご入力ください。"]
     assert form.errors["management_number"] == ["管理番号は半角英数字10桁でご入力ください。"]
@@ -102,6 +114,7 @@ def test_r01_format_errors_are_shown_at_their_field_in_japanese(client):
 
 # --- R02 and R03 ---------------------------------------------------------------------------
 
+
 def test_r02_year_end_notice_accepts_the_next_year_and_the_printed_year():
     notice = make_notice(issued_on=date(2026, 12, 30))
     assert (notice.printed_year, notice.registration_year) == (2026, 2027)
@@ -111,13 +124,19 @@ def test_r02_year_end_notice_accepts_the_next_year_and_the_printed_year():
         start(notice, year="2025")
 
 
-@pytest.mark.parametrize("field", ["kihonet_code", "management_number", "user_id", "year",
-                                   "branch_number", "email"])
+@pytest.mark.parametrize(
+    "field", ["kihonet_code", "management_number", "user_id", "year", "branch_number", "email"]
+)
 def test_r03_any_mismatch_gives_3420_without_naming_the_field(client, field):
     notice = make_notice()
-    wrong = {"kihonet_code": "99999999", "management_number": "ZZ99999999",
-             "user_id": "ZZ99999", "year": "2019", "branch_number": "002",
-             "email": "other@example.jp"}[field]
+    wrong = {
+        "kihonet_code": "99999999",
+        "management_number": "ZZ99999999",
+        "user_id": "ZZ99999",
+        "year": "2019",
+        "branch_number": "002",
+        "email": "other@example.jp",
+    }[field]
     status, body = post_json(client, "/api/v1/enrollments", fields_of(notice, **{field: wrong}))
     assert status == 400
     assert body == {"status_code": "3420", "message": "入力情報エラー"}
@@ -129,13 +148,16 @@ def test_r03_any_mismatch_gives_3420_without_naming_the_field(client, field):
 
 # --- R04: the e-mail confirmation ------------------------------------------------------------
 
+
 def test_r04_confirmation_shows_the_address_with_the_manuals_text(client):
     notice = make_notice()
     client.post(reverse("issuance:enroll"), fields_of(notice))
     page = client.get(reverse("issuance:enroll-confirm")).content.decode()
     assert notice.email in page
-    assert ("Eメールアドレスが正しければ[OK]を、正しくない場合には[キャンセル]をクリックして"
-            "新規取得ページ上のEメールアドレスを修正してください。") in page
+    assert (
+        "Eメールアドレスが正しければ[OK]を、正しくない場合には[キャンセル]をクリックして"
+        "新規取得ページ上のEメールアドレスを修正してください。"
+    ) in page
     assert "Eメールアドレスが間違っていると、クライアント証明書の取得ができなくなります。" in page
 
 
@@ -149,8 +171,9 @@ def test_r04_cancel_returns_to_the_form_with_the_values_kept(client):
 def test_r04_no_certificate_before_the_address_is_confirmed(client, issuing_ca):
     notice = make_notice()
     token = start(notice)
-    status, body = post_json(client, f"/api/v1/enrollments/{token}/certificate",
-                             {"csr": make_csr()[1]})
+    status, body = post_json(
+        client, f"/api/v1/enrollments/{token}/certificate", {"csr": make_csr()[1]}
+    )
     assert (status, body["status_code"]) == (409, "3451")
     assert Certificate.objects.count() == 0
 
@@ -165,13 +188,15 @@ def test_r04_ok_moves_on_to_issuing(client):
 
 # --- R05, R06, R07: the certificate ---------------------------------------------------------
 
+
 def test_r06_r07_completion_after_acquisition(client, issuing_ca):
     notice = make_notice()
     client.post(reverse("issuance:enroll"), fields_of(notice))
     client.post(reverse("issuance:enroll-confirm"))
     token = client.session["enroll_token"]
-    status, body = post_json(client, f"/api/v1/enrollments/{token}/certificate",
-                             {"csr": make_csr()[1]})
+    status, body = post_json(
+        client, f"/api/v1/enrollments/{token}/certificate", {"csr": make_csr()[1]}
+    )
     assert status == 201
     page = client.get(reverse("issuance:enroll-complete")).content.decode()
     assert "クライアント証明書の作成が完了しました" in page
@@ -200,6 +225,7 @@ def test_r07_certificate_response_carries_certificate_and_chain(client, issuing_
 
 # --- R15, R16: a used notice -----------------------------------------------------------------
 
+
 def test_r16_a_used_notice_needs_a_reissue_and_names_the_desks(client, issuing_ca):
     customer = make_customer(product_lines=("団体信用生命保険",))
     notice = make_notice(make_user(customer))
@@ -209,7 +235,11 @@ def test_r16_a_used_notice_needs_a_reissue_and_names_the_desks(client, issuing_c
     assert "再発行" in body["message"]
     assert body["desks"] == [
         {"product_line": "団体信用生命保険", "desk": "団体保険課", "phone": "0120-338-688"},
-        {"product_line": "団体信用生命保険", "desk": "法人サービスセンター", "phone": "0120-563-928"},
+        {
+            "product_line": "団体信用生命保険",
+            "desk": "法人サービスセンター",
+            "phone": "0120-563-928",
+        },
     ]
     page = client.post(reverse("issuance:enroll"), fields_of(notice)).content.decode()
     assert "0120-338-688" in page and "再発行" in page
@@ -223,6 +253,7 @@ def test_r16_an_older_notice_is_replaced_by_the_reissue_notice(issuing_ca):
 
 
 # --- Tokens ------------------------------------------------------------------------------------
+
 
 def test_token_is_one_time_and_short_lived(client, issuing_ca, settings):
     notice = make_notice()
@@ -241,10 +272,13 @@ def test_token_is_one_time_and_short_lived(client, issuing_ca, settings):
 
 # --- Brute force ------------------------------------------------------------------------------
 
+
 def test_five_mismatches_for_one_code_lock_it_with_its_own_status_code(client):
     notice = make_notice()
     for _ in range(5):
-        status, body = post_json(client, "/api/v1/enrollments", fields_of(notice, user_id="ZZ99999"))
+        status, body = post_json(
+            client, "/api/v1/enrollments", fields_of(notice, user_id="ZZ99999")
+        )
         assert body["status_code"] == "3420"
     status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
     assert (status, body["status_code"]) == (429, "3430")
@@ -256,12 +290,16 @@ def test_five_mismatches_for_one_code_lock_it_with_its_own_status_code(client):
 def test_twenty_mismatches_from_one_address_lock_the_address():
     for n in range(20):
         with pytest.raises(InputMismatchError):
-            enrollment.start_enrollment(enrollment.NoticeFields(
-                f"{40000000 + n:08d}", "ZZ99999999", "ZZ99999", "2026", "001", "x@example.jp"),
-                ip_address="198.51.100.7")
+            enrollment.start_enrollment(
+                enrollment.NoticeFields(
+                    f"{40000000 + n:08d}", "ZZ99999999", "ZZ99999", "2026", "001", "x@example.jp"
+                ),
+                ip_address="198.51.100.7",
+            )
     with pytest.raises(LockedError):
         enrollment.start_enrollment(
-            enrollment.NoticeFields(**fields_of(make_notice())), ip_address="198.51.100.7")
+            enrollment.NoticeFields(**fields_of(make_notice())), ip_address="198.51.100.7"
+        )
 
 
 def test_lifting_a_lock_lets_the_customer_in_again(admin_user):
@@ -291,13 +329,30 @@ def test_the_api_takes_no_cookies_and_forms_need_csrf():
 
 # --- No 500 for bad input -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [
-    b"{not json", b"[]", b'"a string"', b"\xff\xfe", json.dumps({"kihonet_code": 12345678}),
-    json.dumps({}), json.dumps({"csr": None}), b"{}" + b" " * 70000,
-])
-@pytest.mark.parametrize("path", ["/api/v1/enrollments", "/api/v1/enrollments/nope/confirm",
-                                  "/api/v1/enrollments/nope/certificate",
-                                  "/api/v1/renewals/challenge", "/api/v1/renewals"])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'"a string"',
+        b"\xff\xfe",
+        json.dumps({"kihonet_code": 12345678}),
+        json.dumps({}),
+        json.dumps({"csr": None}),
+        b"{}" + b" " * 70000,
+    ],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/enrollments",
+        "/api/v1/enrollments/nope/confirm",
+        "/api/v1/enrollments/nope/certificate",
+        "/api/v1/renewals/challenge",
+        "/api/v1/renewals",
+    ],
+)
 def test_bad_input_gets_a_4xx_with_a_message_never_a_500(client, issuing_ca, path, body):
     response = client.post(path, data=body, content_type="application/json")
     assert 400 <= response.status_code < 500
@@ -312,13 +367,16 @@ def test_get_on_the_api_is_refused_cleanly(client):
 def test_openapi_document_describes_every_endpoint(client):
     document = client.get("/api/v1/openapi.json").json()
     assert set(document["paths"]) == {
-        "/api/v1/enrollments", "/api/v1/enrollments/{token}/confirm",
-        "/api/v1/enrollments/{token}/certificate", "/api/v1/renewals/challenge",
+        "/api/v1/enrollments",
+        "/api/v1/enrollments/{token}/confirm",
+        "/api/v1/enrollments/{token}/certificate",
+        "/api/v1/renewals/challenge",
         "/api/v1/renewals",
     }
 
 
 # --- Two requests at once -----------------------------------------------------------------------
+
 
 def run_together(*calls):
     barrier = threading.Barrier(len(calls))
@@ -355,10 +413,12 @@ def test_two_requests_at_once_give_one_certificate(postgres, settings, tmp_path,
         tokens = [start(notice)] * 2 if same_token else [start(notice), start(notice)]
         for token in tokens:
             enrollment.confirm_email(token, ip_address=None)
-        results = run_together(*[
-            (lambda t=t: enrollment.complete_enrollment(t, make_csr()[1], ip_address=None))
-            for t in tokens
-        ])
+        results = run_together(
+            *[
+                (lambda t=t: enrollment.complete_enrollment(t, make_csr()[1], ip_address=None))
+                for t in tokens
+            ]
+        )
         issued = [r for r in results if isinstance(r, Certificate)]
         refused = [r for r in results if isinstance(r, TokenError | NoticeUsedError)]
         assert (len(issued), len(refused)) == (1, 1), results

@@ -9,8 +9,10 @@ from issuance.models import Customer, KihonetUser, Notice
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ("kihonet_code,customer_name,product_line,management_number,user_id,email,"
-          "notice_year,issued_on,branch_number\n")
+HEADER = (
+    "kihonet_code,customer_name,product_line,management_number,user_id,email,"
+    "notice_year,issued_on,branch_number\n"
+)
 GOOD = [
     "30000001,テスト商事,総合福祉団体定期保険;団体信用生命保険,AB00000001,TU00001,a@example.jp,2026,2026-04-01,001",
     "30000001,テスト商事,総合福祉団体定期保険,AB00000002,TU00002,b@example.jp,2026,2026-12-30,001",
@@ -27,6 +29,7 @@ def write_csv(tmp_path: Path, rows: list[str]) -> Path:
 
 def run_import(path: Path) -> tuple[str, str]:
     from io import StringIO
+
     out, err = StringIO(), StringIO()
     call_command("import_notices", str(path), "--no-progress", stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
@@ -38,8 +41,10 @@ def test_good_file_imports_customers_users_and_notices(tmp_path):
     out, _ = run_import(write_csv(tmp_path, rows))
     assert "取込: 3件" in out
     customer = Customer.objects.get(kihonet_code="30000001")
-    assert {p.name for p in customer.product_lines.all()} == {"総合福祉団体定期保険",
-                                                              "団体信用生命保険"}
+    assert {p.name for p in customer.product_lines.all()} == {
+        "総合福祉団体定期保険",
+        "団体信用生命保険",
+    }
     assert KihonetUser.objects.count() == 2
     reissue = Notice.objects.get(user__user_id="TU00001", branch_number="002")
     assert reissue.kind == Notice.Kind.REISSUE and reissue.email == "new@example.jp"
@@ -58,7 +63,10 @@ def test_full_width_input_is_normalised(tmp_path):
     run_import(write_csv(tmp_path, [row]))
     user = KihonetUser.objects.get(user_id="TU00003")
     assert (user.customer.kihonet_code, user.management_number, user.email) == (
-        "30000002", "AB00000003", "c@example.jp")
+        "30000002",
+        "AB00000003",
+        "c@example.jp",
+    )
 
 
 def test_importing_the_same_file_twice_changes_nothing(tmp_path):
@@ -91,10 +99,16 @@ def test_bad_rows_are_reported_with_line_numbers_and_good_rows_still_imported(tm
 def test_bad_rows_messages(tmp_path, capsys):
     rows = ["3000001,短い,総合福祉団体定期保険,AB00000009,TU00009,x@example.jp,2026,2026-04-01,001"]
     from io import StringIO
+
     err = StringIO()
     with pytest.raises(CommandError):
-        call_command("import_notices", str(write_csv(tmp_path, rows)), "--no-progress",
-                     stdout=StringIO(), stderr=err)
+        call_command(
+            "import_notices",
+            str(write_csv(tmp_path, rows)),
+            "--no-progress",
+            stdout=StringIO(),
+            stderr=err,
+        )
     assert "2行目: 企保ネットコードは半角数字8桁でご入力ください。" in err.getvalue()
 
 

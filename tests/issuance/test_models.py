@@ -28,17 +28,21 @@ def test_r01_kihonet_code_is_eight_half_width_digits(code):
 @pytest.mark.parametrize("user_id", ["ABC123", "ABC12345", "ABC-123", "ＡＢＣ１２３４"])
 def test_r01_user_id_is_seven_half_width_alphanumerics(user_id):
     customer = make_customer()
-    assert_refused_by_database(lambda: KihonetUser.objects.create(
-        customer=customer, user_id=user_id, management_number="AB12345678", email="a@example.jp"
-    ))
+    assert_refused_by_database(
+        lambda: KihonetUser.objects.create(
+            customer=customer, user_id=user_id, management_number="AB12345678", email="a@example.jp"
+        )
+    )
 
 
 @pytest.mark.parametrize("number", ["AB1234567", "AB123456789", "AB1234567!"])
 def test_r01_management_number_is_ten_half_width_alphanumerics(number):
     customer = make_customer()
-    assert_refused_by_database(lambda: KihonetUser.objects.create(
-        customer=customer, user_id="ABC1234", management_number=number, email="a@example.jp"
-    ))
+    assert_refused_by_database(
+        lambda: KihonetUser.objects.create(
+            customer=customer, user_id="ABC1234", management_number=number, email="a@example.jp"
+        )
+    )
 
 
 @pytest.mark.parametrize("branch", ["01", "0001", "0a1"])
@@ -59,9 +63,7 @@ def test_r16_a_user_has_one_notice_per_branch_number():
 
 def test_r02_registration_year_is_the_printed_year_or_the_next():
     user = make_user()
-    assert_refused_by_database(
-        lambda: make_notice(user, printed_year=2026, registration_year=2028)
-    )
+    assert_refused_by_database(lambda: make_notice(user, printed_year=2026, registration_year=2028))
 
 
 def test_user_id_is_unique():
@@ -72,8 +74,13 @@ def test_user_id_is_unique():
 def make_certificate(user, **fields) -> Certificate:
     now = timezone.now()
     defaults = {
-        "serial": "1A2B3C", "subject": "CN=x", "email": user.email, "not_before": now,
-        "not_after": now + timedelta(days=1095), "pem": "-", "fingerprint": "a" * 64,
+        "serial": "1A2B3C",
+        "subject": "CN=x",
+        "email": user.email,
+        "not_before": now,
+        "not_after": now + timedelta(days=1095),
+        "pem": "-",
+        "fingerprint": "a" * 64,
         "public_key_fingerprint": "b" * 64,
     }
     defaults.update(fields)
@@ -86,9 +93,11 @@ def test_certificate_serial_is_upper_hex_and_unique():
     assert_refused_by_database(
         lambda: make_certificate(user, fingerprint="c" * 64, public_key_fingerprint="d" * 64)
     )
-    assert_refused_by_database(lambda: make_certificate(
-        user, serial="1a2b", fingerprint="e" * 64, public_key_fingerprint="f" * 64
-    ))
+    assert_refused_by_database(
+        lambda: make_certificate(
+            user, serial="1a2b", fingerprint="e" * 64, public_key_fingerprint="f" * 64
+        )
+    )
 
 
 def test_a_public_key_is_certified_once():
@@ -106,11 +115,21 @@ def test_certificate_querysets_answer_the_service_questions():
     user = make_user()
     now = timezone.now()
     soon = make_certificate(user, not_after=now + timedelta(days=10))
-    later = make_certificate(user, serial="02", fingerprint="1" * 64,
-                             public_key_fingerprint="2" * 64,
-                             not_after=now + timedelta(days=100))
-    gone = make_certificate(user, serial="03", fingerprint="3" * 64,
-                            public_key_fingerprint="4" * 64, status="revoked", revoked_at=now)
+    later = make_certificate(
+        user,
+        serial="02",
+        fingerprint="1" * 64,
+        public_key_fingerprint="2" * 64,
+        not_after=now + timedelta(days=100),
+    )
+    gone = make_certificate(
+        user,
+        serial="03",
+        fingerprint="3" * 64,
+        public_key_fingerprint="4" * 64,
+        status="revoked",
+        revoked_at=now,
+    )
     assert set(Certificate.objects.valid()) == {soon, later}
     assert set(Certificate.objects.revoked()) == {gone}
     assert list(Certificate.objects.expiring_between(now, now + timedelta(days=30))) == [soon]

@@ -96,13 +96,17 @@ def sign(key, challenge: str) -> str:
     return base64.b64encode(pop.sign_challenge(key, challenge.encode("ascii"))).decode()
 
 
-def renew_with(certificate: Certificate, key, *, challenge: str | None = None,
-               new_key=None) -> Certificate:
+def renew_with(
+    certificate: Certificate, key, *, challenge: str | None = None, new_key=None
+) -> Certificate:
     if challenge is None:
         _issued, challenge = renewal.create_challenge(certificate.pem)
     return renewal.renew(
-        certificate_pem=certificate.pem, challenge=challenge, signature=sign(key, challenge),
-        csr_data=make_csr(new_key)[1], ip_address="127.0.0.1",
+        certificate_pem=certificate.pem,
+        challenge=challenge,
+        signature=sign(key, challenge),
+        csr_data=make_csr(new_key)[1],
+        ip_address="127.0.0.1",
     )
 
 
@@ -240,8 +244,10 @@ def test_r09_r16_revoked_certificate_is_refused_with_the_desks(renewal_ca):
     with travel(OPENS_AT):
         _issued, challenge = renewal.create_challenge(certificate.pem)
         certificates.revoke_certificate(certificate, reason="keyCompromise", actor=ACTOR)
-        for attempt in (lambda: renewal.create_challenge(certificate.pem),
-                        lambda: renew_with(certificate, key, challenge=challenge)):
+        for attempt in (
+            lambda: renewal.create_challenge(certificate.pem),
+            lambda: renew_with(certificate, key, challenge=challenge),
+        ):
             with pytest.raises(RenewalError) as raised:
                 attempt()
             assert str(raised.value.message) == REVOKED
@@ -358,8 +364,7 @@ def test_r12_challenge_is_one_time_and_marked_used(settings, renewal_ca):
     # The same challenge a second time, below the renewal checks: refused as a proof.
     parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
     with travel(OPENS_AT + SECOND), pytest.raises(ProofOfPossessionError):
-        renewal._use_challenge(certificate, parsed, challenge, sign(key, challenge),
-                               timezone.now())
+        renewal._use_challenge(certificate, parsed, challenge, sign(key, challenge), timezone.now())
 
 
 def test_r12_challenge_signed_by_another_key_is_refused(renewal_ca):
@@ -387,7 +392,9 @@ def test_r12_two_renewals_at_once_give_one_new_certificate(postgres, issuing_ca)
         # In its window today: expires in ten days.
         key, csr = make_csr()
         certificate = certificates.issue_certificate(
-            user=user, csr_data=csr, actor=ACTOR,
+            user=user,
+            csr_data=csr,
+            actor=ACTOR,
             now=timezone.now() - timedelta(days=3 * 365 - 10),
         )
         challenges = [renewal.create_challenge(certificate.pem)[1] for _ in range(2)]
@@ -395,13 +402,22 @@ def test_r12_two_renewals_at_once_give_one_new_certificate(postgres, issuing_ca)
         barrier = threading.Barrier(2, timeout=30)
         results: list[object] = [None, None]
 
-        def attempt(index: int, certificate=certificate, challenges=challenges,
-                    requests=requests, barrier=barrier, results=results, key=key) -> None:
+        def attempt(
+            index: int,
+            certificate=certificate,
+            challenges=challenges,
+            requests=requests,
+            barrier=barrier,
+            results=results,
+            key=key,
+        ) -> None:
             try:
                 barrier.wait()
                 results[index] = renewal.renew(
-                    certificate_pem=certificate.pem, challenge=challenges[index],
-                    signature=sign(key, challenges[index]), csr_data=requests[index],
+                    certificate_pem=certificate.pem,
+                    challenge=challenges[index],
+                    signature=sign(key, challenges[index]),
+                    csr_data=requests[index],
                     ip_address="127.0.0.1",
                 )
             except Exception as error:  # reported by the assertions below
@@ -421,5 +437,7 @@ def test_r12_two_renewals_at_once_give_one_new_certificate(postgres, issuing_ca)
         assert (len(renewed), len(refused)) == (1, 1), f"round {round_number}: {results!r}"
         assert str(refused[0].message) == ALREADY_RENEWED
         assert Certificate.objects.filter(renewed_from=certificate).count() == 1
-        assert RenewalChallenge.objects.filter(certificate=certificate,
-                                               used_at__isnull=False).count() == 1
+        assert (
+            RenewalChallenge.objects.filter(certificate=certificate, used_at__isnull=False).count()
+            == 1
+        )

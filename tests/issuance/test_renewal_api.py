@@ -65,8 +65,12 @@ def get_challenge(client, certificate: Certificate) -> str:
 
 
 def renewal_body(certificate: Certificate, key, challenge: str, /, **overrides) -> dict:
-    body = {"certificate": certificate.pem, "challenge": challenge,
-            "signature": sign(key, challenge), "csr": make_csr()[1]}
+    body = {
+        "certificate": certificate.pem,
+        "challenge": challenge,
+        "signature": sign(key, challenge),
+        "csr": make_csr()[1],
+    }
     body.update(overrides)
     return body
 
@@ -114,8 +118,9 @@ def test_r08_r12_renewal_through_the_api_and_the_completion_page(client, old, ap
     assert "クライアント証明書の更新が完了しました" in html
     assert "2032年4月10日 00:00" in html
     # The completion page is only for certificates made by a renewal.
-    first = client.get(reverse("issuance:renew-complete"), {"serial": certificate.serial},
-                       secure=True)
+    first = client.get(
+        reverse("issuance:renew-complete"), {"serial": certificate.serial}, secure=True
+    )
     assert first.status_code == 302
 
 
@@ -180,11 +185,14 @@ def test_r12_replayed_challenge_is_refused(client, old):
     assert RenewalChallenge.objects.get().used_at == OPENS_AT
 
 
-@pytest.mark.parametrize(("age", "accepted"), [
-    (timedelta(minutes=5) - SECOND, True),
-    (timedelta(minutes=5), False),
-    (timedelta(days=1), False),
-])
+@pytest.mark.parametrize(
+    ("age", "accepted"),
+    [
+        (timedelta(minutes=5) - SECOND, True),
+        (timedelta(minutes=5), False),
+        (timedelta(days=1), False),
+    ],
+)
 def test_r12_expired_challenge_is_refused(client, settings, old, age, accepted):
     settings.KIHONET_RENEWAL_CHALLENGE_MINUTES = 5
     key, certificate = old
@@ -237,8 +245,9 @@ def test_r12_garbage_signatures_are_refused_without_a_500(client, old):
     with travel(OPENS_AT):
         challenge = get_challenge(client, certificate)
         for signature in _garbage_signatures(key, challenge):
-            response = post(client, RENEW_URL,
-                            renewal_body(certificate, key, challenge, signature=signature))
+            response = post(
+                client, RENEW_URL, renewal_body(certificate, key, challenge, signature=signature)
+            )
             assert_error(response, 403, "3480", POP_MESSAGE)
         assert renewals_of(certificate) == 0
         # The right signature still works afterwards: garbage does not spend the challenge.
@@ -274,41 +283,51 @@ BAD_PEM = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 
 
 @pytest.mark.parametrize("url", [CHALLENGE_URL, RENEW_URL])
-@pytest.mark.parametrize(("body", "status_code"), [
-    pytest.param("{", "3400", id="malformed-json"),
-    pytest.param(b"\xff\xfe{}", "3400", id="not-utf8"),
-    pytest.param("[]", "3400", id="json-array"),
-    pytest.param('"certificate"', "3400", id="json-string"),
-    pytest.param("null", "3400", id="json-null"),
-    pytest.param("", "3400", id="empty-body"),
-    pytest.param({}, "3400", id="missing-fields"),
-    pytest.param({"certificate": 123}, "3400", id="number"),
-    pytest.param({"certificate": None}, "3400", id="null"),
-    pytest.param({"certificate": ["-----BEGIN CERTIFICATE-----"]}, "3400", id="list"),
-    pytest.param({"certificate": {"pem": "x"}}, "3400", id="object"),
-    pytest.param({"certificate": True}, "3400", id="boolean"),
-])
-def test_api_malformed_requests_are_4xx_with_a_japanese_message(client, api_ca, url, body,
-                                                                 status_code):
+@pytest.mark.parametrize(
+    ("body", "status_code"),
+    [
+        pytest.param("{", "3400", id="malformed-json"),
+        pytest.param(b"\xff\xfe{}", "3400", id="not-utf8"),
+        pytest.param("[]", "3400", id="json-array"),
+        pytest.param('"certificate"', "3400", id="json-string"),
+        pytest.param("null", "3400", id="json-null"),
+        pytest.param("", "3400", id="empty-body"),
+        pytest.param({}, "3400", id="missing-fields"),
+        pytest.param({"certificate": 123}, "3400", id="number"),
+        pytest.param({"certificate": None}, "3400", id="null"),
+        pytest.param({"certificate": ["-----BEGIN CERTIFICATE-----"]}, "3400", id="list"),
+        pytest.param({"certificate": {"pem": "x"}}, "3400", id="object"),
+        pytest.param({"certificate": True}, "3400", id="boolean"),
+    ],
+)
+def test_api_malformed_requests_are_4xx_with_a_japanese_message(
+    client, api_ca, url, body, status_code
+):
     assert_error(post(client, url, body), 400, status_code)
 
 
 @pytest.mark.parametrize("url", [CHALLENGE_URL, RENEW_URL])
-@pytest.mark.parametrize("pem", [
-    pytest.param("", id="empty"),
-    pytest.param("hello", id="not-pem"),
-    pytest.param(BAD_PEM, id="pem-with-garbage"),
-    pytest.param("-----BEGIN CERTIFICATE-----\n証明書\n-----END CERTIFICATE-----\n", id="non-ascii"),
-    pytest.param("\x00" * 10, id="nul"),
-    pytest.param(make_csr()[1], id="a-csr"),
-])
+@pytest.mark.parametrize(
+    "pem",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("hello", id="not-pem"),
+        pytest.param(BAD_PEM, id="pem-with-garbage"),
+        pytest.param(
+            "-----BEGIN CERTIFICATE-----\n証明書\n-----END CERTIFICATE-----\n", id="non-ascii"
+        ),
+        pytest.param("\x00" * 10, id="nul"),
+        pytest.param(make_csr()[1], id="a-csr"),
+    ],
+)
 def test_api_certificate_that_is_not_a_pem_certificate_is_refused(client, old, url, pem):
     key, certificate = old
     with travel(OPENS_AT):
         body = {"certificate": pem}
         if url == RENEW_URL:
-            body = renewal_body(certificate, key, get_challenge(client, certificate),
-                                certificate=pem)
+            body = renewal_body(
+                certificate, key, get_challenge(client, certificate), certificate=pem
+            )
         response = post(client, url, body)
     assert_error(response, 409, "3470", "クライアント証明書の形式が正しくありません。")
     assert renewals_of(certificate) == 0
@@ -323,11 +342,13 @@ def test_api_certificate_not_issued_by_us_is_refused(client, old, url, same_seri
     with travel(OPENS_AT):
         body = {"certificate": foreign}
         if url == RENEW_URL:
-            body = renewal_body(certificate, key, get_challenge(client, certificate),
-                                certificate=foreign)
+            body = renewal_body(
+                certificate, key, get_challenge(client, certificate), certificate=foreign
+            )
         response = post(client, url, body)
-    assert_error(response, 409, "3470",
-                 "このクライアント証明書は企保ネットで発行されたものではありません。")
+    assert_error(
+        response, 409, "3470", "このクライアント証明書は企保ネットで発行されたものではありません。"
+    )
     assert renewals_of(certificate) == 0
 
 
@@ -357,12 +378,16 @@ def test_api_only_post_is_allowed(client, url):
     assert client.get(url, secure=True).status_code == 405
 
 
-@pytest.mark.parametrize(("field", "http_status", "status_code"), [
-    ("certificate", 409, "3470"), ("challenge", 403, "3480"),
-    ("signature", 403, "3480"), ("csr", 400, "3460"),
-])
-def test_api_lone_surrogates_in_json_strings_are_4xx(client, old, field, http_status,
-                                                      status_code):
+@pytest.mark.parametrize(
+    ("field", "http_status", "status_code"),
+    [
+        ("certificate", 409, "3470"),
+        ("challenge", 403, "3480"),
+        ("signature", 403, "3480"),
+        ("csr", 400, "3460"),
+    ],
+)
+def test_api_lone_surrogates_in_json_strings_are_4xx(client, old, field, http_status, status_code):
     """JSON may carry "\\ud800", which Python cannot encode: still a 4xx, never a 500."""
     key, certificate = old
     with travel(OPENS_AT):

@@ -19,6 +19,7 @@ def test_seed_demo_loads_customers_and_prints_a_usable_notice():
 
 def test_seed_demo_prints_a_fresh_notice_once_the_demo_ones_are_used():
     from django.utils import timezone
+
     call_command("seed_demo", stdout=StringIO())
     Notice.objects.update(used_at=timezone.now())
     out = StringIO()

@@ -21,14 +21,22 @@ def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
 
 def make_holder(**fields) -> KihonetUser:
     """A user of a customer that has started using the service, with one product line (R15)."""
-    customer = make_customer(product_lines=(PRODUCT_LINE,), started_using=True,
-                             name=fields.pop("customer_name", "株式会社テスト商事"))
+    customer = make_customer(
+        product_lines=(PRODUCT_LINE,),
+        started_using=True,
+        name=fields.pop("customer_name", "株式会社テスト商事"),
+    )
     return make_user(customer, **fields)
 
 
-def make_certificate(user: KihonetUser | None = None, *, not_after: datetime,
-                     renewed_from: Certificate | None = None, revoked: bool = False,
-                     email: str | None = None) -> Certificate:
+def make_certificate(
+    user: KihonetUser | None = None,
+    *,
+    not_after: datetime,
+    renewed_from: Certificate | None = None,
+    revoked: bool = False,
+    email: str | None = None,
+) -> Certificate:
     user = user or make_holder()
     revoked_at = timezone.now() if revoked else None
     return Certificate.objects.create(
@@ -51,6 +59,8 @@ def make_certificate(user: KihonetUser | None = None, *, not_after: datetime,
 def renew(certificate: Certificate, *, revoked: bool = False) -> Certificate:
     """The renewal of ``certificate``: three years from about its 30-day point (R09)."""
     return make_certificate(
-        certificate.user, not_after=certificate.not_after + timedelta(days=3 * 365 - 20),
-        renewed_from=certificate, revoked=revoked,
+        certificate.user,
+        not_after=certificate.not_after + timedelta(days=3 * 365 - 20),
+        renewed_from=certificate,
+        revoked=revoked,
     )

@@ -36,8 +36,9 @@ class RecordingHandler:
             return "451 4.3.0 Try again later"
         if self.delay:
             await asyncio.sleep(self.delay)
-        message = message_from_bytes(envelope.original_content or envelope.content,
-                                     policy=policy.default)
+        message = message_from_bytes(
+            envelope.original_content or envelope.content, policy=policy.default
+        )
         with self._lock:
             self.messages.append(message)
         return "250 2.0.0 OK"

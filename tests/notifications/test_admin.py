@@ -32,7 +32,8 @@ def flaky(settings):
 
 
 def test_r10_failed_reminders_are_listed_and_filtered_with_no_query_per_row(
-        admin_client, django_assert_max_num_queries, flaky):
+    admin_client, django_assert_max_num_queries, flaky
+):
     send_reminders(2, failing=True)
     send_reminders(1)
     response = admin_client.get(reverse(CHANGELIST), {"status__exact": "failed"})
@@ -53,16 +54,20 @@ def test_r10_reminders_are_read_only_and_never_deleted(admin_client, flaky):
     reminder = ExpiryReminder.objects.get()
     assert admin_client.get(reverse("admin:notifications_expiryreminder_add")).status_code == 403
     response = admin_client.get(
-        reverse("admin:notifications_expiryreminder_change", args=[reminder.pk]))
+        reverse("admin:notifications_expiryreminder_change", args=[reminder.pk])
+    )
     assert response.status_code == 200
     assert "_save" not in response.content.decode()
     response = admin_client.post(
-        reverse("admin:notifications_expiryreminder_change", args=[reminder.pk]),
-        {"status": "sent"})
+        reverse("admin:notifications_expiryreminder_change", args=[reminder.pk]), {"status": "sent"}
+    )
     assert response.status_code == 403
-    assert admin_client.get(
-        reverse("admin:notifications_expiryreminder_delete", args=[reminder.pk])
-    ).status_code == 403
+    assert (
+        admin_client.get(
+            reverse("admin:notifications_expiryreminder_delete", args=[reminder.pk])
+        ).status_code
+        == 403
+    )
     reminder.refresh_from_db()
     assert reminder.status == ExpiryReminder.Status.FAILED
 
@@ -70,6 +75,7 @@ def test_r10_reminders_are_read_only_and_never_deleted(admin_client, flaky):
 def test_r10_the_schedule_is_editable_by_superusers(admin_client):
     task = PeriodicTask.objects.get(name="send-expiry-reminders")
     response = admin_client.get(
-        reverse("admin:django_celery_beat_periodictask_change", args=[task.pk]))
+        reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
+    )
     assert response.status_code == 200
     assert "_save" in response.content.decode()

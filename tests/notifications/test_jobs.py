@@ -27,8 +27,9 @@ EXPIRY = jst(2029, 11, 28, 13, 45)
 def queued(monkeypatch):
     """The wake-up tasks queued (recorded here, not sent)."""
     recorded = []
-    monkeypatch.setattr(tasks.retry_expiry_reminders, "apply_async",
-                        lambda **options: recorded.append(options))
+    monkeypatch.setattr(
+        tasks.retry_expiry_reminders, "apply_async", lambda **options: recorded.append(options)
+    )
     return recorded
 
 
@@ -107,18 +108,26 @@ def test_r10_the_command_refuses_a_bad_date():
 
 def test_r10_the_default_schedule_is_in_the_database_in_japan_time():
     schedule = {
-        task.name: (task.task, task.crontab.minute, task.crontab.hour, str(task.crontab.timezone),
-                    task.enabled)
+        task.name: (
+            task.task,
+            task.crontab.minute,
+            task.crontab.hour,
+            str(task.crontab.timezone),
+            task.enabled,
+        )
         for task in PeriodicTask.objects.select_related("crontab")
     }
     assert schedule == {
-        "send-expiry-reminders": ("notifications.tasks.send_expiry_reminders", "0", "9",
-                                  "Asia/Tokyo", True),
-        "expire-certificates": ("issuance.tasks.expire_certificates", "5", "0",
-                                "Asia/Tokyo", True),
+        "send-expiry-reminders": (
+            "notifications.tasks.send_expiry_reminders",
+            "0",
+            "9",
+            "Asia/Tokyo",
+            True,
+        ),
+        "expire-certificates": ("issuance.tasks.expire_certificates", "5", "0", "Asia/Tokyo", True),
         "refresh-crl": ("issuance.tasks.refresh_crl", "0", "*", "Asia/Tokyo", True),
-        "refresh-dashboards": ("issuance.tasks.refresh_dashboards", "*/4", "*", "Asia/Tokyo",
-                               True),
+        "refresh-dashboards": ("issuance.tasks.refresh_dashboards", "*/4", "*", "Asia/Tokyo", True),
     }
 
 
@@ -143,11 +152,18 @@ def test_r08_expire_certificates_marks_the_expired_ones_and_writes_one_audit_eve
     with time_machine.travel(now, tick=False):
         assert expire_certificates.apply().get() == 2
     status = dict(Certificate.objects.values_list("pk", "status"))
-    assert status == {past.pk: "expired", at_now.pk: "expired", future.pk: "valid",
-                      revoked.pk: "revoked"}
+    assert status == {
+        past.pk: "expired",
+        at_now.pk: "expired",
+        future.pk: "valid",
+        revoked.pk: "revoked",
+    }
     event = AuditEvent.objects.get(action="certificates_expired")
     assert (event.actor_type, event.actor, event.detail["count"]) == (
-        "system", "expire_certificates", 2)
+        "system",
+        "expire_certificates",
+        2,
+    )
     assert ExpiryReminder.objects.count() == 0
     with time_machine.travel(now, tick=False):
         assert expire_certificates.apply().get() == 0

@@ -50,9 +50,13 @@ def test_r10_r08_a_certificate_gets_exactly_the_30_day_and_the_renewed_7_day_mai
     thirty, seven = mailoutbox
     assert "更新の手順" in thirty.body
     assert "すでに更新のお手続きが完了しています" in seven.body
-    assert f"新しいクライアント証明書の有効期限は {renewal.not_after.astimezone(selectors.JST):%Y年%-m月%-d日 %H:%M} です" in seven.body
+    assert (
+        f"新しいクライアント証明書の有効期限は {renewal.not_after.astimezone(selectors.JST):%Y年%-m月%-d日 %H:%M} です"
+        in seven.body
+    )
     assert set(ExpiryReminder.objects.values_list("certificate_id", "stage", "status")) == {
-        (certificate.pk, 30, "sent"), (certificate.pk, 7, "sent"),
+        (certificate.pk, 30, "sent"),
+        (certificate.pk, 7, "sent"),
     }
     certificate.refresh_from_db()
     renewal.refresh_from_db()

@@ -21,8 +21,9 @@ EXPIRY = jst(2029, 11, 28, 13, 45)
 
 
 def run_on(year: int, month: int, day: int, **kwargs) -> services.ReminderRun:
-    return services.send_expiry_reminders(at=selectors.daily_run_time(jst(year, month, day).date()),
-                                          **kwargs)
+    return services.send_expiry_reminders(
+        at=selectors.daily_run_time(jst(year, month, day).date()), **kwargs
+    )
 
 
 def stages_of(mailoutbox) -> list[str]:
@@ -32,17 +33,20 @@ def stages_of(mailoutbox) -> list[str]:
 # --- which mail is due ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("days_before", "renewed", "expected"), [
-    (31, False, None),
-    (30, False, Stage.DAYS_30),
-    (8, False, Stage.DAYS_30),
-    (7, False, Stage.DAYS_7),
-    (1, False, Stage.DAYS_7),
-    (0, False, None),
-    (-1, False, None),
-    (30, True, None),
-    (7, True, Stage.DAYS_7),
-])
+@pytest.mark.parametrize(
+    ("days_before", "renewed", "expected"),
+    [
+        (31, False, None),
+        (30, False, Stage.DAYS_30),
+        (8, False, Stage.DAYS_30),
+        (7, False, Stage.DAYS_7),
+        (1, False, Stage.DAYS_7),
+        (0, False, None),
+        (-1, False, None),
+        (30, True, None),
+        (7, True, Stage.DAYS_7),
+    ],
+)
 def test_r10_current_stage(days_before, renewed, expected):
     at = EXPIRY - timedelta(days=days_before)
     assert selectors.current_stage(not_after=EXPIRY, at=at, renewed=renewed) == expected
@@ -50,9 +54,12 @@ def test_r10_current_stage(days_before, renewed, expected):
 
 def test_r10_the_30_day_point_is_the_moment_30_days_before_expiry():
     """At 09:00 the certificate expiring at 13:45 thirty days later is not due yet."""
-    assert selectors.current_stage(
-        not_after=EXPIRY, at=EXPIRY - timedelta(days=30, minutes=1), renewed=False
-    ) is None
+    assert (
+        selectors.current_stage(
+            not_after=EXPIRY, at=EXPIRY - timedelta(days=30, minutes=1), renewed=False
+        )
+        is None
+    )
 
 
 def test_r10_thirty_day_mail_when_due_and_not_before(mailoutbox):
@@ -74,7 +81,8 @@ def test_r10_each_stage_is_sent_once_and_a_rerun_sends_nothing(mailoutbox):
     run_on(2029, 11, 27)
     assert stages_of(mailoutbox) == ["30", "7"]
     assert set(ExpiryReminder.objects.values_list("stage", "status")) == {
-        (30, Status.SENT), (7, Status.SENT),
+        (30, Status.SENT),
+        (7, Status.SENT),
     }
 
 
@@ -109,7 +117,10 @@ def test_r10_a_renewed_certificate_gets_no_30_day_mail_but_the_7_day_one(mailout
     body = mailoutbox[0].body
     assert "すでに更新のお手続きが完了しています" in body
     assert "お客様のお手続きは不要です" in body
-    assert f"新しいクライアント証明書の有効期限は {new.not_after.astimezone(selectors.JST):%Y年%-m月%-d日 %H:%M} です" in body
+    assert (
+        f"新しいクライアント証明書の有効期限は {new.not_after.astimezone(selectors.JST):%Y年%-m月%-d日 %H:%M} です"
+        in body
+    )
     assert "更新の手順" not in body
     assert "更新は完了しています" in mailoutbox[0].subject
     assert ExpiryReminder.objects.get(stage=7).renewed is True
@@ -134,18 +145,26 @@ def test_r10_r15_the_30_day_mail_in_japanese(mailoutbox):
     [mail] = mailoutbox
     assert mail.to == ["tanto@example.co.jp"]  # the address given at acquisition, not the user's
     assert mail.from_email == "kihonet@example.jp"
-    assert mail.subject == "【企保ネット】クライアント証明書の更新のご案内（有効期限：2029年11月28日 13:45）"
+    assert (
+        mail.subject
+        == "【企保ネット】クライアント証明書の更新のご案内（有効期限：2029年11月28日 13:45）"
+    )
     assert mail.extra_headers["Message-ID"] == f"<reminder-30-{certificate.serial}@example.jp>"
     html, mimetype = mail.alternatives[0]
     assert mimetype == "text/html"
     for body in (mail.body, html):
         assert "株式会社日本テスト 御中" in body
         # R12: the user picks the certificate to renew by its ユーザーID and 管理番号
-        assert (f"ユーザーID：{holder.user_id}（管理番号：{holder.management_number}）のご担当者様"
-                in body)
+        assert (
+            f"ユーザーID：{holder.user_id}（管理番号：{holder.management_number}）のご担当者様"
+            in body
+        )
         assert "2029年11月28日 13:45" in body
         assert "https://kihonet.example.jp/renew/" in body
-        assert "なお、クライアント証明書を更新するには、Windowsの管理者権限が必要な場合があります。" in body
+        assert (
+            "なお、クライアント証明書を更新するには、Windowsの管理者権限が必要な場合があります。"
+            in body
+        )
         assert "『更新』ボタンをクリックしてください。" in body
         assert "クライアント証明書の更新が完了しました" in body
         # R15: the desks of the customer's product line, with phone and hours
@@ -206,10 +225,12 @@ def test_r10_batches_cost_a_fixed_number_of_queries_each(mailoutbox):
 
 def test_r10_a_claim_is_taken_once(mailoutbox):
     certificate = make_certificate(not_after=EXPIRY)
-    first = services.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(),
-                               now=timezone.now())
-    second = services.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(),
-                                now=timezone.now())
+    first = services.claim_new(
+        [(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now()
+    )
+    second = services.claim_new(
+        [(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now()
+    )
     assert list(first) == [certificate.pk]
     assert second == {}
     assert ExpiryReminder.objects.count() == 1

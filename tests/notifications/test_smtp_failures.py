@@ -33,7 +33,8 @@ def run_at(moment, *, retry_only: bool = False) -> services.ReminderRun:
 
 
 def test_r10_a_temporary_failure_is_retried_with_backoff_and_blocks_no_other_mail(
-        flaky, mailoutbox):
+    flaky, mailoutbox
+):
     make_certificate(not_after=EXPIRY, email="a@example.jp")
     make_certificate(not_after=EXPIRY, email="busy@example.jp")
     make_certificate(not_after=EXPIRY, email="c@example.jp")
@@ -56,8 +57,11 @@ def test_r10_a_temporary_failure_is_retried_with_backoff_and_blocks_no_other_mai
 
     busy.refresh_from_db()
     assert (busy.status, busy.attempts, busy.last_error) == (Status.SENT, 3, "")
-    assert sorted(m.to[0] for m in mailoutbox) == ["a@example.jp", "busy@example.jp",
-                                                   "c@example.jp"]
+    assert sorted(m.to[0] for m in mailoutbox) == [
+        "a@example.jp",
+        "busy@example.jp",
+        "c@example.jp",
+    ]
     assert flaky.attempts.count("busy@example.jp") == 3
 
 
@@ -108,7 +112,8 @@ def test_r10_a_30_day_retry_that_reaches_the_7_day_window_is_cancelled(flaky, ma
     run = run_at(selectors.daily_run_time(jst(2029, 11, 22).date()))
     assert (run.counts[30].skipped, run.counts[7].sent) == (1, 1)
     assert dict(ExpiryReminder.objects.values_list("stage", "status")) == {
-        30: Status.CANCELLED, 7: Status.SENT,
+        30: Status.CANCELLED,
+        7: Status.SENT,
     }
     assert [m.extra_headers["Message-ID"].split("-")[1] for m in mailoutbox] == ["7"]
 
@@ -120,7 +125,10 @@ def test_r10_a_worker_hands_back_what_it_cannot_send_within_its_lease(settings, 
     reminder = ExpiryReminder.objects.get()
     due = RUN_AT + services.RELEASE_DELAY
     assert (reminder.status, reminder.attempts, reminder.next_attempt_at) == (
-        Status.RETRYING, 0, due)
+        Status.RETRYING,
+        0,
+        due,
+    )
     assert run.next_attempt_at == due
     assert run_at(due, retry_only=True).counts[30].sent == 0  # handed back again, no loop
     assert mailoutbox == []

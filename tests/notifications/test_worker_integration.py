@@ -35,7 +35,10 @@ from tests.notifications.smtp import RecordingHandler, SmtpServer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres, pytest.mark.redis, pytest.mark.smtp, pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.smtp,
+    pytest.mark.slow,
 ]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -66,8 +69,10 @@ def test_database_url() -> str:
     credentials = quote(s["USER"] or "", safe="")
     if s["PASSWORD"]:
         credentials += ":" + quote(s["PASSWORD"], safe="")
-    return (f"postgres://{credentials}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/"
-            f"{quote(s['NAME'], safe='')}")
+    return (
+        f"postgres://{credentials}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/"
+        f"{quote(s['NAME'], safe='')}"
+    )
 
 
 test_database_url.__test__ = False  # a helper, not a test
@@ -131,10 +136,27 @@ class Workers:
         }
         log = self.tmp_path / f"{name}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "kihonet", "worker", "--pool=solo",
-             "--concurrency=1", "-n", hostname, "-Q", self.queue, "--without-gossip",
-             "--without-mingle", "--loglevel=INFO"],
-            cwd=BASE_DIR, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "kihonet",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "-n",
+                hostname,
+                "-Q",
+                self.queue,
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=INFO",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         self.processes.append((hostname, process, log))
         self._wait_until_ready(hostname, process, log)
@@ -187,7 +209,8 @@ def wait_for(condition: Callable[[], bool], workers: Workers, what: str) -> None
 
 
 def test_r10_r15_a_worker_mails_each_due_certificate_once_and_a_rerun_sends_nothing(
-        workers, client_app, queue):
+    workers, client_app, queue
+):
     now = timezone.now()
     thirty = make_certificate(not_after=now + timedelta(days=20))
     seven = make_certificate(not_after=now + timedelta(days=3))
@@ -222,14 +245,21 @@ def test_r10_r15_a_worker_mails_each_due_certificate_once_and_a_rerun_sends_noth
                 assert certificate.user.user_id in body
                 assert "団体保険課" in body and "0120-338-688" in body  # R15
                 assert "受付時間：月～金曜日 9:00～17:00（祝日、12/31～1/3を除きます）" in body
-        renewed_text = smtp.handler.by_message_id(
-            f"<reminder-7-{renewed_seven.serial}@example.jp>"
-        ).get_body(preferencelist=("plain",)).get_content()
+        renewed_text = (
+            smtp.handler.by_message_id(f"<reminder-7-{renewed_seven.serial}@example.jp>")
+            .get_body(preferencelist=("plain",))
+            .get_content()
+        )
         assert "すでに更新のお手続きが完了しています" in renewed_text
-        assert f"新しいクライアント証明書の有効期限は {format_jst(renewal.not_after)} です" in renewed_text
-        seven_text = smtp.handler.by_message_id(
-            f"<reminder-7-{seven.serial}@example.jp>"
-        ).get_body(preferencelist=("plain",)).get_content()
+        assert (
+            f"新しいクライアント証明書の有効期限は {format_jst(renewal.not_after)} です"
+            in renewed_text
+        )
+        seven_text = (
+            smtp.handler.by_message_id(f"<reminder-7-{seven.serial}@example.jp>")
+            .get_body(preferencelist=("plain",))
+            .get_content()
+        )
         assert "https://kihonet.example.jp/renew/" in seven_text
 
         again = run_job(client_app, queue).get(timeout=WAIT_SECONDS)
@@ -240,8 +270,9 @@ def test_r10_r15_a_worker_mails_each_due_certificate_once_and_a_rerun_sends_noth
 
 def test_r10_two_workers_running_the_job_at_once_send_nothing_twice(workers, client_app, queue):
     now = timezone.now()
-    certificates = [make_certificate(not_after=now + timedelta(days=10, minutes=n))
-                    for n in range(60)]
+    certificates = [
+        make_certificate(not_after=now + timedelta(days=10, minutes=n)) for n in range(60)
+    ]
     with SmtpServer(RecordingHandler(delay=0.01)) as smtp:
         names = {workers.start(name, smtp_port=smtp.port, batch_size=10) for name in ("w1", "w2")}
         first, second = run_job(client_app, queue), run_job(client_app, queue)
@@ -255,15 +286,19 @@ def test_r10_two_workers_running_the_job_at_once_send_nothing_twice(workers, cli
 
 
 def test_r10_an_smtp_server_failing_the_first_tries_still_gets_every_mail_once(
-        workers, client_app, queue):
+    workers, client_app, queue
+):
     now = timezone.now()
     certificates = [make_certificate(not_after=now + timedelta(days=20 - n)) for n in range(3)]
     with SmtpServer(RecordingHandler(fail_first=4)) as smtp:
         workers.start("w1", smtp_port=smtp.port)
         result = run_job(client_app, queue).get(timeout=WAIT_SECONDS)
         assert result["counts"]["30"]["retrying"] == 3  # the first three tries got 451
-        wait_for(lambda: ExpiryReminder.objects.filter(status="sent").count() == 3,
-                 workers, "the retries")
+        wait_for(
+            lambda: ExpiryReminder.objects.filter(status="sent").count() == 3,
+            workers,
+            "the retries",
+        )
         assert smtp.handler.message_ids() == {
             f"<reminder-30-{c.serial}@example.jp>": 1 for c in certificates
         }

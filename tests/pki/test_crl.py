@@ -115,7 +115,10 @@ def test_bad_arguments(pki: Pki) -> None:
 
 
 def reference_crl(
-    issuer_cert: x509.Certificate, issuer_key, entries: list[RevokedEntry], number: int,
+    issuer_cert: x509.Certificate,
+    issuer_key,
+    entries: list[RevokedEntry],
+    number: int,
 ) -> x509.CertificateRevocationList:
     """What ``CertificateRevocationListBuilder`` makes of the entries (the slow path)."""
     from cryptography.hazmat.primitives import hashes
@@ -127,13 +130,19 @@ def reference_crl(
     for entry in entries:
         reason = reason_extension(entry.reason)
         extensions = [] if reason is None else [x509.Extension(reason.oid, False, reason)]
-        revoked.append(x509.RevokedCertificateBuilder(
-            entry.serial, entry.revoked_at.replace(microsecond=0), extensions).build())
+        revoked.append(
+            x509.RevokedCertificateBuilder(
+                entry.serial, entry.revoked_at.replace(microsecond=0), extensions
+            ).build()
+        )
     builder = x509.CertificateRevocationListBuilder(
-        issuer_name=issuer_cert.subject, last_update=NOW, next_update=NEXT,
+        issuer_name=issuer_cert.subject,
+        last_update=NOW,
+        next_update=NEXT,
         extensions=[
-            x509.Extension(x509.AuthorityKeyIdentifier.oid, False,
-                           authority_key_identifier(issuer_cert)),
+            x509.Extension(
+                x509.AuthorityKeyIdentifier.oid, False, authority_key_identifier(issuer_cert)
+            ),
             x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
         ],
         revoked_certificates=revoked,
@@ -150,8 +159,11 @@ VARIED_ENTRIES = [
     RevokedEntry(2**64, datetime(2050, 1, 1, tzinfo=UTC), REASONS["aACompromise"]),
     RevokedEntry(2**159 - 1, datetime(1999, 6, 1, 12, tzinfo=UTC), REASONS["privilegeWithdrawn"]),
     RevokedEntry(12345, NOW - timedelta(microseconds=1), REASONS["affiliationChanged"]),
-] + [RevokedEntry(10_000 + index, NOW - timedelta(minutes=index), flag)
-     for index, flag in enumerate(REASONS.values()) if flag != x509.ReasonFlags.remove_from_crl]
+] + [
+    RevokedEntry(10_000 + index, NOW - timedelta(minutes=index), flag)
+    for index, flag in enumerate(REASONS.values())
+    if flag != x509.ReasonFlags.remove_from_crl
+]
 
 
 def test_the_fast_encoder_matches_the_cryptography_builder(pki: Pki) -> None:
@@ -166,23 +178,48 @@ def test_the_fast_encoder_matches_the_cryptography_builder(pki: Pki) -> None:
 def test_the_fast_encoder_matches_with_an_rsa_issuer(pki: Pki, rsa_key) -> None:
     from issuance.pki.profile import create_issuing_ca
 
-    rsa_issuer = create_issuing_ca(rsa_key.public_key(), pki.root_cert, pki.root_key,
-                                   "Kihonet RSA Issuing CA", "Kihonet Test",
-                                   NOW - timedelta(days=1), 365)
+    rsa_issuer = create_issuing_ca(
+        rsa_key.public_key(),
+        pki.root_cert,
+        pki.root_key,
+        "Kihonet RSA Issuing CA",
+        "Kihonet Test",
+        NOW - timedelta(days=1),
+        365,
+    )
     fast = build_crl(rsa_issuer, rsa_key, VARIED_ENTRIES, 3, NOW, NEXT)
     reference = reference_crl(rsa_issuer, rsa_key, VARIED_ENTRIES, 3)
     assert fast.tbs_certlist_bytes == reference.tbs_certlist_bytes
     assert fast.is_signature_valid(rsa_issuer.public_key())
 
 
-@given(st.lists(st.tuples(
-    st.integers(min_value=0, max_value=2**159 - 1),
-    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31),
-                 timezones=st.just(UTC)),
-    st.sampled_from([None, *[flag for flag in REASONS.values()
-                             if flag != x509.ReasonFlags.remove_from_crl]]),
-), min_size=1, max_size=30))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2**159 - 1),
+            st.datetimes(
+                min_value=datetime(1970, 1, 1),
+                max_value=datetime(9999, 12, 31),
+                timezones=st.just(UTC),
+            ),
+            st.sampled_from(
+                [
+                    None,
+                    *[
+                        flag
+                        for flag in REASONS.values()
+                        if flag != x509.ReasonFlags.remove_from_crl
+                    ],
+                ]
+            ),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_property_any_entries_encode_as_the_builder_does(pki: Pki, rows) -> None:
     entries = [RevokedEntry(*row) for row in rows]
     fast = build_crl(pki.issuing_cert, pki.issuing_key, entries, 9, NOW, NEXT)

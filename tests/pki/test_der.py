@@ -9,17 +9,33 @@ import pytest
 from issuance.pki import der
 
 
-@pytest.mark.parametrize(("size", "encoded"), [
-    (0, "00"), (127, "7f"), (128, "8180"), (255, "81ff"), (256, "820100"), (65536, "83010000"),
-])
+@pytest.mark.parametrize(
+    ("size", "encoded"),
+    [
+        (0, "00"),
+        (127, "7f"),
+        (128, "8180"),
+        (255, "81ff"),
+        (256, "820100"),
+        (65536, "83010000"),
+    ],
+)
 def test_lengths(size: int, encoded: str) -> None:
     assert der.length(size).hex() == encoded
 
 
-@pytest.mark.parametrize(("value", "encoded"), [
-    (0, "020100"), (1, "020101"), (127, "02017f"), (128, "02020080"), (255, "020200ff"),
-    (256, "02020100"), (2**159 - 1, "0214" + "7f" + "ff" * 19),
-])
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (0, "020100"),
+        (1, "020101"),
+        (127, "02017f"),
+        (128, "02020080"),
+        (255, "020200ff"),
+        (256, "02020100"),
+        (2**159 - 1, "0214" + "7f" + "ff" * 19),
+    ],
+)
 def test_integers(value: int, encoded: str) -> None:
     assert der.integer(value).hex() == encoded
 
@@ -54,10 +70,18 @@ def test_elements_of_a_sequence() -> None:
     assert der.elements(encoded) == [der.integer(5), long_octets, b"\x30\x00"]
 
 
-@pytest.mark.parametrize("broken", [
-    b"", b"\x02\x01\x00", b"\x30\x05\x02\x01\x00", b"\x30\x03\x02\x05\x00",
-    b"\x30\x80\x00\x00", b"\x30\x02\x04\x81", b"\x30\x03\x02\x01\x00\x00",
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        b"",
+        b"\x02\x01\x00",
+        b"\x30\x05\x02\x01\x00",
+        b"\x30\x03\x02\x05\x00",
+        b"\x30\x80\x00\x00",
+        b"\x30\x02\x04\x81",
+        b"\x30\x03\x02\x01\x00\x00",
+    ],
+)
 def test_broken_sequences_are_refused(broken: bytes) -> None:
     with pytest.raises(ValueError):
         der.elements(broken)

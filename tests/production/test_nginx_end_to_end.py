@@ -47,9 +47,13 @@ def write_pem(path: Path, *objects) -> Path:
         if isinstance(obj, x509.Certificate):
             parts.append(obj.public_bytes(serialization.Encoding.PEM))
         else:
-            parts.append(obj.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+            parts.append(
+                obj.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
     path.write_bytes(b"".join(parts))
     return path
 
@@ -59,22 +63,37 @@ def tls_server_certificate(directory: Path) -> tuple[Path, Path, Path]:
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TLS CA")])
-    tls_ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=1))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-              .sign(ca_key, hashes.SHA256()))
+    tls_ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    server = (x509.CertificateBuilder()
-              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-              .issuer_name(ca_name).public_key(key.public_key())
-              .serial_number(x509.random_serial_number())
-              .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=1))
-              .add_extension(x509.SubjectAlternativeName([
-                  x509.DNSName("localhost"), x509.DNSName(LOGIN_HOST)]), critical=False)
-              .sign(ca_key, hashes.SHA256()))
-    return (write_pem(directory / "tls-ca.pem", tls_ca), write_pem(directory / "server.pem", server),
-            write_pem(directory / "server.key", key))
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName(LOGIN_HOST)]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return (
+        write_pem(directory / "tls-ca.pem", tls_ca),
+        write_pem(directory / "server.pem", server),
+        write_pem(directory / "server.key", key),
+    )
 
 
 class Nginx:
@@ -94,8 +113,14 @@ class Nginx:
         self.process = None
 
     def command(self, *extra: str) -> list[str]:
-        return [shutil.which("nginx"), "-p", str(self.directory), "-c",
-                str(self.directory / "nginx.conf"), *extra]
+        return [
+            shutil.which("nginx"),
+            "-p",
+            str(self.directory),
+            "-c",
+            str(self.directory / "nginx.conf"),
+            *extra,
+        ]
 
     def start(self) -> None:
         subprocess.run(self.command("-t"), check=True, capture_output=True)
@@ -137,15 +162,21 @@ def site(live_server, settings, tmp_path):
     tls_ca, server_cert, server_key = tls_server_certificate(tmp_path)
     port = free_port()
     settings.KIHONET_BASE_URL = f"https://localhost:{port}"
-    rendered = string.Template(TEMPLATE.read_text()).safe_substitute({
-        "KIHONET_SERVER_NAME": "localhost", "KIHONET_LOGIN_SERVER_NAME": LOGIN_HOST,
-        "KIHONET_HTTP_PORT": str(free_port()), "KIHONET_HTTPS_PORT": str(port),
-        "KIHONET_TLS_CERT": str(server_cert), "KIHONET_TLS_KEY": str(server_key),
-        "KIHONET_CLIENT_CA": str(chain), "KIHONET_CLIENT_CRL": settings.KIHONET_NGINX_CRL_FILE,
-        "KIHONET_UPSTREAM": live_server.url.removeprefix("http://"),
-        "KIHONET_STATIC_ROOT": str(tmp_path / "static"),
-        "KIHONET_NGINX_DIR": str(TEMPLATE.parent),
-    })
+    rendered = string.Template(TEMPLATE.read_text()).safe_substitute(
+        {
+            "KIHONET_SERVER_NAME": "localhost",
+            "KIHONET_LOGIN_SERVER_NAME": LOGIN_HOST,
+            "KIHONET_HTTP_PORT": str(free_port()),
+            "KIHONET_HTTPS_PORT": str(port),
+            "KIHONET_TLS_CERT": str(server_cert),
+            "KIHONET_TLS_KEY": str(server_key),
+            "KIHONET_CLIENT_CA": str(chain),
+            "KIHONET_CLIENT_CRL": settings.KIHONET_NGINX_CRL_FILE,
+            "KIHONET_UPSTREAM": live_server.url.removeprefix("http://"),
+            "KIHONET_STATIC_ROOT": str(tmp_path / "static"),
+            "KIHONET_NGINX_DIR": str(TEMPLATE.parent),
+        }
+    )
     assert "${KIHONET" not in rendered
     nginx = Nginx(tmp_path / "nginx", rendered)
     nginx.start()
@@ -157,30 +188,71 @@ def site(live_server, settings, tmp_path):
 
 def curl(site, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["curl", "--silent", "--show-error", "--cacert", str(site["tls_ca"]),
-         "--write-out", "\n%{http_code}", *args],
-        capture_output=True, text=True, timeout=30, check=False,
+        [
+            "curl",
+            "--silent",
+            "--show-error",
+            "--cacert",
+            str(site["tls_ca"]),
+            "--write-out",
+            "\n%{http_code}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
 def login_check(site, *cert_args: str) -> tuple[int, str]:
     port = site["port"]
-    result = curl(site, "--resolve", f"{LOGIN_HOST}:{port}:127.0.0.1", *cert_args,
-                  f"https://{LOGIN_HOST}:{port}/login-check/")
+    result = curl(
+        site,
+        "--resolve",
+        f"{LOGIN_HOST}:{port}:127.0.0.1",
+        *cert_args,
+        f"https://{LOGIN_HOST}:{port}/login-check/",
+    )
     body, _, status = result.stdout.rpartition("\n")
     return int(status), body
 
 
 def acquire_with_the_client_tool(site, notice) -> Path:
     user, store = notice.user, site["dir"] / "store"
-    env = {**os.environ, "KIHONET_AGENT_PASSPHRASE": PASSWORD, "KIHONET_CAFILE": str(site["tls_ca"])}
+    env = {
+        **os.environ,
+        "KIHONET_AGENT_PASSPHRASE": PASSWORD,
+        "KIHONET_CAFILE": str(site["tls_ca"]),
+    }
     result = subprocess.run(
-        [sys.executable, str(TOOL), "enroll", "--server", f"https://localhost:{site['port']}",
-         "--kihonet-code", user.customer.kihonet_code, "--management-number",
-         user.management_number, "--user-id", user.user_id, "--year",
-         str(notice.registration_year), "--branch-number", "001", "--email", notice.email,
-         "--yes", "--store", str(store)],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        [
+            sys.executable,
+            str(TOOL),
+            "enroll",
+            "--server",
+            f"https://localhost:{site['port']}",
+            "--kihonet-code",
+            user.customer.kihonet_code,
+            "--management-number",
+            user.management_number,
+            "--user-id",
+            user.user_id,
+            "--year",
+            str(notice.registration_year),
+            "--branch-number",
+            "001",
+            "--email",
+            notice.email,
+            "--yes",
+            "--store",
+            str(store),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (p12,) = store.glob("*.p12")
@@ -211,10 +283,13 @@ def test_r06_r07_r17_login_through_nginx_with_the_acquired_certificate(site):
     assert "/login-check/" in access_log
 
 
-def test_r17_plain_http_is_redirected_and_certificate_headers_from_clients_are_ignored(site, settings):
+def test_r17_plain_http_is_redirected_and_certificate_headers_from_clients_are_ignored(
+    site, settings
+):
     notice = make_notice()
     acquire_with_the_client_tool(site, notice)
     forged = Certificate.objects.get(user=notice.user).pem.replace("\n", "%0A")
-    status, body = login_check(site, "-H", "X-SSL-Client-Verify: SUCCESS",
-                               "-H", f"X-SSL-Client-Cert: {forged}")
+    status, body = login_check(
+        site, "-H", "X-SSL-Client-Verify: SUCCESS", "-H", f"X-SSL-Client-Cert: {forged}"
+    )
     assert status == 403 and "提示されていません" in body

@@ -17,8 +17,10 @@ ROLES = {"clerk": roles.CLERK, "supervisor": roles.SUPERVISOR}
 
 
 class Command(BaseCommand):
-    help = ("Creates a staff account of a desk with a role and a TOTP device, and prints the "
-            "otpauth:// URI to add to the authenticator app.")
+    help = (
+        "Creates a staff account of a desk with a role and a TOTP device, and prints the "
+        "otpauth:// URI to add to the authenticator app."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -43,8 +45,11 @@ class Command(BaseCommand):
         user.groups.add(Group.objects.get(name=ROLES[role]))
         StaffProfile.objects.create(user=user, desk=service_desk)
         device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
-        audit.record(audit.Actor.system("create_staff"), "staff_created",
-                     detail={"username": username, "role": role, "desk": desk})
+        audit.record(
+            audit.Actor.system("create_staff"),
+            "staff_created",
+            detail={"username": username, "role": role, "desk": desk},
+        )
         self.stdout.write(f"{username}: {ROLES[role]} / {service_desk or '-'}")
         self.stdout.write(f"TOTP: {device.config_url}")
 

@@ -19,17 +19,27 @@ class Command(BaseCommand):
             with file.open(encoding="utf-8-sig", newline="") as handle:
                 total = max(sum(1 for _ in handle) - 1, 0)
                 handle.seek(0)
-                rows = tqdm(read_rows(handle), total=total, unit="行", disable=no_progress,
-                            file=self.stderr._out)
+                rows = tqdm(
+                    read_rows(handle),
+                    total=total,
+                    unit="行",
+                    disable=no_progress,
+                    file=self.stderr._out,
+                )
                 report = import_notices(rows)
         except OSError as error:
             raise CommandError(f"{file}: {error.strerror}") from error
         except RowError as error:
             raise CommandError(str(error)) from error
         audit.record(
-            audit.Actor.system("import_notices"), "notices_imported",
-            detail={"file": file.name, "created": report.created,
-                    "unchanged": report.unchanged, "errors": len(report.errors)},
+            audit.Actor.system("import_notices"),
+            "notices_imported",
+            detail={
+                "file": file.name,
+                "created": report.created,
+                "unchanged": report.unchanged,
+                "errors": len(report.errors),
+            },
         )
         for line_number, message in report.errors:
             self.stderr.write(f"{line_number}行目: {message}")

@@ -13,7 +13,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--key-type", choices=KEY_TYPES, default=DEFAULT_KEY_TYPE)
         parser.add_argument(
-            "--if-missing", action="store_true",
+            "--if-missing",
+            action="store_true",
             help="do nothing, successfully, when a CA exists already (for set-up scripts)",
         )
 
@@ -25,9 +26,17 @@ class Command(BaseCommand):
             material = ca.create(key_type)
         except ca.CaUnavailableError as error:
             raise CommandError(str(error)) from error
-        audit.record(audit.Actor.system("init_ca"), "ca_created",
-                     detail={"key_type": key_type, "subject": material.issuing_cert.subject.rfc4514_string()})
+        audit.record(
+            audit.Actor.system("init_ca"),
+            "ca_created",
+            detail={
+                "key_type": key_type,
+                "subject": material.issuing_cert.subject.rfc4514_string(),
+            },
+        )
         publish_crl()
-        self.stdout.write(self.style.SUCCESS(
-            f"Created the root and the issuing CA ({key_type}) in {ca.ca_dir()}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created the root and the issuing CA ({key_type}) in {ca.ca_dir()}."
+            )
+        )

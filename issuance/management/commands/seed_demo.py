@@ -28,7 +28,8 @@ def _demo_user(customer: Customer, number: int) -> KihonetUser:
         },
     )
     Notice.objects.get_or_create(
-        user=user, branch_number="001",
+        user=user,
+        branch_number="001",
         defaults={
             "printed_year": DEMO_ISSUED_ON.year,
             "registration_year": registration_year(DEMO_ISSUED_ON),

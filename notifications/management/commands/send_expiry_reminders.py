@@ -12,7 +12,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--today", metavar="YYYY-MM-DD",
+            "--today",
+            metavar="YYYY-MM-DD",
             help="run as if it were 09:00 Japan time on this day (default: now)",
         )
 
