@@ -107,7 +107,7 @@ def is_in_renewal_window(certificate: Certificate, now: datetime) -> bool:
 
 
 def has_renewal(certificate: Certificate) -> bool:
-    return Certificate.objects.filter(renewed_from=certificate).exists()
+    return Certificate.objects.renewals_of(certificate).exists()
 
 
 def renewed_certificate(serial: str) -> Certificate | None:

@@ -287,6 +287,7 @@ def _message(item: _Outbound, directory: selectors.DeskDirectory, connection):
         stage=item.reminder.stage,
         certificate=item.certificate,
         renewal_not_after=item.renewal_not_after,
+        renewal_revoked=item.certificate.renewal_revoked_at is not None,
         contacts=directory.for_customer(item.certificate.user.customer),
     )
     item.reminder.renewed = mail.renewed
