@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from issuance import tokens
 from issuance.models import (
@@ -74,6 +75,21 @@ def is_replaced(notice: Notice, notices_of_user: Iterable[Notice]) -> bool:
 def renewal_offered(now: datetime) -> bool:
     """R11: renewal is offered from the configured start date on (Japan time)."""
     return timezone.localdate(now) >= settings.KIHONET_RENEWAL_START_DATE
+
+
+def renewal_not_yet_offered_message() -> str:
+    """R11's notice before the start date: the manual's 「2025年までは…」 for a start on
+    2026-01-01, the last day itself for a start on any other day."""
+    last = settings.KIHONET_RENEWAL_START_DATE - timedelta(days=1)
+    if (last.month, last.day) == (12, 31):
+        until = _("%(year)s年") % {"year": last.year}
+    else:
+        until = _("%(year)s年%(month)s月%(day)s日") % {
+            "year": last.year,
+            "month": last.month,
+            "day": last.day,
+        }
+    return _("%(until)sまでは新規取得のみの取扱いとなります") % {"until": until}
 
 
 def open_enrollment(token: str) -> Enrollment | None:

@@ -196,7 +196,7 @@ KIHONET_NGINX_CRL_FILE = env_str("KIHONET_NGINX_CRL_FILE")
 
 # --- The customer's journey -----------------------------------------------------------------
 # R11: renewal is offered from this date on (Japan time).
-KIHONET_RENEWAL_START_DATE = date.fromisoformat(env_str("KIHONET_RENEWAL_START_DATE", "2025-01-01"))
+KIHONET_RENEWAL_START_DATE = date.fromisoformat(env_str("KIHONET_RENEWAL_START_DATE", "2026-01-01"))
 # Whether a renewal revokes the certificate it renews (as superseded). By default the old one
 # stays valid until its own expiry: the customer may still be using it on the day.
 KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)

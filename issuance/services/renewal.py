@@ -54,7 +54,7 @@ def _with_desks(message: str, certificate: Certificate) -> RenewalError:
 def check_renewable(certificate: Certificate, now: datetime) -> None:
     """Every reason a certificate cannot be renewed now, each with its own message."""
     if not selectors.renewal_offered(now):
-        raise RenewalError(_("2025年までは新規取得のみの取扱いとなります"))
+        raise RenewalError(selectors.renewal_not_yet_offered_message())
     # Renewed first: with KIHONET_RENEWAL_REVOKES_OLD the renewed certificate is also revoked,
     # and its holder has a new certificate, not a reissue to ask for.
     if selectors.has_renewal(certificate):
