@@ -12,10 +12,13 @@ class ServiceError(Exception):
     http_status = 400
     message = _("お手続きを完了できませんでした。")
 
-    def __init__(self, message=None, *, detail: dict | None = None) -> None:
+    def __init__(
+        self, message=None, *, detail: dict | None = None, field: str | None = None
+    ) -> None:
         if message is not None:
             self.message = message
         self.detail = detail or {}
+        self.field = field  # the input the message is about, for a form to show it there
         super().__init__(str(self.message))
 
 
