@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
@@ -21,7 +21,6 @@ class Actor:
     label: str
     staff: Any = None
     ip_address: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def system(cls, job: str) -> Actor:

@@ -135,7 +135,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", "日本語")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# The project's messages are written in Japanese in the source (gettext marks them for a
+# future translation); Django's own messages come translated with Django. No locale folder.
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True
