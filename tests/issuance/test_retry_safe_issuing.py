@@ -194,3 +194,11 @@ def test_r12_a_renewal_sent_again_needs_the_old_keys_signature(issuing_ca):
     with pytest.raises(ProofOfPossessionError):
         renewal.renew(**request, signature=sign(make_csr()[0], challenge), ip_address=None)
     assert renewal.renew(**request, signature=sign(key, challenge), ip_address=None) == renewed
+
+
+def test_the_openapi_document_tells_the_client_to_send_the_same_request_again(client):
+    document = client.get("/api/v1/openapi.json").json()
+    for path in ("/api/v1/enrollments/{token}/certificate", "/api/v1/renewals"):
+        description = document["paths"][path]["post"]["description"]
+        assert "同じ要求" in description and "3452" in description
+    assert "3452" in document["components"]["schemas"]["Error"]["properties"]["status_code"]["enum"]
