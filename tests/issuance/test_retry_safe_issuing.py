@@ -174,8 +174,11 @@ def test_r12_two_identical_renewals_at_once_give_one_renewed_certificate_to_both
         )
 
 
-def test_r12_a_renewal_sent_again_needs_the_old_keys_signature(issuing_ca):
-    """A replay proves possession again: the used challenge signed by another key is refused."""
+@pytest.mark.parametrize("revokes_old", [False, True])
+def test_r12_a_renewal_sent_again_needs_the_old_keys_signature(issuing_ca, settings, revokes_old):
+    """A replay proves possession again: the used challenge signed by another key is refused.
+    It works as well when the renewal revoked the old certificate."""
+    settings.KIHONET_RENEWAL_REVOKES_OLD = revokes_old
     from issuance.errors import ProofOfPossessionError
     from issuance.services import certificates
     from tests.issuance.test_renewal import make_holder
