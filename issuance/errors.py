@@ -64,6 +64,17 @@ class EmailNotConfirmedError(ServiceError):
     message = _("Eメールアドレスの確認が済んでいません。")
 
 
+class IssuedForAnotherKeyError(ServiceError):
+    """A request sent again after its answer was lost, with a key other than the first one's:
+    the certificate of the first request stays the only one."""
+
+    status_code = "3452"
+    http_status = 409
+    message = _(
+        "このお手続きでは、すでに別の鍵に対してクライアント証明書を発行しています。お手続きを行ったPCで証明書取得クライアントツールを起動し直して、もう一度お試しください。解決しない場合は、下記の照会先にお問い合わせください。"
+    )
+
+
 class CertificateRequestError(ServiceError):
     status_code = "3460"
     message = _("証明書署名要求（CSR）の形式が正しくありません。")

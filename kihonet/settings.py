@@ -204,6 +204,9 @@ KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)
 KIHONET_RENEWAL_CHALLENGE_MINUTES = env_int("KIHONET_RENEWAL_CHALLENGE_MINUTES", 5)
 KIHONET_CLIENT_TOOL_PORT = env_int("KIHONET_CLIENT_TOOL_PORT", 47115)
 KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 15)
+# How long after issuing, the same acquisition or renewal request sent again (its answer was
+# lost) gets the same certificate back, for the same public key only.
+KIHONET_ISSUE_REPLAY_HOURS = env_int("KIHONET_ISSUE_REPLAY_HOURS", 24)
 # The reverse proxies whose X-Forwarded-For and client-certificate headers are believed.
 KIHONET_TRUSTED_PROXIES = env_list("KIHONET_TRUSTED_PROXIES", [])
 

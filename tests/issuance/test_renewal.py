@@ -384,7 +384,13 @@ def test_r12_challenge_is_one_time_and_marked_used(settings, renewal_ca):
     # The same challenge a second time, below the renewal checks: refused as a proof.
     parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
     with travel(OPENS_AT + SECOND), pytest.raises(ProofOfPossessionError):
-        renewal._use_challenge(certificate, parsed, challenge, sign(key, challenge), timezone.now())
+        renewal._use_challenge(
+            renewal._offered_challenge(certificate, challenge),
+            parsed,
+            challenge,
+            sign(key, challenge),
+            timezone.now(),
+        )
 
 
 def test_r12_challenge_signed_by_another_key_is_refused(renewal_ca):
