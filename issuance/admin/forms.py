@@ -57,3 +57,20 @@ class ResendForm(forms.Form):
     reason = forms.CharField(
         label=_("理由"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class NoticeImportForm(forms.Form):
+    """The core system's notice file, as ``import_notices`` reads it."""
+
+    file = forms.FileField(
+        label=_("通知文書ファイル（CSV）"),
+        help_text=_(
+            "基幹システムが出力したCSVファイルです。Shift_JIS・UTF-8（BOMの有無、改行CRLF・LF）のどちらでも取り込めます。"
+        ),
+    )
+    encoding = forms.ChoiceField(
+        label=_("文字コード"),
+        choices=[("", _("自動判定")), ("shift_jis", "Shift_JIS"), ("utf-8", "UTF-8")],
+        required=False,
+        help_text=_("通常は「自動判定」のままで取り込めます。"),
+    )
