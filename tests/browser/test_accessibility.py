@@ -245,5 +245,8 @@ def test_every_public_page_state_without_the_tool_has_no_axe_violations(
     expect(page.locator("#login-result")).to_have_attribute("data-status", "untrusted")
     axe_audit(page, "04-login-check-refused")
 
-    forget_expected_errors(page, "net::ERR_", "status of 403")
+    page.goto(site("/no-such-page/"))
+    axe_audit(page, "05-not-found")
+
+    forget_expected_errors(page, "net::ERR_", "status of 403", "status of 404")
     axe_audit.assert_clean()

@@ -302,3 +302,33 @@ def test_the_accessibility_policy_states_level_pages_date_and_tool(client):
     day = accessibility.TEST_DATE
     assert f"{day.year}年{day.month}月{day.day}日" in html
     assert f"axe-core {accessibility.AXE_CORE_VERSION}" in html
+
+
+def test_a_missing_page_and_a_stale_form_get_a_japanese_page_with_a_way_on(client):
+    from django.test import Client
+
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    html = missing.content.decode()
+    assert len(re.findall(r"<h1[\s>]", html)) == 1 and "ページが見つかりません" in html
+    assert f'href="{reverse("issuance:home")}"' in html
+
+    stale = Client(enforce_csrf_checks=True).post(ENROLL, {"kihonet_code": "12345678"})
+    assert stale.status_code == 403
+    html = stale.content.decode()
+    assert len(re.findall(r"<h1[\s>]", html)) == 1 and "送信できませんでした" in html
+    assert "もう一度最初の画面からお手続きください" in html
+    assert f'href="{reverse("issuance:home")}"' in html
+
+
+def test_the_server_error_page_is_japanese_with_one_h1():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert len(re.findall(r"<h1[\s>]", html)) == 1 and "ただいまご利用いただけません" in html
+
+
+def test_a_missing_back_office_page_leads_back_to_the_dashboard(admin_client):
+    html = admin_client.get("/admin/issuance/kihonetuser/999999/change/").content.decode()
+    assert "ページが見つかりません" in html
+    assert f'href="{reverse("admin:index")}"' in html
