@@ -127,18 +127,19 @@ def test_r02_year_end_hint_rule():
 
 
 def test_the_lock_page_says_until_when_what_to_do_and_whom_to_call(client):
+    """3430: the end of the lock (its time and how long from now), what to do meanwhile, and
+    the desk to call, which can lift it."""
     notice = started_notice()
-    for _ in range(5):
-        client.post(ENROLL, fields_of(notice, user_id="ZZ99999"))
+    with time_machine.travel(datetime(2026, 12, 1, 14, 0, tzinfo=JST), tick=False):
+        for _ in range(5):
+            client.post(ENROLL, fields_of(notice, user_id="ZZ99999"))
     lock = InputLock.objects.get(kind=InputLock.Kind.KIHONET_CODE)
-    response = client.post(ENROLL, fields_of(notice))
+    assert lock.locked_until == datetime(2026, 12, 1, 15, 0, tzinfo=JST)
+    with time_machine.travel(datetime(2026, 12, 1, 14, 20, tzinfo=JST), tick=False):
+        response = client.post(ENROLL, fields_of(notice))
     box = error_box(response.content.decode())
-    until = lock.locked_until.astimezone(JST)
     assert "ステータスコード：3430" in box
-    assert (
-        f"{until:%Y}年{until.month}月{until.day}日 {until:%H:%M}以降に、もう一度お手続きいただけます"
-        in box
-    )
+    assert "2026年12月1日 15:00以降（あと40分ほど）に、もう一度お手続きいただけます" in box
     assert "6つの項目をご確認ください" in box
     assert "お急ぎの場合は、下記の照会先にお電話ください" in box
     assert "ロックを解除いたします" in box
