@@ -74,3 +74,15 @@ class NoticeImportForm(forms.Form):
         required=False,
         help_text=_("通常は「自動判定」のままで取り込めます。"),
     )
+
+    MAX_BYTES = 20 * 1024 * 1024
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError(
+                _(
+                    "ファイルが大きすぎます（20MBまで）。分割して取り込むか、コマンド import_notices をご利用ください。"
+                )
+            )
+        return upload

@@ -85,3 +85,13 @@ def test_clerks_cannot_upload():
     )
     assert upload(client, shift_jis_file([GOOD[0]])).status_code == 403
     assert Notice.objects.count() == 0
+
+
+def test_a_too_large_upload_is_refused_with_a_japanese_message(monkeypatch):
+    from issuance.admin.forms import NoticeImportForm
+
+    client = staff_client(make_staff(roles.SUPERVISOR))
+    monkeypatch.setattr(NoticeImportForm, "MAX_BYTES", 100)
+    response = upload(client, shift_jis_file([GOOD[0]]))
+    assert "ファイルが大きすぎます（20MBまで）" in response.content.decode()
+    assert Notice.objects.count() == 0
