@@ -25,12 +25,16 @@ $(DATA_DIR)/ca-passphrase:
 	mkdir -p $(DATA_DIR)
 	umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
 
+# The public URL (printed, in the demo notice and in the certificates' CRL and OCSP addresses)
+# follows PORT unless KIHONET_BASE_URL is set, e.g. to an https proxy in front of the server.
+run: export KIHONET_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(STAMP) $(DATA_DIR)/ca-passphrase
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py init_ca --if-missing
 	$(PY) manage.py seed_demo
-	@echo "kihonet: http://127.0.0.1:$(PORT)/"
-	@echo "back office: http://127.0.0.1:$(PORT)/admin/ (an account: $(PY) manage.py create_staff NAME --role supervisor)"
+	@echo "kihonet: $(KIHONET_BASE_URL)/ (served on http://127.0.0.1:$(PORT)/)"
+	@echo "client tool: KIHONET_AGENT_HOME=var/agent $(PY) issuance/client_tool/kihonet_agent.py serve --server $(KIHONET_BASE_URL)"
+	@echo "back office: $(KIHONET_BASE_URL)/admin/ (an account: $(PY) manage.py create_staff NAME --role supervisor)"
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)

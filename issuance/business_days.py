@@ -43,3 +43,10 @@ def registration_year(issued_on: date) -> int:
     if issued_on == last_business_day_of_december(issued_on.year):
         return issued_on.year + 1
     return issued_on.year
+
+
+def year_end_hint_applies(entered_year: int, today: date) -> bool:
+    """Whether the year-end rule (R02) could explain a mismatch with ``entered_year``: a notice
+    of that year may have been issued on its last business day of December, which is the case
+    once that day has come."""
+    return today >= last_business_day_of_december(entered_year)

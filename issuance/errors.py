@@ -4,6 +4,9 @@ The status codes are the ones the API and the pages show (「ステータスコ�
 the manual; the others are ours, listed in the OpenAPI document).
 """
 
+from datetime import datetime
+
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -34,12 +37,35 @@ class InputMismatchError(ServiceError):
     message = _("入力情報エラー")
 
 
+def japanese_time(moment: datetime) -> str:
+    """E.g. 「2026年12月1日 21:30」, in Japan time."""
+    local = timezone.localtime(moment)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
 class LockedError(ServiceError):
+    """The input lock: says until when, what to do and whom to call (the page names the desk)."""
+
     status_code = "3430"
     http_status = 429
     message = _(
         "入力誤りが続いたため、しばらくの間お手続きを受け付けられません。時間をおいてから再度お試しください。"
     )
+
+    def __init__(self, locked_until: datetime | None = None) -> None:
+        self.locked_until = locked_until
+        if locked_until is None:
+            super().__init__()
+            return
+        super().__init__(
+            _(
+                "入力誤りが続いたため、%(until)sまでお手続きを受け付けられません。"
+                "「ユーザーIDのお知らせ」の内容をご確認のうえ、%(until)s以降に再度お試しください。"
+                "お急ぎの場合は照会先にご連絡ください。"
+            )
+            % {"until": japanese_time(locked_until)},
+            detail={"locked_until": locked_until.isoformat()},
+        )
 
 
 class NoticeUsedError(ServiceError):

@@ -195,6 +195,7 @@ class Notice(models.Model):
         permissions = [
             ("reissue_notice", _("再発行できる")),
             ("print_notice", _("通知文書を印刷できる")),
+            ("import_notices", _("通知文書ファイルを取り込める")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "branch_number"], name="unique_notice_branch"),

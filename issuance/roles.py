@@ -33,6 +33,7 @@ _EVERYDAY = [
 _SUPERVISOR_ONLY = [
     ("issuance", "revoke_certificate"),
     ("issuance", "export_data"),
+    ("issuance", "import_notices"),
     ("issuance", "view_crlpublication"),
     ("issuance", "view_renewalchallenge"),
     ("notifications", "view_expiryreminder"),
@@ -50,3 +51,4 @@ RESEND = "issuance.resend_reminder"
 LIFT_LOCK = "issuance.lift_input_lock"
 REVOKE = "issuance.revoke_certificate"
 EXPORT = "issuance.export_data"
+IMPORT_NOTICES = "issuance.import_notices"

@@ -7,14 +7,21 @@ from pathlib import Path
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from issuance import accessibility, business_days, selectors
 from issuance import login_check as checks
-from issuance import selectors
-from issuance.errors import NoticeUsedError, ServiceError, TokenError
+from issuance.errors import (
+    InputMismatchError,
+    LockedError,
+    NoticeUsedError,
+    ServiceError,
+    TokenError,
+)
 from issuance.forms import EnrollmentForm
 from issuance.requests import client_ip
 from issuance.services import enrollment
@@ -47,6 +54,37 @@ class HomeView(TemplateView):
         return context
 
 
+class ManualView(TemplateView):
+    """「クライアント証明書新規取得・更新マニュアル」: the manual's steps, in its words."""
+
+    template_name = "issuance/manual.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(selectors.site_url())
+        context["contacts"] = selectors.contact_table()
+        context["onboarding_desk"] = selectors.onboarding_desk()
+        return context
+
+
+class AccessibilityView(TemplateView):
+    """ウェブアクセシビリティ方針: target level, pages covered, test date and tool."""
+
+    template_name = "issuance/accessibility.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["policy"] = accessibility
+        context["pages"] = [(name, reverse(url)) for name, url in accessibility.PAGES]
+        context["onboarding_desk"] = selectors.onboarding_desk()
+        return context
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """For the browsers that ask for /favicon.ico whatever the page says."""
+    return redirect(static("issuance/favicon.ico"))
+
+
 def download_client_tool(request: HttpRequest) -> FileResponse:
     """「証明書取得クライアントツール」 (R13): one Python file."""
     return FileResponse(
@@ -77,6 +115,8 @@ class EnrollView(View):
             )
         except NoticeUsedError as error:
             return self.render(request, form, error=error, desks=error.detail["desks"])
+        except (InputMismatchError, LockedError) as error:
+            return self.render(request, form, error=error, **_way_forward(form.cleaned_data))
         except ServiceError as error:
             return self.render(request, form, error=error)
         request.session[SESSION_TOKEN] = token
@@ -84,6 +124,19 @@ class EnrollView(View):
 
     def render(self, request, form, **context) -> HttpResponse:
         return render(request, self.template_name, {"form": form, **context})
+
+
+def _way_forward(fields: dict) -> dict:
+    """What helps after a mismatch (R03) or the lock, without saying which field was wrong:
+    the year-end rule where it can apply (R02) and the desk to call (R15)."""
+    year = int(fields["year"])
+    return {
+        "year_end_hint": business_days.year_end_hint_applies(year, timezone.localdate()),
+        "next_year": year + 1,
+        "desks": [
+            row.as_dict() for row in selectors.desks_for_kihonet_code(fields["kihonet_code"])
+        ],
+    }
 
 
 class EnrollConfirmView(View):

@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from issuance import audit, roles
 from issuance.admin.export import ExportMixin
+from issuance.admin.forms import NoticeImportForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
 from issuance.models import Certificate, Notice, ReissueRecord
+from issuance.notice_import import RowError
+from issuance.requests import client_ip
+from issuance.services.notice_import import import_file
 
 CERTIFICATE_SEARCH = {
     "kihonet_code": "user__customer__kihonet_code",
@@ -93,12 +100,51 @@ class NoticeAdmin(UserLinkMixin, DeskScopedAdmin):
     search_paths = {k: v for k, v in CERTIFICATE_SEARCH.items() if k != "serial"}
     sortable_by = []
     autocomplete_fields = ["user"]
+    change_list_template = "admin/issuance/notice/change_list.html"
 
     def has_change_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
 
     def has_add_permission(self, request) -> bool:
         return request.user.is_superuser
+
+    def get_urls(self):
+        upload = path(
+            "import/",
+            self.admin_site.admin_view(self.import_view),
+            name="issuance_notice_import",
+        )
+        return [upload, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        can_import = request.user.has_perm(roles.IMPORT_NOTICES)
+        return super().changelist_view(request, {"can_import": can_import, **(extra_context or {})})
+
+    def import_view(self, request):
+        """The same file and the same per-row report as ``import_notices`` (supervisors)."""
+        if not request.user.has_perm(roles.IMPORT_NOTICES):
+            raise PermissionDenied(roles.IMPORT_NOTICES)
+        form = NoticeImportForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = import_file(
+                    upload.read(),
+                    file_name=upload.name,
+                    actor=audit.Actor.staff_user(request.user, client_ip(request)),
+                    encoding=form.cleaned_data["encoding"] or None,
+                )
+            except RowError as error:
+                form.add_error("file", str(error))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("通知文書ファイルの取込"),
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "admin/issuance/notice/import.html", context)
 
 
 @admin.register(ReissueRecord)

@@ -47,3 +47,32 @@ class ResendForm(forms.Form):
     reason = forms.CharField(
         label=_("理由"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class NoticeImportForm(forms.Form):
+    """The core system's notice file, as ``import_notices`` reads it."""
+
+    file = forms.FileField(
+        label=_("通知文書ファイル（CSV）"),
+        help_text=_(
+            "基幹システムが出力したCSVファイルです。Shift_JIS・UTF-8（BOMの有無、改行CRLF・LF）のどちらでも取り込めます。"
+        ),
+    )
+    encoding = forms.ChoiceField(
+        label=_("文字コード"),
+        choices=[("", _("自動判定")), ("shift_jis", "Shift_JIS"), ("utf-8", "UTF-8")],
+        required=False,
+        help_text=_("通常は「自動判定」のままで取り込めます。"),
+    )
+
+    MAX_BYTES = 20 * 1024 * 1024
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError(
+                _(
+                    "ファイルが大きすぎます（20MBまで）。分割して取り込むか、コマンド import_notices をご利用ください。"
+                )
+            )
+        return upload

@@ -49,7 +49,7 @@ def notice_context(notice: Notice) -> dict:
         "customer": customer,
         "is_reissue": notice.kind == Notice.Kind.REISSUE,
         "year_end": notice.registration_year != notice.printed_year,
-        "site_url": f"{settings.KIHONET_BASE_URL}/",
+        **selectors.site_url(),
         "contact_lines": _by_product_line(desks),
         "hours": hours,
         "print_css": _print_css(),

@@ -81,6 +81,7 @@ SCHEMAS = {
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
             },
             "desks": {"type": "array", "items": {"type": "object"}},
+            "locked_until": {"type": "string", "format": "date-time"},
         },
     },
     "EnrollmentRequest": {

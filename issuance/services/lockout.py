@@ -37,8 +37,19 @@ def check_not_locked(kihonet_code: str, ip_address: str | None) -> dict[str, int
     counts = cache.get_many([_key(kind, value) for kind, value in subjects])
     for kind, value in subjects:
         if (counts.get(_key(kind, value)) or 0) >= LIMITS[kind]:
-            raise LockedError()
+            raise LockedError(_locked_until(kind, value))
     return counts
+
+
+def _locked_until(kind: str, value: str):
+    """When the lock ends at the latest: the end its row records (the count in the cache
+    expires an hour after the first mismatch, so no later than that)."""
+    lock = (
+        InputLock.objects.filter(kind=kind, value=value, lifted_at__isnull=True)
+        .order_by("-locked_until")
+        .first()
+    )
+    return lock.locked_until if lock else timezone.now() + timedelta(seconds=WINDOW_SECONDS)
 
 
 def record_mismatch(kihonet_code: str, ip_address: str | None) -> None:

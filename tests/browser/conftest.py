@@ -29,7 +29,7 @@ from tests.conftest import require
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 PC_VIEWPORT = {"width": 1280, "height": 900}
-PHONE_VIEWPORT = {"width": 390, "height": 844}
+PHONE_VIEWPORT = {"width": 375, "height": 812}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -229,7 +229,7 @@ def page(browser):
 
 @pytest.fixture
 def phone_page(browser):
-    """A page on a phone (390x844, touch)."""
+    """A page on a phone (375x812, touch)."""
     page = _new_page(browser, PHONE_VIEWPORT, is_mobile=True, has_touch=True, device_scale_factor=2)
     yield page
     _close(page)

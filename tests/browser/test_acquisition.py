@@ -250,18 +250,27 @@ def test_r03_r15_r16_input_error_and_used_notice_in_chromium(site, page, screens
     notice = new_customer_notice(product_lines=("団体信用生命保険",), started_using=True)
     page.goto(site("/enroll/"))
 
-    # R03: the year is wrong, nothing says so.
+    # R03: the year is wrong, nothing says so: the page reads the same when the user ID is
+    # wrong too. It helps: the year-end rule (R02) and the desks to call (R15).
     fill_form(page, {**NORMALISED, "year": "2024"})
     page.get_by_role("button", name="OK").click()
     error = page.locator("#enroll-error")
     expect(error).to_be_visible()
     expect(error).to_contain_text("入力情報エラー")
     expect(error).to_contain_text("ステータスコード：3420")
-    for label in LABELS.values():
-        assert label not in error.inner_text()
+    expect(error).to_contain_text("発行年の翌年（2025）の入力をお試しください")
+    expect(error).to_contain_text("団体信用生命保険：団体保険課 0120-338-688")
+    expect(error).to_contain_text("受付時間：月～金曜日 9:00～17:00（祝日、12/31～1/3を除きます）")
     expect(page.locator(".is-invalid")).to_have_count(0)
     expect(page.locator(".invalid-feedback")).to_have_count(0)
+    wrong_year = error.inner_text()
     screenshot(page, "01-input-error-3420")
+    notice.user.__class__.objects.filter(pk=notice.user.pk).update(user_id="KN09999")
+    fill_form(page, {**NORMALISED, "year": "2024"})
+    page.get_by_role("button", name="OK").click()
+    expect(error).to_contain_text("ステータスコード：3420")
+    assert error.inner_text() == wrong_year
+    notice.user.__class__.objects.filter(pk=notice.user.pk).update(user_id=NORMALISED["user_id"])
 
     # R16: the notice is used up; the reissue message with the desks to call (R15).
     Notice.objects.filter(pk=notice.pk).update(used_at=timezone.now())

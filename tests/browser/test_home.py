@@ -21,7 +21,7 @@ def test_r13_r15_home_page_on_a_phone_shows_the_contact_table(
     site, client_tool, phone_page, screenshot
 ):
     """R15: both contact sections, every desk and phone of ``contacts.csv`` on its product
-    line's row, and the hours, on a 390 px wide phone without sideways scrolling; R13: the
+    line's row, and the hours, on a 375 px wide phone without sideways scrolling; R13: the
     running client tool is reported."""
     page = phone_page
     page.goto(site("/"))

@@ -115,3 +115,151 @@ def test_bad_rows_messages(tmp_path, capsys):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="No such file"):
         run_import(tmp_path / "missing.csv")
+
+
+# --------------------------------------------------------------------------- files as they come
+
+# 髙 and 﨑 are CP932 vendor characters (IBM extensions): plain Shift_JIS has neither.
+VENDOR_ROW = (
+    "30000021,髙﨑商事,総合福祉団体定期保険,AB00000021,TU00021,t@example.jp,2026,2026-04-01,001"
+)
+
+
+def write_bytes(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "notices.csv"
+    path.write_bytes(data)
+    return path
+
+
+def csv_text(rows: list[str], newline: str = "\n") -> str:
+    return newline.join([HEADER.rstrip("\n"), *rows]) + newline
+
+
+@pytest.mark.parametrize(
+    ("encoding", "newline", "label"),
+    [
+        ("cp932", "\r\n", "Shift_JIS（CP932）"),
+        ("cp932", "\n", "Shift_JIS（CP932）"),
+        ("utf-8", "\r\n", "UTF-8"),
+        ("utf-8-sig", "\r\n", "UTF-8"),
+        ("utf-8-sig", "\n", "UTF-8"),
+    ],
+)
+def test_the_encoding_and_line_ends_are_detected(tmp_path, encoding, newline, label):
+    """Excel's Shift_JIS (CP932 with vendor characters), UTF-8 with or without BOM, CRLF or LF."""
+    data = csv_text([VENDOR_ROW, GOOD[0]], newline).encode(encoding)
+    out, err = run_import(write_bytes(tmp_path, data))
+    assert f"文字コード: {label}" in out
+    assert "取込: 2件, 登録済み: 0件, エラー: 0件" in out, err
+    customer = Customer.objects.get(kihonet_code="30000021")
+    assert customer.name == "髙﨑商事"
+    assert KihonetUser.objects.get(user_id="TU00021").email == "t@example.jp"
+
+
+def test_encoding_option_overrides_the_detection(tmp_path):
+    """A CP932 file that happens to be valid UTF-8 too would be read as UTF-8; --encoding says."""
+    data = csv_text([VENDOR_ROW]).encode("cp932")
+    from io import StringIO
+
+    out = StringIO()
+    call_command(
+        "import_notices",
+        str(write_bytes(tmp_path, data)),
+        "--encoding",
+        "shift_jis",
+        "--no-progress",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert "文字コード: Shift_JIS（CP932）" in out.getvalue()
+    assert Customer.objects.get(kihonet_code="30000021").name == "髙﨑商事"
+
+
+def test_a_wrong_encoding_option_names_the_line_and_imports_nothing(tmp_path):
+    data = csv_text([GOOD[0], VENDOR_ROW]).encode("cp932")
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "import_notices",
+            str(write_bytes(tmp_path, data)),
+            "--encoding",
+            "utf-8",
+            "--no-progress",
+        )
+    message = str(raised.value)
+    assert "2行目" in message and "UTF-8として読み取れない文字があります" in message
+    assert "取り込みは行っていません" in message
+    assert Customer.objects.count() == 0 and Notice.objects.count() == 0
+
+
+def test_an_unknown_encoding_option_is_a_clear_error(tmp_path):
+    path = write_csv(tmp_path, GOOD[:1])
+    with pytest.raises(CommandError, match="文字コード「latin-9」には対応していません"):
+        call_command("import_notices", str(path), "--encoding", "latin-9", "--no-progress")
+
+
+def test_an_undecodable_file_names_the_line_imports_nothing_and_is_audited(tmp_path):
+    """Good rows first, then a line that is neither UTF-8 nor CP932: a Japanese error naming
+    that line, no traceback, and not even the good rows imported."""
+    from issuance.models import AuditEvent
+
+    good = csv_text(GOOD[:2]).encode("utf-8")
+    data = good + b"30000031,\x82\xff\xff,x\r\n"  # 0x82 0xFF: not CP932, not UTF-8
+    with pytest.raises(CommandError) as raised:
+        run_import(write_bytes(tmp_path, data))
+    message = str(raised.value)
+    assert message.startswith("notices.csv: 4行目: 文字コードを判定できません")
+    assert "Traceback" not in message
+    assert Customer.objects.count() == 0 and Notice.objects.count() == 0
+    refused = AuditEvent.objects.get(action="notices_import_refused")
+    assert refused.detail["file"] == "notices.csv" and "4行目" in refused.detail["error"]
+
+
+def test_a_file_the_csv_reader_refuses_is_a_clear_error_not_a_traceback(tmp_path):
+    data = csv_text([GOOD[0], "30000001," + "x" * 200_000]).encode("utf-8")
+    with pytest.raises(CommandError, match="3行目: CSVとして読み取れません"):
+        run_import(write_bytes(tmp_path, data))
+    assert Customer.objects.count() == 0
+
+
+def test_leading_zeros_a_spreadsheet_dropped_are_reported_per_row_not_guessed(tmp_path):
+    """An 8-digit code saved as a number (01234567 → 1234567) and 枝番 001 → 1: reported with
+    their line, never padded back; the good row is still imported."""
+    rows = [
+        "1234567,ゼロ落ち商事,総合福祉団体定期保険,AB00000041,TU00041,z1@example.jp,2026,2026-04-01,001",
+        "01234568,枝番ゼロ落ち,総合福祉団体定期保険,AB00000042,TU00042,z2@example.jp,2026,2026-04-01,1",
+        GOOD[0],
+    ]
+    from io import StringIO
+
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "import_notices",
+            str(write_bytes(tmp_path, csv_text(rows, "\r\n").encode("cp932"))),
+            "--no-progress",
+            stdout=StringIO(),
+            stderr=err,
+        )
+    lines = err.getvalue().splitlines()
+    assert any(
+        line.startswith("2行目: 企保ネットコードは半角数字8桁でご入力ください。")
+        and "「1234567」は7桁です。表計算ソフトで先頭の0が消えた可能性があります" in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("3行目: 枝番は半角数字3桁でご入力ください。") and "「1」は1桁です" in line
+        for line in lines
+    ), lines
+    assert not Customer.objects.filter(
+        kihonet_code__in=["01234567", "1234567", "01234568"]
+    ).exists()
+    assert set(Notice.objects.values_list("user__user_id", flat=True)) == {"TU00001"}
+
+
+def test_the_import_is_audited_with_its_counts(tmp_path):
+    from issuance.models import AuditEvent
+
+    run_import(write_csv(tmp_path, GOOD[:2]))
+    event = AuditEvent.objects.get(action="notices_imported")
+    assert event.actor == "import_notices"
+    assert event.detail["created"] == 2 and event.detail["encoding"] == "utf-8-sig"

@@ -5,6 +5,7 @@ from datetime import date
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from issuance import selectors
 from issuance.business_days import registration_year
 from issuance.models import Customer, KihonetUser, Notice, ProductLine
 
@@ -71,3 +72,7 @@ class Command(BaseCommand):
             ("Eメールアドレス", notice.email),
         ]:
             self.stdout.write(f"  {label}: {value}")
+        site = selectors.site_url()
+        self.stdout.write(f"  URL ⇒ {site['site_url']}")
+        if site["site_is_https"]:
+            self.stdout.write("  （httpsの「s」の入力漏れにご注意ください）")

@@ -36,24 +36,32 @@
   }
 
   function issueCertificate(panel) {
+    const status = document.getElementById("issue-status");
     const error = document.getElementById("issue-error");
     const retry = document.getElementById("issue-retry");
+    // 「…取得しています。このままお待ちください。」 only while the tool is at work, never
+    // beside an error.
+    function fail(message) {
+      status.hidden = true;
+      error.textContent = message;
+      error.hidden = false;
+      retry.hidden = false;
+      panel.dataset.state = "error";
+    }
     error.hidden = true;
     retry.hidden = true;
+    status.hidden = false;
+    panel.dataset.state = "working";
     agentRequest(panel.dataset.agentUrl, "/enroll", { token: panel.dataset.token })
       .then(function (result) {
         if (result.ok) {
           window.location.assign(panel.dataset.completeUrl);
           return;
         }
-        error.textContent = describeError(result.data);
-        error.hidden = false;
-        retry.hidden = false;
+        fail(describeError(result.data));
       })
       .catch(function () {
-        error.textContent = panel.dataset.missing;
-        error.hidden = false;
-        retry.hidden = false;
+        fail(panel.dataset.missing);
       });
   }
 

@@ -12,8 +12,9 @@
     box.textContent = text;
     (desks || []).forEach(function (desk) {
       const line = document.createElement("div");
-      const phone = document.createElement("span");
-      phone.className = "phone";
+      const phone = document.createElement("a");
+      phone.className = "phone alert-link";
+      phone.href = "tel:" + desk.phone.replace(/[^0-9+]/g, "");
       phone.textContent = desk.phone;
       line.textContent = (desk.product_line ? desk.product_line + "：" : "") + desk.desk + " ";
       line.appendChild(phone);
@@ -69,6 +70,8 @@
     });
     show("renew-start", false);
     show("renew-choice", true);
+    // The 「更新」 button just pressed is hidden now: the keyboard goes on at the choice.
+    options.querySelector("input:checked").focus();
   }
 
   function start(panel) {
