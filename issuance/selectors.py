@@ -65,6 +65,18 @@ def desks_for_customer(customer: Customer) -> list[ContactRow]:
     return [ContactRow(c.product_line.name, c.desk.name, c.phone) for c in contacts]
 
 
+def desks_for_certificate(certificate: Certificate) -> list[ContactRow]:
+    """Whom the holder of a just-made certificate calls (R15): after a first acquisition (the
+    notice 「ユーザーIDのお知らせ」) the before-start desk, after a reissue or a renewal the
+    customer's desks."""
+    notice = certificate.notice
+    first = certificate.renewed_from_id is None and notice and notice.kind == Notice.Kind.NEW
+    if first:
+        desk = onboarding_desk()
+        return [ContactRow("", desk.name, desk.phone)] if desk else []
+    return desks_for_customer(certificate.user.customer)
+
+
 def is_replaced(notice: Notice, notices_of_user: Iterable[Notice]) -> bool:
     """R16: a notice is replaced once its user has a (reissue) notice with a later branch
     number. Branch numbers are three digits, so they compare as strings."""

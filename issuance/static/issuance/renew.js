@@ -30,6 +30,7 @@
     show("renew-progress", true);
     agent.request(panel.dataset.agentUrl, "/renew", { serial: serial }).then(function (result) {
       if (result.ok) {
+        agent.rememberInstall(result.data);
         window.location.assign(panel.dataset.completeUrl + "?serial=" + encodeURIComponent(result.data.serial));
       } else {
         fail(panel, agent.describeError(result.data), result.data.desks);
@@ -43,11 +44,50 @@
     timeZone: "Asia/Tokyo", year: "numeric", month: "long", day: "numeric",
   });
 
+  function statusText(panel, cert) {
+    const status = cert.status || (cert.expired ? "expired" : "");
+    if (!status) { return ""; }
+    return panel.dataset["status" + status.charAt(0).toUpperCase() + status.slice(1)] || status;
+  }
+
+  // What the tool holds, with each certificate's status and where it is installed (R12).
+  function listHeld(panel, certificates) {
+    const body = document.querySelector("#renew-held-table tbody");
+    body.replaceChildren();
+    certificates.forEach(function (cert) {
+      const row = document.createElement("tr");
+      row.dataset.serial = cert.serial;
+      row.dataset.status = cert.status || "";
+      const who = document.createElement("td");
+      who.textContent = cert.user_id + "／" + cert.management_number;
+      const expiry = document.createElement("td");
+      expiry.textContent = japaneseDate.format(new Date(cert.not_after));
+      const status = document.createElement("td");
+      status.className = "held-status";
+      status.textContent = statusText(panel, cert);
+      const where = document.createElement("td");
+      where.className = "held-installed";
+      const places = cert.installed_in || [];
+      if (places.length) {
+        const list = document.createElement("ul");
+        list.className = "list-unstyled mb-0";
+        agent.installedList(places, list);
+        where.appendChild(list);
+      } else {
+        where.textContent = panel.dataset.notInstalled;
+      }
+      row.append(who, expiry, status, where);
+      body.appendChild(row);
+    });
+    show("renew-held", certificates.length > 0);
+  }
+
   function label(panel, cert) {
     let text = panel.dataset.userLabel + "：" + cert.user_id + "　" + panel.dataset.numberLabel + "：" +
       cert.management_number + "　" + panel.dataset.expiryLabel + "：" +
       japaneseDate.format(new Date(cert.not_after));
-    if (cert.expired) { text += "（" + panel.dataset.expiredLabel + "）"; }
+    const status = statusText(panel, cert);
+    if (status && cert.status !== "valid") { text += "（" + status + "）"; }
     return text;
   }
 
@@ -75,6 +115,7 @@
     show("renew-error", false);
     agent.request(panel.dataset.agentUrl, "/certificates").then(function (result) {
       const certificates = (result.data.certificates || []);
+      if (result.ok) { listHeld(panel, certificates); }
       if (!result.ok) { fail(panel, agent.describeError(result.data)); }
       else if (certificates.length === 0) { fail(panel, panel.dataset.none); }
       else if (certificates.length === 1) { renew(panel, certificates[0].serial); }
@@ -85,6 +126,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     const panel = document.getElementById("renew");
     if (!panel) { return; }
+    agent.request(panel.dataset.agentUrl, "/certificates").then(function (result) {
+      if (result.ok) { listHeld(panel, result.data.certificates || []); }
+    }).catch(function () { /* the tool is not running: 「更新」 says so */ });
     document.getElementById("renew-button").addEventListener("click", function () { start(panel); });
     document.getElementById("renew-ok").addEventListener("click", function () {
       const chosen = document.querySelector("#renew-options input:checked");
