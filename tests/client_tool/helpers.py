@@ -329,11 +329,19 @@ def free_port() -> int:
 
 
 def agent_env(store: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIHONET_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KIHONET_") and k not in ("XDG_DATA_HOME", "XDG_CONFIG_HOME")
+    }
     env.update(
         {
             "KIHONET_AGENT_HOME": str(store),
             "KIHONET_AGENT_PASSPHRASE": PASSPHRASE,
+            # The browser's stores of a home of the test's own, never the machine user's.
+            "HOME": str(store.parent / "home"),
+            # No keyring unless a test sets one up (a developer's own keyring stays untouched).
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
             "PYTHONIOENCODING": "utf-8",
             "PYTHONUNBUFFERED": "1",
             "NO_PROXY": "*",

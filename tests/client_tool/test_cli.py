@@ -68,8 +68,9 @@ def test_list_command_output(store_dir: Path, ca: ThrowawayCA):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"{expired}  ユーザーID：U000009  管理番号：Z999999999  有効期限："
-        f"{agent.format_japanese_date(old + timedelta(days=365))}  期限切れ",
-        f"{valid}  ユーザーID：U000001  管理番号：A123456789  有効期限：2029年11月28日",
+        f"{agent.format_japanese_date(old + timedelta(days=365))}  状態：期限切れ",
+        f"{valid}  ユーザーID：U000001  管理番号：A123456789  有効期限：2029年11月28日"
+        "  状態：不明（サーバーで確認できませんでした）",
     ]
 
 
