@@ -15,15 +15,17 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
+from django.core.management import call_command
 from django.utils import timezone
 
-from issuance import audit, roles
+from issuance import audit, ca, roles
 from issuance.client_tool.kihonet_agent import AgentStore
 from issuance.models import Certificate
 from issuance.pki.profile import add_years
@@ -76,18 +78,14 @@ def nss_serials(home: Path) -> set[int]:
             timeout=30,
         ).stdout
         for certificate in x509.load_pem_x509_certificates(pem):
-            if not certificate.extensions.get_extension_for_class(
-                x509.BasicConstraints
-            ).value.ca:
+            if not certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
                 serials.add(certificate.serial_number)
     return serials
 
 
 def tool_env(home: Path, site) -> dict[str, str]:
     """The customer's session: only HOME says where things go (no XDG_*, no KIHONET_*)."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("KIHONET_", "XDG_", "DBUS_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIHONET_", "XDG_", "DBUS_"))}
     env.update(
         HOME=str(home),
         KIHONET_AGENT_PASSPHRASE=PASSWORD,
@@ -177,7 +175,14 @@ class Chromium:
 
 
 @pytest.fixture
-def playwright(monkeypatch):
+def static_files(site, settings):
+    """The collected static files nginx serves (the template's ``/static/`` location)."""
+    settings.STATIC_ROOT = site["dir"] / "static"
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture
+def playwright(monkeypatch, static_files):
     require(shutil.which("chromium") is not None, "Chromium")
     require(shutil.which("certutil") is not None, "certutil (Debian package libnss3-tools)")
     from django.db import connections
@@ -214,13 +219,8 @@ def test_r06_r07_enrolled_certificate_logs_in_from_chromium_and_is_refused_once_
     user = notice.user
     result = run_tool(site, home, *enroll_arguments(notice, f"https://localhost:{site['port']}"))
     assert "クライアント証明書の作成が完了しました" in result.stdout
+    assert "インストール先：Google Chrome / Chromium 用の証明書ストア" in result.stdout
     certificate = Certificate.objects.get(user=user)
-    if not nss_databases(home):  # PROTOTYPE until the tool installs
-        db = home / ".local/share/pki/nssdb"
-        db.mkdir(parents=True)
-        subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
-        (p12,) = (home / ".kihonet").glob("*.p12")
-        subprocess.run(["pk12util", "-i", str(p12), "-d", f"sql:{db}", "-W", PASSWORD], check=True)
     assert nss_serials(home) == {int(certificate.serial, 16)}
 
     browser = Chromium(playwright, site, home, issuer_common_name(certificate))
@@ -257,14 +257,14 @@ def test_r09_r12_after_renewal_by_the_tool_chromium_presents_the_new_certificate
         user=user,
         csr_data=csr,
         actor=audit.Actor.system("test"),
-        now=add_years(timezone.now(), -3) + timezone.timedelta(days=10),
+        now=add_years(timezone.now(), -3) + timedelta(days=10),
     )
     assert is_in_renewal_window(old, timezone.now())
-    from issuance import ca
-
     material = ca.load()
     AgentStore(home / ".kihonet", PASSWORD).install(
-        key, x509.load_pem_x509_certificate(old.pem.encode()), [material.issuing_cert, material.root_cert]
+        key,
+        x509.load_pem_x509_certificate(old.pem.encode()),
+        [material.issuing_cert, material.root_cert],
     )
     run_tool(site, home, "install", old.serial)
     assert nss_serials(home) == {int(old.serial, 16)}
@@ -275,7 +275,15 @@ def test_r09_r12_after_renewal_by_the_tool_chromium_presents_the_new_certificate
         assert status == 200, text
         assert f"シリアル番号：{old.serial}" in text
 
-        run_tool(site, home, "renew", "--server", f"https://localhost:{site['port']}", "--serial", old.serial)
+        run_tool(
+            site,
+            home,
+            "renew",
+            "--server",
+            f"https://localhost:{site['port']}",
+            "--serial",
+            old.serial,
+        )
         new = Certificate.objects.get(renewed_from=old)
         assert int(new.serial, 16) in nss_serials(home)
         status, text = browser.login_check("04-after-renewal")
