@@ -29,6 +29,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -909,14 +910,14 @@ def platform_backend(environ: Mapping[str, str] | None = None) -> StoreBackend:
     environ = os.environ if environ is None else environ
     detected = {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
     platform = (environ.get(ENV_PLATFORM) or "").strip().lower() or detected
-    backends: dict[str, Callable[[Mapping[str, str]], StoreBackend]] = {"linux": NssBackend}
-    backends.update(_OTHER_BACKENDS)
+    backends: dict[str, Callable[[Mapping[str, str]], StoreBackend]] = {
+        "linux": NssBackend,
+        "windows": WindowsBackend,
+        "macos": MacKeychainBackend,
+    }
     if platform not in backends:
         raise BadRequest(f"環境変数 {ENV_PLATFORM} の値が正しくありません：{platform}")
     return backends[platform](environ)
-
-
-_OTHER_BACKENDS: dict[str, Callable[[Mapping[str, str]], StoreBackend]] = {}
 
 
 @dataclass
@@ -983,6 +984,107 @@ def _remove_replaced(
         except AgentError:
             continue
         store.record_removed(serial, target)
+
+
+# Retried with the legacy 3DES/SHA-1 PKCS#12 when Windows before 10 1709 cannot read AES.
+_WINDOWS_IMPORT_PS = (
+    "$ErrorActionPreference = 'Stop'; "
+    "$password = ConvertTo-SecureString -String $env:KIHONET_PFX_PASSWORD -AsPlainText -Force; "
+    "Import-PfxCertificate -FilePath $env:KIHONET_PFX_FILE "
+    "-CertStoreLocation 'Cert:\\CurrentUser\\My' -Password $password | Out-Null"
+)
+_WINDOWS_REMOVE_PS = (
+    "$ErrorActionPreference = 'Stop'; "
+    "Remove-Item -Path ('Cert:\\CurrentUser\\My\\' + $env:KIHONET_THUMBPRINT) -DeleteKey"
+)
+
+
+class WindowsBackend(StoreBackend):
+    """Windows: the current user's personal store, which Chrome and Edge read; no admin rights.
+
+    ``certutil -user -p PASSWORD -importPFX FILE NoRoot`` (``NoRoot``: the root CA is not
+    added to the user's Root store, which would ask the user in a dialog), else PowerShell's
+    ``Import-PfxCertificate``.  AES-256 PKCS#12 first (Windows 10 1709 and later, 11), then
+    the legacy 3DES/SHA-1 form for older systems.
+    """
+
+    name = "windows"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def targets(self) -> list[InstallTarget]:
+        return [InstallTarget("windows-user-my", WINDOWS_LABEL, WINDOWS_STORE_LOCATION)]
+
+    @staticmethod
+    def _has_certutil() -> bool:
+        return shutil.which("certutil") is not None
+
+    def install(self, credential: StoredCredential, target: InstallTarget) -> None:
+        failure: AgentError = InstallFailed()
+        for legacy in (False, True):
+            with temporary_pkcs12(credential, legacy=legacy) as (path, password):
+                if self._has_certutil():
+                    command = ["certutil", "-user", "-p", password, "-importPFX", str(path)]
+                    result = run_store_tool([*command, "NoRoot"])
+                else:
+                    result = run_store_tool(
+                        _powershell(_WINDOWS_IMPORT_PS),
+                        env={"KIHONET_PFX_FILE": str(path), "KIHONET_PFX_PASSWORD": password},
+                    )
+            try:
+                check_store_tool(result)
+            except AdminRightsRequired:
+                raise
+            except AgentError as exc:
+                failure = exc
+                continue
+            return
+        raise failure
+
+    def remove(self, credential: StoredCredential, target: InstallTarget) -> None:
+        thumbprint = certificate_sha1(credential.certificate)
+        if self._has_certutil():
+            result = run_store_tool(["certutil", "-user", "-delstore", "My", thumbprint])
+        else:
+            result = run_store_tool(
+                _powershell(_WINDOWS_REMOVE_PS), env={"KIHONET_THUMBPRINT": thumbprint}
+            )
+        check_store_tool(result)
+
+
+def _powershell(script: str) -> list[str]:
+    return ["powershell", "-NoProfile", "-NonInteractive", "-Command", script]
+
+
+class MacKeychainBackend(StoreBackend):
+    """macOS: the login keychain (Chrome and Safari read it), with ``security import``.
+
+    macOS often refuses AES/PBES2 PKCS#12 files ("MAC verification failed"), so it is handed
+    the legacy 3DES/SHA-1 form.
+    """
+
+    name = "macos"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def keychain(self) -> Path:
+        return _home(self.environ) / "Library" / "Keychains" / "login.keychain-db"
+
+    def targets(self) -> list[InstallTarget]:
+        return [InstallTarget("macos-login-keychain", MACOS_LABEL, str(self.keychain()))]
+
+    def install(self, credential: StoredCredential, target: InstallTarget) -> None:
+        with temporary_pkcs12(credential, legacy=True) as (path, password):
+            command = ["security", "import", str(path), "-k", target.location, "-f", "pkcs12"]
+            result = run_store_tool([*command, "-P", password])
+        check_store_tool(result)
+
+    def remove(self, credential: StoredCredential, target: InstallTarget) -> None:
+        thumbprint = certificate_sha1(credential.certificate)
+        result = run_store_tool(["security", "delete-identity", "-Z", thumbprint, target.location])
+        check_store_tool(result)
 
 
 def print_install_outcome(store: AgentStore, serial: str, outcome: InstallOutcome) -> None:
@@ -1624,6 +1726,7 @@ def _print_error(exc: AgentError) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     store = AgentStore(args.store)
+    platform_backend()  # a wrong KIHONET_AGENT_PLATFORM is said before serving
     store.create()
     obtain_passphrase(store)
     run_server(args.server, store, port=args.port, cafile=args.cafile)
@@ -1632,6 +1735,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     client = ApiClient(args.server, cafile=args.cafile)
+    backend = None if args.no_install else platform_backend()
     store = AgentStore(args.store)
     store.ensure_writable()
     obtain_passphrase(store)
@@ -1660,25 +1764,27 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     print(ENROLL_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")
     print(f"有効期限：{format_japanese_date(info.not_after)}")
-    return _install_after_issue(args, store, info.serial)
+    return _install_after_issue(store, info.serial, backend)
 
 
 EXIT_NOT_INSTALLED = 3  # issued and kept in the tool's store, not installed in the browser's
 
 
 def _install_after_issue(
-    args: argparse.Namespace, store: AgentStore, serial: str, *, replaces: str | None = None
+    store: AgentStore, serial: str, backend: StoreBackend | None, *, replaces: str | None = None
 ) -> int:
-    if args.no_install:
+    """Install unless ``--no-install`` (``backend`` None); exit code 3 when it failed."""
+    if backend is None:
         print(f"証明書は保管フォルダー（{store.path}）にだけ保管しました。")
         return 0
-    outcome = install_certificate(store, serial, replaces=replaces)
+    outcome = install_certificate(store, serial, backend=backend, replaces=replaces)
     print_install_outcome(store, serial, outcome)
     return EXIT_NOT_INSTALLED if outcome.error is not None else 0
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
     client = ApiClient(args.server, cafile=args.cafile)
+    backend = None if args.no_install else platform_backend()
     store = AgentStore(args.store)
     if args.serial:
         serial = normalize_serial(args.serial)
@@ -1690,7 +1796,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     print(RENEW_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")
     print(f"有効期限：{format_japanese_date(info.not_after)}")
-    return _install_after_issue(args, store, info.serial, replaces=serial)
+    return _install_after_issue(store, info.serial, backend, replaces=serial)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -1699,8 +1805,9 @@ def cmd_install(args: argparse.Namespace) -> int:
     serial = normalize_serial(args.serial)
     if not store.p12_path(serial).is_file():
         raise CertificateNotFound("指定された証明書が見つかりません。")
+    backend = platform_backend()
     obtain_passphrase(store)
-    outcome = install_certificate(store, serial)
+    outcome = install_certificate(store, serial, backend=backend)
     print_install_outcome(store, serial, outcome)
     return EXIT_NOT_INSTALLED if outcome.error is not None else 0
 
