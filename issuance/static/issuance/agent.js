@@ -91,7 +91,28 @@
     section.dataset.state = error ? "failed" : (places.length ? "installed" : "none");
   }
 
+  function retryInstall(section, button) {
+    button.disabled = true;
+    agentRequest(section.dataset.agentUrl, "/install", { serial: section.dataset.serial })
+      .then(function (result) {
+        if (result.ok || result.data.installed_in) {
+          rememberInstall(Object.assign({ serial: section.dataset.serial }, result.data));
+          renderInstall(section, result.data);
+        } else {
+          renderInstall(section, { installed_in: [], install_error: {
+            code: result.data.status_code, message: result.data.message } });
+        }
+      })
+      .catch(function () {
+        renderInstall(section, { installed_in: [], install_error: {
+          code: "agent_missing", message: button.dataset.missing } });
+      })
+      .finally(function () { button.disabled = false; });
+  }
+
   function showInstallResult(section) {
+    const button = document.getElementById("install-retry");
+    button.addEventListener("click", function () { retryInstall(section, button); });
     const serial = section.dataset.serial;
     const remembered = recalledInstall(serial);
     if (remembered) { renderInstall(section, remembered); return; }

@@ -52,32 +52,40 @@
 
   // What the tool holds, with each certificate's status and where it is installed (R12).
   function listHeld(panel, certificates) {
-    const body = document.querySelector("#renew-held-table tbody");
-    body.replaceChildren();
+    const list = document.getElementById("renew-held-list");
+    list.replaceChildren();
     certificates.forEach(function (cert) {
-      const row = document.createElement("tr");
-      row.dataset.serial = cert.serial;
-      row.dataset.status = cert.status || "";
-      const who = document.createElement("td");
-      who.textContent = cert.user_id + "／" + cert.management_number;
-      const expiry = document.createElement("td");
-      expiry.textContent = japaneseDate.format(new Date(cert.not_after));
-      const status = document.createElement("td");
+      const item = document.createElement("li");
+      item.className = "list-group-item";
+      item.dataset.serial = cert.serial;
+      item.dataset.status = cert.status || "";
+      const who = document.createElement("div");
+      who.className = "fw-bold";
+      who.textContent = panel.dataset.userLabel + "：" + cert.user_id + "　" +
+        panel.dataset.numberLabel + "：" + cert.management_number;
+      const when = document.createElement("div");
+      when.textContent = panel.dataset.expiryLabel + "：" +
+        japaneseDate.format(new Date(cert.not_after)) + "　" + panel.dataset.statusLabel + "：";
+      const status = document.createElement("span");
       status.className = "held-status";
       status.textContent = statusText(panel, cert);
-      const where = document.createElement("td");
-      where.className = "held-installed";
-      const places = cert.installed_in || [];
-      if (places.length) {
-        const list = document.createElement("ul");
-        list.className = "list-unstyled mb-0";
-        agent.installedList(places, list);
-        where.appendChild(list);
+      when.appendChild(status);
+      const where = document.createElement("div");
+      where.className = "small";
+      where.textContent = panel.dataset.installedLabel + "：";
+      const places = document.createElement("div");
+      places.className = "held-installed";
+      if ((cert.installed_in || []).length) {
+        const inner = document.createElement("ul");
+        inner.className = "mb-0";
+        agent.installedList(cert.installed_in, inner);
+        places.appendChild(inner);
       } else {
-        where.textContent = panel.dataset.notInstalled;
+        places.textContent = panel.dataset.notInstalled;
       }
-      row.append(who, expiry, status, where);
-      body.appendChild(row);
+      where.appendChild(places);
+      item.append(who, when, where);
+      list.appendChild(item);
     });
     show("renew-held", certificates.length > 0);
   }
