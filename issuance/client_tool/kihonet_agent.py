@@ -1640,14 +1640,88 @@ def _ask(prompt: Callable[[str], str], text: str) -> str:
         raise AgentError("入力がありませんでした。", status_code="agent_no_input") from exc
 
 
+KEYRING_SERVICE = "kihonet-agent"
+NO_KEYRING_NOTICE = (
+    "このパソコンには、パスワードを安全に保管する仕組み（キーリング）が見つかりませんでした。"
+    "そのため、証明書の保管用パスワードを使います。このパスワードは、このパソコンに保管する"
+    "クライアント証明書とその秘密鍵を保護するものです。証明書の更新の際にも同じパスワードが"
+    "必要になりますので、忘れないようにしてください。"
+)
+
+
+def _is_trusted_keyring(backend: Any, explicit: bool) -> bool:
+    """A real OS keyring: not keyring's ``fail``/``null``, and one keyring itself recommends.
+
+    keyring rates the OS keyrings (Windows Credential Manager, macOS Keychain, Secret
+    Service) 1 and above; files like keyrings.alt's plaintext one rate below 1 and are used
+    only when chosen explicitly (``PYTHON_KEYRING_BACKEND`` or keyring's configuration file).
+    """
+    module = type(backend).__module__
+    if module.startswith(("keyring.backends.fail", "keyring.backends.null")):
+        return False
+    chained = getattr(backend, "backends", None)
+    if module.startswith("keyring.backends.chainer"):
+        return any(_is_trusted_keyring(b, explicit) for b in chained or ())
+    return explicit or float(getattr(backend, "priority", 0)) >= 1
+
+
+def store_keyring(environ: Mapping[str, str] | None = None) -> Any | None:
+    """The OS keyring through the ``keyring`` library, or None where there is none."""
+    environ = os.environ if environ is None else environ
+    try:
+        import keyring
+        import keyring.util.platform_
+    except ImportError:  # the single-file script on a PC without ``keyring``
+        return None
+    try:
+        backend = keyring.get_keyring()
+        config = Path(keyring.util.platform_.config_root()) / "keyringrc.cfg"
+        explicit = bool(environ.get("PYTHON_KEYRING_BACKEND")) or config.is_file()
+    except Exception:  # any failure of the keyring means: no keyring
+        return None
+    return backend if _is_trusted_keyring(backend, explicit) else None
+
+
+def keyring_secret(backend: Any, store: AgentStore) -> str | None:
+    """The store's random secret from the keyring, made and kept there on first use.
+
+    None when the store was already protected by a password of the user's (an earlier
+    version of the tool) or the keyring fails: then the password is asked for as before.
+    """
+    name = str(store.path.expanduser().resolve())
+    try:
+        secret = backend.get_password(KEYRING_SERVICE, name)
+        if secret:
+            return str(secret)
+        if store.has_keys():
+            return None
+        secret = secrets.token_urlsafe(32)
+        backend.set_password(KEYRING_SERVICE, name, secret)
+        return str(backend.get_password(KEYRING_SERVICE, name) or "") or None
+    except Exception:  # a locked or broken keyring: fall back to the password
+        return None
+
+
 def obtain_passphrase(
     store: AgentStore,
     *,
     environ: Mapping[str, str] | None = None,
     prompt: Callable[[str], str] = getpass.getpass,
 ) -> str:
-    """``KIHONET_AGENT_PASSPHRASE`` or a prompt (twice for a new store); sets ``store``'s."""
+    """The secret protecting ``store`` (sets ``store.passphrase``).
+
+    From the OS keyring where there is one (a random secret, made on first use: no password
+    to remember).  Elsewhere ``KIHONET_AGENT_PASSPHRASE`` or a prompt (twice for a new store),
+    after saying what the password protects and that renewal needs it again.
+    """
     environ = os.environ if environ is None else environ
+    backend = store_keyring(environ)
+    secret = keyring_secret(backend, store) if backend is not None else None
+    if secret is not None:
+        store.passphrase = secret
+        store.verify_passphrase()
+        return secret
+    print(NO_KEYRING_NOTICE, file=sys.stderr)
     if ENV_PASSPHRASE in environ:
         if not environ[ENV_PASSPHRASE]:
             raise WrongPassphrase(
