@@ -98,11 +98,3 @@ class CaUnavailableServiceError(ServiceError):
     status_code = "3500"
     http_status = 503
     message = _("ただいま証明書を発行できません。しばらくしてから再度お試しください。")
-
-
-class CertificateUnknownError(ServiceError):
-    """A serial that is none of our certificates' (the client tool asks for its status)."""
-
-    status_code = "3452"
-    http_status = 404
-    message = _("指定された証明書は見つかりません。")

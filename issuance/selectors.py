@@ -127,21 +127,6 @@ def renewed_certificate(serial: str) -> Certificate | None:
     return Certificate.objects.filter(serial=serial.upper(), renewed_from__isnull=False).first()
 
 
-def certificate_status(serial: str, now: datetime) -> str | None:
-    """What the client tool shows for a certificate it holds (R12): revoked, renewed (a newer
-    one was made from it), expired or valid; ``None`` for a serial that is not ours."""
-    certificate = Certificate.objects.filter(serial=serial.strip().upper()).first()
-    if certificate is None:
-        return None
-    if certificate.is_revoked:
-        return "revoked"
-    if has_renewal(certificate):
-        return "renewed"
-    if now >= certificate.not_after:
-        return "expired"
-    return "valid"
-
-
 def open_challenge_count(certificate: Certificate, now: datetime) -> int:
     """Renewal challenges of ``certificate`` that are neither used nor expired."""
     return certificate.renewal_challenges.filter(used_at__isnull=True, expires_at__gt=now).count()

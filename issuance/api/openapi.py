@@ -15,7 +15,6 @@ STATUS_CODES = {
     "3440": "使用済みの通知文書（再発行が必要、desks に照会先）",
     "3450": "受付番号が無効または期限切れ",
     "3451": "Eメールアドレスが未確認",
-    "3452": "証明書が見つからない",
     "3460": "証明書署名要求（CSR）の誤り",
     "3470": "更新できない証明書",
     "3480": "証明書の秘密鍵を保持していることを確認できない",
@@ -153,14 +152,6 @@ SCHEMAS = {
             "subject": _string(),
         },
     },
-    "CertificateStatus": {
-        "type": "object",
-        "required": ["serial", "status"],
-        "properties": {
-            "serial": _string(),
-            "status": {"type": "string", "enum": ["valid", "renewed", "revoked", "expired"]},
-        },
-    },
 }
 
 
@@ -202,23 +193,6 @@ def document() -> dict:
             "IssuedCertificate",
             errors={"403": _error("秘密鍵を保持していることを確認できない")},
         ),
-        "/api/v1/certificates/{serial}/status": {
-            "get": {
-                "summary": "証明書の状態（有効・更新済み・失効・期限切れ）",
-                "parameters": [
-                    {
-                        "name": "serial",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                    }
-                ],
-                "responses": {
-                    "200": _success("CertificateStatus"),
-                    "404": _error("証明書が見つからない"),
-                },
-            }
-        },
     }
     return {
         "openapi": "3.0.3",

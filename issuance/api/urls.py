@@ -25,10 +25,3 @@ urlpatterns += [
     path("renewals/challenge", views.renewal_challenge, name="api-renewal-challenge"),
     path("renewals", views.create_renewal, name="api-renewals"),
 ]
-urlpatterns += [
-    re_path(
-        r"^certificates/(?P<serial>[\s\S]+)/status\Z",
-        views.certificate_status,
-        name="api-certificate-status",
-    ),
-]

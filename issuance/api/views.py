@@ -8,13 +8,12 @@ from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
-from issuance import ca, selectors
-from issuance.errors import CertificateUnknownError, FieldFormatError, ServiceError
+from issuance import ca
+from issuance.errors import FieldFormatError, ServiceError
 from issuance.forms import EnrollmentForm
 from issuance.models import Certificate
 from issuance.requests import client_ip
@@ -138,12 +137,3 @@ def create_renewal(request: HttpRequest, data: dict) -> JsonResponse:
         ip_address=client_ip(request),
     )
     return JsonResponse(certificate_body(renewed, ca.signing_material().chain_pem), status=201)
-
-
-@require_GET
-def certificate_status(request: HttpRequest, serial: str) -> JsonResponse:
-    """The status the client tool lists for a certificate it holds (R12); like OCSP, by serial."""
-    status = selectors.certificate_status(serial, timezone.now())
-    if status is None:
-        return error_response(CertificateUnknownError())
-    return JsonResponse({"serial": serial.strip().upper(), "status": status})
