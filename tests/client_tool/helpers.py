@@ -469,7 +469,9 @@ def _pump(stream: Any, sink: queue.Queue[str | None]) -> None:
 
 
 @contextmanager
-def serving_agent(store: Path, server: str, *, timeout: float = 15.0) -> Iterator[Agent]:
+def serving_agent(
+    store: Path, server: str, *, timeout: float = 15.0, **extra_env: str
+) -> Iterator[Agent]:
     """``kihonet_agent.py serve`` in a subprocess, yielded once it printed the ready line."""
     port = free_port()
     process = subprocess.Popen(
@@ -479,7 +481,7 @@ def serving_agent(store: Path, server: str, *, timeout: float = 15.0) -> Iterato
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
-        env=agent_env(store),
+        env=agent_env(store, **extra_env),
     )
     lines: list[str] = []
     sink: queue.Queue[str | None] = queue.Queue()
