@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import urllib.error
 import urllib.parse
@@ -186,8 +187,11 @@ class NetworkError(AgentError):
     default_status_code = "agent_network"
     default_http_status = 502
 
-    def __init__(self, message: str = NETWORK_ERROR_MESSAGE, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str = NETWORK_ERROR_MESSAGE, *, request_sent: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
+        self.request_sent = request_sent  # False: refused before the request left this PC
 
 
 class BadServerResponse(AgentError):
@@ -474,7 +478,7 @@ class AgentStore:
             raise store_write_error(exc, self.path) from exc
 
     def has_keys(self) -> bool:
-        return any(self._p12_files())
+        return any(self._p12_files()) or bool(self.pending_requests())
 
     def _p12_files(self) -> list[Path]:
         if not self.path.is_dir():
@@ -512,6 +516,9 @@ class AgentStore:
         files = self._p12_files()
         if files:
             self._read_p12(files[0])
+            return
+        for entry in self.pending_requests()[:1]:
+            self.pending_key(entry)
 
     def install(
         self, key: Any, certificate: x509.Certificate, chain: Iterable[x509.Certificate] = ()
@@ -553,6 +560,69 @@ class AgentStore:
         if key is None or certificate is None:
             raise CertificateNotFound(f"証明書ファイルの内容が正しくありません（{path.name}）。")
         return StoredCredential(key, certificate, list(chain))
+
+    # -- requests sent and not yet answered (issue: a certificate lost with its answer)
+
+    @property
+    def pending_path(self) -> Path:
+        return self.path / "pending"
+
+    def save_pending(self, request: Mapping[str, Any], key: Any) -> dict[str, Any]:
+        """Keep ``request`` and its new key (encrypted with the store's secret) on disk.
+
+        Called before the CSR is sent: if the answer is lost (connection dropped, tool or PC
+        stopped), the same key and CSR are sent again, now or on the tool's next start.
+        """
+        entry = dict(request)
+        entry["id"] = secrets.token_hex(8)
+        entry["created_at"] = isoformat_utc(utc_now())
+        entry["key"] = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(self.require_passphrase().encode("utf-8")),
+        ).decode("ascii")
+        self._write_pending(entry)
+        return entry
+
+    def _write_pending(self, entry: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.create()
+            try:
+                self.pending_path.mkdir(mode=0o700, exist_ok=True)
+                data = json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8")
+                atomic_write(self.pending_path / f"{entry['id']}.json", data)
+            except OSError as exc:
+                raise store_write_error(exc, self.pending_path) from exc
+
+    def update_pending(self, entry: dict[str, Any], **changes: Any) -> None:
+        entry.update(changes)
+        self._write_pending(entry)
+
+    def pending_requests(self) -> list[dict[str, Any]]:
+        """The requests waiting for an answer, oldest first."""
+        if not self.pending_path.is_dir():
+            return []
+        found = []
+        for path in self.pending_path.glob("*.json"):
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(entry, dict) and entry.get("kind") in ("enroll", "renew"):
+                found.append(entry)
+        return sorted(found, key=lambda entry: str(entry.get("created_at")))
+
+    def pending_key(self, entry: Mapping[str, Any]) -> Any:
+        try:
+            return serialization.load_pem_private_key(
+                str(entry["key"]).encode("ascii"), self.require_passphrase().encode("utf-8")
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WrongPassphrase("パスワードが正しくありません。") from exc
+
+    def drop_pending(self, entry: Mapping[str, Any]) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.pending_path / f"{entry['id']}.json").unlink()
 
     # -- what the tool knows besides the files: where each certificate is installed, renewals
 
@@ -1181,8 +1251,9 @@ class ApiClient:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, ssl.SSLError):
-                raise NetworkError(TLS_ERROR_MESSAGE) from exc
-            raise NetworkError() from exc
+                raise NetworkError(TLS_ERROR_MESSAGE, request_sent=False) from exc
+            unsent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+            raise NetworkError(request_sent=not unsent) from exc
 
     @staticmethod
     def _decode(raw: bytes) -> dict[str, Any]:
@@ -1315,39 +1386,189 @@ def certificates_json(
 # --------------------------------------------------------------------------- journeys
 
 
+RETRY_DELAYS_SECONDS = (1.0, 3.0)
+ANSWER_LOST_MESSAGE = (
+    "サーバーからの応答を受け取れませんでした。作成した鍵と申請の内容は、このパソコンに"
+    "保管してあります。ネットワークの接続を確認して、ツールをもう一度起動してください。"
+    "同じ鍵で自動的にやり直します。"
+)
+
+
+class AnswerLost(NetworkError):
+    """The request was sent and its answer never came; it is kept to be sent again."""
+
+    default_status_code = "agent_answer_lost"
+
+    def __init__(self, message: str = ANSWER_LOST_MESSAGE, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+def _answer_may_be_lost(exc: AgentError) -> bool:
+    """No answer, a broken one, or a server error (5xx): the request may have been done."""
+    if isinstance(exc, (NetworkError, BadServerResponse)):
+        return True
+    return isinstance(exc, ServerError) and exc.http_status >= 500
+
+
+def _send_kept_request(send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``send`` until it is answered; the same request every time (the server is retry-safe)."""
+    lost: AgentError | None = None
+    last: AgentError | None = None
+    for delay in (0.0, *RETRY_DELAYS_SECONDS):
+        time.sleep(delay)
+        try:
+            return send()
+        except AgentError as exc:
+            if not _answer_may_be_lost(exc):
+                exc.after_lost_answer = lost is not None  # type: ignore[attr-defined]
+                raise
+            last = exc
+            if getattr(exc, "request_sent", True):
+                lost = exc
+    if lost is None and last is not None:
+        raise last  # never reached the server (refused, no name, TLS): nothing to lose
+    raise AnswerLost() from lost
+
+
+def _pending_for(store: AgentStore, server: str, **match: str) -> dict[str, Any] | None:
+    for entry in store.pending_requests():
+        if entry.get("server") == server and all(entry.get(k) == v for k, v in match.items()):
+            return entry
+    return None
+
+
 def enroll_with_token(
     server: str | ApiClient, token: str, store: AgentStore, *, cafile: str | None = None
 ) -> CertificateInfo:
-    """New key + CSR for a confirmed enrollment ``token``; the certificate goes into ``store``."""
+    """New key + CSR for a confirmed enrollment ``token``; the certificate goes into ``store``.
+
+    The key is kept on disk (encrypted) before the CSR is sent; a request for the same token
+    that is still waiting for its answer is sent again with its own key and CSR.
+    """
     client = _as_client(server, cafile)
     token = _require_text({"token": token}, "token", limit=512)
     store.ensure_writable()
     store.require_passphrase()
-    key = generate_private_key()
-    response = client.request_certificate(token, build_csr_pem(key))
-    certificate, chain = parse_issued_certificate(response, key)
-    return store.install(key, certificate, chain)
+    pending = _pending_for(store, client.server, kind="enroll", token=token)
+    if pending is None:
+        key = generate_private_key()
+        request = {"kind": "enroll", "server": client.server, "token": token}
+        pending = store.save_pending({**request, "csr": build_csr_pem(key)}, key)
+    return _complete_enrollment(client, store, pending)
+
+
+def _complete_enrollment(
+    client: ApiClient, store: AgentStore, pending: dict[str, Any]
+) -> CertificateInfo:
+    key = store.pending_key(pending)
+    try:
+        response = _send_kept_request(
+            lambda: client.request_certificate(pending["token"], pending["csr"])
+        )
+        certificate, chain = parse_issued_certificate(response, key)
+    except AnswerLost:
+        raise
+    except AgentError:
+        store.drop_pending(pending)  # refused: the key will never be certified
+        raise
+    info = store.install(key, certificate, chain)
+    store.drop_pending(pending)
+    return info
 
 
 def renew(
     server: str | ApiClient, serial: str, store: AgentStore, *, cafile: str | None = None
 ) -> CertificateInfo:
-    """Renew the held certificate ``serial``: prove its key, get one for a new key, keep both."""
+    """Renew the held certificate ``serial``: prove its key, get one for a new key, keep both.
+
+    As for enrollment, the new key is kept on disk before the CSR is sent, and a renewal of
+    ``serial`` still waiting for its answer is sent again instead of starting another.
+    """
     client = _as_client(server, cafile)
+    serial = normalize_serial(serial)
     store.ensure_writable()
     held = store.load(serial)
+    pending = _pending_for(store, client.server, kind="renew", serial=serial)
+    if pending is not None:
+        return _complete_renewal(client, store, pending, resumed=True)
     held_pem = certificate_pem(held.certificate)
-    challenge_response = client.request_renewal_challenge(held_pem)
-    challenge = challenge_response.get("challenge")
+    challenge, signature = _signed_challenge(client, held, held_pem)
+    key = generate_private_key()
+    request = {"kind": "renew", "server": client.server, "serial": serial, "certificate": held_pem}
+    request.update({"challenge": challenge, "signature": signature, "csr": build_csr_pem(key)})
+    pending = store.save_pending(request, key)
+    return _complete_renewal(client, store, pending)
+
+
+def _signed_challenge(client: ApiClient, held: StoredCredential, held_pem: str) -> tuple[str, str]:
+    challenge = client.request_renewal_challenge(held_pem).get("challenge")
     if not isinstance(challenge, str) or not challenge:
         raise BadServerResponse()
-    signature = sign_challenge(held.key, challenge)
-    key = generate_private_key()
-    response = client.request_renewal(held_pem, challenge, signature, build_csr_pem(key))
-    certificate, chain = parse_issued_certificate(response, key)
+    return challenge, sign_challenge(held.key, challenge)
+
+
+def _complete_renewal(
+    client: ApiClient, store: AgentStore, pending: dict[str, Any], *, resumed: bool = False
+) -> CertificateInfo:
+    key = store.pending_key(pending)
+
+    def send() -> dict[str, Any]:
+        return client.request_renewal(
+            pending["certificate"], pending["challenge"], pending["signature"], pending["csr"]
+        )
+
+    try:
+        try:
+            response = _send_kept_request(send)
+        except ServerError as refused:
+            # After a lost answer the challenge may be spent or expired: prove the held key
+            # again with a new challenge, and ask again for the same new key (same CSR).
+            if not (resumed or getattr(refused, "after_lost_answer", False)):
+                raise
+            held = store.load(pending["serial"])
+            challenge, signature = _signed_challenge(client, held, pending["certificate"])
+            store.update_pending(pending, challenge=challenge, signature=signature)
+            response = _send_kept_request(send)
+        certificate, chain = parse_issued_certificate(response, key)
+    except AnswerLost:
+        raise
+    except AgentError:
+        store.drop_pending(pending)
+        raise
     info = store.install(key, certificate, chain)
-    store.record_renewal(serial, info.serial)
+    store.record_renewal(pending["serial"], info.serial)
+    store.drop_pending(pending)
     return info
+
+
+@dataclass
+class Resumed:
+    """A kept request sent again: the certificate it got, or why it failed."""
+
+    kind: str
+    renewed: str | None = None
+    info: CertificateInfo | None = None
+    error: AgentError | None = None
+
+
+def resume_pending(client: ApiClient, store: AgentStore) -> list[Resumed]:
+    """Send again every request to this server still waiting for its answer."""
+    results = []
+    for pending in store.pending_requests():
+        if pending.get("server") != client.server:
+            continue
+        kind = str(pending["kind"])
+        renewed = str(pending.get("serial")) if kind == "renew" else None
+        try:
+            if kind == "enroll":
+                info = _complete_enrollment(client, store, pending)
+            else:
+                info = _complete_renewal(client, store, pending, resumed=True)
+        except AgentError as exc:
+            results.append(Resumed(kind, renewed, error=exc))
+            continue
+        results.append(Resumed(kind, renewed, info=info))
+    return results
 
 
 # --------------------------------------------------------------------------- local server
@@ -1803,8 +2024,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     platform_backend()  # a wrong KIHONET_AGENT_PLATFORM is said before serving
     store.create()
     obtain_passphrase(store)
+    resume_and_report(ApiClient(args.server, cafile=args.cafile), store, platform_backend())
     run_server(args.server, store, port=args.port, cafile=args.cafile)
     return 0
+
+
+def resume_and_report(
+    client: ApiClient, store: AgentStore, backend: StoreBackend | None
+) -> list[Resumed]:
+    """Resume the requests kept from an earlier run, say how each ended, install what came."""
+    results = resume_pending(client, store)
+    for result in results:
+        what = "取得" if result.kind == "enroll" else "更新"
+        if result.info is None:
+            print(f"中断していた証明書の{what}を再開できませんでした。", file=sys.stderr)
+            if result.error is not None:
+                _print_error(result.error)
+            continue
+        print(f"中断していた証明書の{what}を再開し、完了しました。")
+        print(ENROLL_DONE_MESSAGE if result.kind == "enroll" else RENEW_DONE_MESSAGE)
+        print(f"シリアル番号：{result.info.serial}")
+        print(f"有効期限：{format_japanese_date(result.info.not_after)}")
+        if backend is not None:
+            outcome = install_certificate(
+                store, result.info.serial, backend=backend, replaces=result.renewed
+            )
+            print_install_outcome(store, result.info.serial, outcome)
+    return results
+
+
+def _exit_code(store: AgentStore, results: list[Resumed]) -> int:
+    installed = [r.info for r in results if r.info is not None]
+    if any(isinstance(r.error, AnswerLost) for r in results):
+        return 1
+    return EXIT_NOT_INSTALLED if any(not store.installed_in(i.serial) for i in installed) else 0
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -1813,6 +2066,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     store = AgentStore(args.store)
     store.ensure_writable()
     obtain_passphrase(store)
+    resumed = resume_and_report(client, store, backend)
+    if any(result.kind == "enroll" for result in resumed):
+        # The enrollment of an earlier run got (or still waits for) its certificate.
+        return _exit_code(store, resumed) if backend is not None else 0
     fields = {
         "kihonet_code": args.kihonet_code,
         "management_number": args.management_number,
@@ -1866,6 +2123,9 @@ def cmd_renew(args: argparse.Namespace) -> int:
         serial = choose_certificate(store.renewable_certificates()).serial
     store.ensure_writable()
     obtain_passphrase(store)
+    resumed = resume_and_report(client, store, backend)
+    if any(result.renewed == serial for result in resumed):
+        return _exit_code(store, resumed) if backend is not None else 0
     info = renew(client, serial, store)
     print(RENEW_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")

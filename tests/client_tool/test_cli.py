@@ -286,3 +286,28 @@ def test_tls_is_verified_and_cafile_trusts_a_private_ca(tmp_path: Path, ca: Thro
         with_env = run_agent("renew", "--server", server, store=store, KIHONET_CAFILE=str(root))
         assert with_env.returncode == 0, with_env.stderr
     assert len(agent.AgentStore(store).certificates()) == 2
+
+
+def test_list_asks_the_server_for_each_status(store_dir: Path, ca: ThrowawayCA):
+    now = datetime.now(UTC)
+    valid, revoked, renewed, unknown = _fill(
+        store_dir,
+        ca,
+        ("U000001", "A123456789", now, 30),
+        ("U000002", "B123456789", now, 60),
+        ("U000003", "C123456789", now, 90),
+        ("U000004", "D123456789", now, 120),
+    )
+    with stub_server(ca) as (server, state):
+        state.statuses = {valid: "valid", revoked: "revoked", renewed: "renewed"}
+        result = run_agent("list", "--server", server, store=store_dir)
+    assert result.returncode == 0, result.stderr
+    status = {line.split()[0]: line.rsplit("状態：", 1)[1] for line in result.stdout.splitlines()}
+    assert status == {
+        valid: "有効",
+        revoked: "失効",
+        renewed: "更新済み",
+        unknown: "不明（サーバーで確認できませんでした）",  # the server does not know it
+    }
+    asked = [path for path, _ in state.requests]
+    assert asked == [f"/api/v1/certificates/{s}/status" for s in (valid, revoked, renewed, unknown)]
