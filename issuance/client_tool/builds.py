@@ -47,8 +47,11 @@ class ToolFile:
         return f"python {self.filename}"
 
     @property
-    def size_mb(self) -> str:
-        return f"{self.size / 1_000_000:.1f}"
+    def size_label(self) -> str:
+        """22.3 MB, or 41 KB for the script."""
+        if self.size >= 1_000_000:
+            return f"{self.size / 1_000_000:.1f} MB"
+        return f"{max(1, round(self.size / 1000))} KB"
 
 
 def system_of(user_agent: str) -> str:
