@@ -3,16 +3,21 @@
 
 The customer's side of the client-certificate journey of 企業保険インターネットサービス
 (企保ネット).  The key pair is made on the customer's PC and the private key never leaves it:
-it is only ever written inside a password-protected PKCS#12 file.
+it is only ever written encrypted, in the tool's own store (password-protected PKCS#12 files)
+and, by default, into the certificate store the browser reads (Linux: the shared NSS database
+and Firefox profiles; Windows: the current user's personal store; macOS: the login keychain).
 
-Needs only the Python standard library and ``cryptography``.  Run as::
+Needs only the Python standard library and ``cryptography``; uses ``keyring`` where it is
+installed, to keep the store's secret in the OS keyring.  Run as::
 
     python kihonet_agent.py serve --server https://kihonet.example.jp
-    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ...
-    python kihonet_agent.py renew --server URL [--serial S]
-    python kihonet_agent.py list
+    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ... [--no-install]
+    python kihonet_agent.py renew --server URL [--serial S] [--no-install]
+    python kihonet_agent.py list [--server URL]
+    python kihonet_agent.py install SERIAL
 
 Reusable pieces: ``AgentStore``, ``ApiClient``, ``enroll_with_token``, ``renew``,
+``install_certificate`` (with one ``StoreBackend`` per platform), ``resume_pending``,
 ``make_server`` and ``run_server``.
 """
 

@@ -158,3 +158,14 @@ def test_renewal_installs_the_new_certificate_then_removes_the_renewed_one(
     old_line = next(i for i, line in enumerate(lines) if line.startswith(old.serial))
     assert lines[old_line].endswith("状態：更新済み")
     assert not lines[old_line + 1].startswith("  インストール先") or lines[old_line + 1] == ""
+
+
+def test_missing_nss_tools_are_named_and_the_certificate_is_kept(tmp_path: Path, ca):
+    store, empty_path = tmp_path / "store", tmp_path / "no-tools"
+    empty_path.mkdir()
+    with stub_server(ca) as (server, _):
+        result = _enroll(server, store, PATH=str(empty_path))
+    assert result.returncode == agent.EXIT_NOT_INSTALLED
+    assert "証明書ストアの操作に必要なプログラム（certutil）が見つかりません。" in result.stderr
+    (info,) = agent.AgentStore(store).certificates()
+    assert (store / f"{info.serial}.p12").is_file()
