@@ -1164,7 +1164,7 @@ class MacKeychainBackend(StoreBackend):
 
 def print_install_outcome(store: AgentStore, serial: str, outcome: InstallOutcome) -> None:
     for target in outcome.installed_in:
-        print(f"インストール先：{target.describe()}")
+        print(f"インストール先：{target.describe()}", flush=True)
     if outcome.error is not None:
         print(outcome.error.message, file=sys.stderr)
         print(
@@ -1639,6 +1639,8 @@ def _route_enroll(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str,
     token = _require_text(body, "token", limit=512)
     info = enroll_with_token(server.client, token, server.store)
     outcome = install_certificate(server.store, info.serial, backend=server.backend)
+    print(f"{ENROLL_DONE_MESSAGE}（シリアル番号：{info.serial}）", flush=True)
+    print_install_outcome(server.store, info.serial, outcome)
     return {**info.issued_summary(), **outcome.to_json()}
 
 
@@ -1648,6 +1650,8 @@ def _route_renew(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, 
     outcome = install_certificate(
         server.store, info.serial, backend=server.backend, replaces=serial
     )
+    print(f"{RENEW_DONE_MESSAGE}（シリアル番号：{info.serial}）", flush=True)
+    print_install_outcome(server.store, info.serial, outcome)
     return {**info.issued_summary(), **outcome.to_json()}
 
 
@@ -2058,11 +2062,14 @@ def resume_and_report(
     return results
 
 
-def _exit_code(store: AgentStore, results: list[Resumed]) -> int:
-    installed = [r.info for r in results if r.info is not None]
-    if any(isinstance(r.error, AnswerLost) for r in results):
+def _exit_code(store: AgentStore, results: list[Resumed], backend: StoreBackend | None) -> int:
+    """1 when a resumed request failed, 3 when its certificate is not installed, else 0."""
+    if any(result.info is None for result in results):
         return 1
-    return EXIT_NOT_INSTALLED if any(not store.installed_in(i.serial) for i in installed) else 0
+    if backend is None:
+        return 0
+    issued = [result.info for result in results if result.info is not None]
+    return EXIT_NOT_INSTALLED if any(not store.installed_in(i.serial) for i in issued) else 0
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -2074,7 +2081,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     resumed = resume_and_report(client, store, backend)
     if any(result.kind == "enroll" for result in resumed):
         # The enrollment of an earlier run got (or still waits for) its certificate.
-        return _exit_code(store, resumed) if backend is not None else 0
+        return _exit_code(store, resumed, backend)
     fields = {
         "kihonet_code": args.kihonet_code,
         "management_number": args.management_number,
@@ -2130,7 +2137,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     obtain_passphrase(store)
     resumed = resume_and_report(client, store, backend)
     if any(result.renewed == serial for result in resumed):
-        return _exit_code(store, resumed) if backend is not None else 0
+        return _exit_code(store, resumed, backend)
     info = renew(client, serial, store)
     print(RENEW_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")

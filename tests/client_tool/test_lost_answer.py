@@ -177,6 +177,10 @@ def test_when_no_answer_comes_at_all_the_request_is_kept_for_the_next_start(
         assert "agent_answer_lost" in lost.stderr
         assert len(_csr_requests(state)) == 1 + len(agent.RETRY_DELAYS_SECONDS)
         (kept,) = _pending(store)
+        still_lost = _enroll(server, store, "--no-install")
+        assert still_lost.returncode == 1
+        assert "中断していた証明書の取得を再開できませんでした。" in still_lost.stderr
+        assert _pending(store) == [kept]
         state.drop_answers = 0
         resumed = _enroll(server, store, "--no-install")
     assert resumed.returncode == 0, resumed.stderr
