@@ -58,6 +58,8 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
     from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - depends on the customer's PC
@@ -624,6 +626,24 @@ class AgentStore:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise WrongPassphrase("パスワードが正しくありません。") from exc
+
+    def seal(self, text: str) -> str:
+        """``text`` (a one-time token, a signature) encrypted with the store's secret."""
+        salt, nonce = os.urandom(16), os.urandom(12)
+        sealed = AESGCM(self._sealing_key(salt)).encrypt(nonce, text.encode("utf-8"), None)
+        return base64.b64encode(salt + nonce + sealed).decode("ascii")
+
+    def unseal(self, sealed: str) -> str:
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+            key = self._sealing_key(raw[:16])
+            return AESGCM(key).decrypt(raw[16:28], raw[28:], None).decode("utf-8")
+        except Exception as exc:  # InvalidTag, bad base64: not this store's secret
+            raise WrongPassphrase("パスワードが正しくありません。") from exc
+
+    def _sealing_key(self, salt: bytes) -> bytes:
+        scrypt = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1)
+        return scrypt.derive(self.require_passphrase().encode("utf-8"))
 
     def drop_pending(self, entry: Mapping[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -1454,11 +1474,13 @@ def enroll_with_token(
     token = _require_text({"token": token}, "token", limit=512)
     store.ensure_writable()
     store.require_passphrase()
-    pending = _pending_for(store, client.server, kind="enroll", token=token)
+    token_id = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    pending = _pending_for(store, client.server, kind="enroll", token_id=token_id)
     if pending is None:
         key = generate_private_key()
-        request = {"kind": "enroll", "server": client.server, "token": token}
-        pending = store.save_pending({**request, "csr": build_csr_pem(key)}, key)
+        request = {"kind": "enroll", "server": client.server, "token_id": token_id}
+        request.update({"token": store.seal(token), "csr": build_csr_pem(key)})
+        pending = store.save_pending(request, key)
     return _complete_enrollment(client, store, pending)
 
 
@@ -1468,7 +1490,7 @@ def _complete_enrollment(
     key = store.pending_key(pending)
     try:
         response = _send_kept_request(
-            lambda: client.request_certificate(pending["token"], pending["csr"])
+            lambda: client.request_certificate(store.unseal(pending["token"]), pending["csr"])
         )
         certificate, chain = parse_issued_certificate(response, key)
     except AnswerLost:
@@ -1500,7 +1522,8 @@ def renew(
     challenge, signature = _signed_challenge(client, held, held_pem)
     key = generate_private_key()
     request = {"kind": "renew", "server": client.server, "serial": serial, "certificate": held_pem}
-    request.update({"challenge": challenge, "signature": signature, "csr": build_csr_pem(key)})
+    request.update({"challenge": challenge, "signature": store.seal(signature)})
+    request["csr"] = build_csr_pem(key)
     pending = store.save_pending(request, key)
     return _complete_renewal(client, store, pending)
 
@@ -1519,7 +1542,10 @@ def _complete_renewal(
 
     def send() -> dict[str, Any]:
         return client.request_renewal(
-            pending["certificate"], pending["challenge"], pending["signature"], pending["csr"]
+            pending["certificate"],
+            pending["challenge"],
+            store.unseal(pending["signature"]),
+            pending["csr"],
         )
 
     try:
@@ -1532,7 +1558,7 @@ def _complete_renewal(
                 raise
             held = store.load(pending["serial"])
             challenge, signature = _signed_challenge(client, held, pending["certificate"])
-            store.update_pending(pending, challenge=challenge, signature=signature)
+            store.update_pending(pending, challenge=challenge, signature=store.seal(signature))
             response = _send_kept_request(send)
         certificate, chain = parse_issued_certificate(response, key)
     except AnswerLost:

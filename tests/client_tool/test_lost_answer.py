@@ -84,6 +84,10 @@ def test_the_new_key_is_on_disk_encrypted_before_the_csr_is_sent(tmp_path: Path,
             (_spki(key.public_key()) == _spki(csr.public_key()), entry["csr"] == body["csr"])
         )
         assert "ENCRYPTED PRIVATE KEY" in entry["key"]
+        token = path.split("/")[4]
+        text = (store / "pending" / f"{entry['id']}.json").read_text()
+        assert token not in text  # the one-time token is kept encrypted too
+        assert agent.AgentStore(store, passphrase=PASSPHRASE).unseal(entry["token"]) == token
 
     with stub_server(ca) as (server, state):
         state.on_csr = check
