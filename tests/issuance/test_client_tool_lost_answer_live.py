@@ -94,11 +94,6 @@ def dropping_proxy(live_url: str, drops: int = 1) -> Iterator[_Proxy]:
         proxy.server_close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the retry-safe POST /api/v1/enrollments/{token}/certificate (issue 14, server "
-    "side): today the retry gets 404 (3450) for the used token",
-)
 def test_issue14_a_certificate_whose_answer_was_dropped_reaches_the_tool(
     live_server,
     live_ca,  # noqa: F811
