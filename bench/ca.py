@@ -19,6 +19,7 @@ import time
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 from bench.core import Result, rate, require_bench_database, timed
 
@@ -28,7 +29,9 @@ ISSUE_CHUNK = 100
 CRL_ENTRIES = 100_000
 CRL_RUNS = 3
 
-RATIO_TARGET = 0.15
+# The certificate and its audit event in one hand-built statement (``audit._insert_both``) stay
+# only while they buy at least this much of the issuing rate over two ORM saves in a transaction.
+SINGLE_STATEMENT_GAIN_TARGET = 0.20
 CRL_SECONDS_TARGET = 2.0
 
 # The bench's own rows, apart from everything else in the database.
@@ -73,7 +76,7 @@ def _run() -> list[Result]:
         issue_user, notice, crl_user = _bench_rows()
         _delete_issued(issue_user)
 
-        csrs = [_csr_pem() for _ in range(N_CERTIFICATES)]  # not timed
+        csrs = [_csr_pem() for _ in range(2 * N_CERTIFICATES)]  # not timed; half for each path
         results = _issuing(material, issue_user, notice, csrs)
         results += _crl(crl_user)
         results += _ocsp(material, issue_user)
@@ -227,40 +230,73 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
         for pem in chunk:
             issue_certificate(user=user, csr_data=pem, actor=actor, notice=notice)
 
-    # The two measured in turns, chunk by chunk, so that both see the same machine: on a shared
+    def service_orm(chunk: list[str]) -> None:
+        # The same service with the plain ORM path of ``create_with_event`` (two saves in a
+        # transaction, what it does on SQLite) in place of the single statement.
+        with mock.patch.object(audit, "_insert_both", _save_both):
+            service(chunk)
+
+    # Measured in turns, chunk by chunk, so that all three see the same machine: on a shared
     # VM the speed of a core changes by tens of per cent from one second to the next.
-    bare_seconds = service_seconds = 0.0
-    for start in range(0, len(csrs), ISSUE_CHUNK):
+    seconds = {"bare": 0.0, "service": 0.0, "orm": 0.0}
+    half = len(csrs) // 2
+    for start in range(0, half, ISSUE_CHUNK):
         chunk = csrs[start : start + ISSUE_CHUNK]
-        bare_seconds += timed(partial(bare, chunk))
-        service_seconds += timed(partial(service, chunk))
-    bare_rate = rate(len(csrs), bare_seconds)
-    service_rate = rate(len(csrs), service_seconds)
+        seconds["bare"] += timed(partial(bare, chunk))
+        seconds["service"] += timed(partial(service, chunk))
+        seconds["orm"] += timed(
+            partial(service_orm, csrs[half + start : half + start + len(chunk)])
+        )
+    bare_rate, service_rate, orm_rate = (
+        rate(half, seconds[name]) for name in ("bare", "service", "orm")
+    )
     issued = Certificate.objects.filter(user=issue_user).count()
     assert issued == len(csrs), f"{issued} certificates stored, {len(csrs)} expected"
 
-    ratio = service_rate / bare_rate
+    gain = service_rate / orm_rate - 1
     print(f"  bare build-and-sign: {bare_rate:,.0f} certificates/s")
-    print(f"  through the service: {service_rate:,.0f} certificates/s")
-    print(f"  service / bare ratio: {ratio:.3f} (target >= {RATIO_TARGET})", flush=True)
+    print(f"  through the service, one statement: {service_rate:,.0f} certificates/s")
+    print(f"  through the service, ORM saves: {orm_rate:,.0f} certificates/s")
+    print(f"  gain of the single statement: {gain:+.1%}", flush=True)
     return [
         Result(
             "CA: certificates/s through the service",
             service_rate,
             "certs/s",
-            note=f"{len(csrs)} issue_certificate() calls, one transaction each, "
-            f"in chunks of {ISSUE_CHUNK} taking turns with the bare rate's",
+            note=f"{half} issue_certificate() calls, one transaction each, "
+            f"in chunks of {ISSUE_CHUNK} taking turns with the bare rate's and the ORM path's",
+        ),
+        Result(
+            "CA: certificates/s through the service, ORM saves",
+            orm_rate,
+            "certs/s",
+            note="the certificate and its event as two Model.save() in transaction.atomic()",
+        ),
+        Result(
+            "CA: gain of the single-statement insert over the ORM",
+            gain * 100,
+            "%",
+            f">= {SINGLE_STATEMENT_GAIN_TARGET:.0%}",
+            gain >= SINGLE_STATEMENT_GAIN_TARGET,
         ),
         Result(
             "CA: bare build-and-sign rate",
             bare_rate,
             "certs/s",
-            note=f"profile.build_client_certificate x {len(csrs)}, EC P-256 CA key",
+            note=f"profile.build_client_certificate x {half}, EC P-256 CA key",
         ),
-        Result(
-            "CA: service / bare ratio", ratio, "ratio", f">= {RATIO_TARGET}", ratio >= RATIO_TARGET
-        ),
+        Result("CA: service / bare ratio", service_rate / bare_rate, "ratio"),
     ]
+
+
+def _save_both(database, obj, new) -> None:
+    """``audit._insert_both``'s job done by the ORM: both rows in one transaction."""
+    from django.db import transaction
+
+    with transaction.atomic(using=database.alias):
+        obj.save(force_insert=True, using=database.alias)
+        new.object_id = str(obj.pk)
+        new.save(using=database.alias)
 
 
 # ---------------------------------------------------------------- CRL

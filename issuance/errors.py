@@ -12,10 +12,13 @@ class ServiceError(Exception):
     http_status = 400
     message = _("お手続きを完了できませんでした。")
 
-    def __init__(self, message=None, *, detail: dict | None = None) -> None:
+    def __init__(
+        self, message=None, *, detail: dict | None = None, field: str | None = None
+    ) -> None:
         if message is not None:
             self.message = message
         self.detail = detail or {}
+        self.field = field  # the input the message is about, for a form to show it there
         super().__init__(str(self.message))
 
 
@@ -59,6 +62,17 @@ class EmailNotConfirmedError(ServiceError):
     status_code = "3451"
     http_status = 409
     message = _("Eメールアドレスの確認が済んでいません。")
+
+
+class IssuedForAnotherKeyError(ServiceError):
+    """A request sent again after its answer was lost, with a key other than the first one's:
+    the certificate of the first request stays the only one."""
+
+    status_code = "3452"
+    http_status = 409
+    message = _(
+        "このお手続きでは、すでに別の鍵に対してクライアント証明書を発行しています。お手続きを行ったPCで証明書取得クライアントツールを起動し直して、もう一度お試しください。解決しない場合は、下記の照会先にお問い合わせください。"
+    )
 
 
 class CertificateRequestError(ServiceError):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 from cryptography import x509
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from issuance.pki import profile
@@ -97,3 +97,31 @@ class CertificateQuerySet(models.QuerySet):
 
     def for_user(self, user) -> CertificateQuerySet:
         return self.filter(user=user)
+
+    # "Renewed" has one meaning everywhere (renewal's refusal, R12, and the reminders, R10): a
+    # renewal was made from the certificate, whether or not that renewal was revoked since.  A
+    # certificate is renewed once (``renewed_from`` is one-to-one), so after a revoked renewal
+    # the way back is a reissue (R16), never a second renewal or a "please renew" mail.
+
+    def renewals_of(self, certificate) -> CertificateQuerySet:
+        """The renewal made from ``certificate`` (a row, a pk or an ``OuterRef``)."""
+        return self.filter(renewed_from=certificate).order_by()
+
+    def renewed(self) -> CertificateQuerySet:
+        return self.filter(Exists(self.model.objects.renewals_of(OuterRef("pk"))))
+
+    def not_renewed(self) -> CertificateQuerySet:
+        return self.exclude(Exists(self.model.objects.renewals_of(OuterRef("pk"))))
+
+    def renewal_columns(self, outer: str = "pk") -> dict[str, Subquery]:
+        """``renewal_not_after`` and ``renewal_revoked_at`` of the renewal made from the
+        certificate that the outer query's ``outer`` names (None when it was not renewed), to
+        annotate a query of certificates or of rows pointing at one."""
+        renewal = self.model.objects.renewals_of(OuterRef(outer))
+        return {
+            "renewal_not_after": Subquery(renewal.values("not_after")[:1]),
+            "renewal_revoked_at": Subquery(renewal.values("revoked_at")[:1]),
+        }
+
+    def with_renewal(self) -> CertificateQuerySet:
+        return self.annotate(**self.renewal_columns())

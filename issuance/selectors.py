@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from issuance import tokens
 from issuance.models import (
@@ -88,6 +89,21 @@ def renewal_offered(now: datetime) -> bool:
     return timezone.localdate(now) >= settings.KIHONET_RENEWAL_START_DATE
 
 
+def renewal_not_yet_offered_message() -> str:
+    """R11's notice before the start date: the manual's 「2025年までは…」 for a start on
+    2026-01-01, the last day itself for a start on any other day."""
+    last = settings.KIHONET_RENEWAL_START_DATE - timedelta(days=1)
+    if (last.month, last.day) == (12, 31):
+        until = _("%(year)s年") % {"year": last.year}
+    else:
+        until = _("%(year)s年%(month)s月%(day)s日") % {
+            "year": last.year,
+            "month": last.month,
+            "day": last.day,
+        }
+    return _("%(until)sまでは新規取得のみの取扱いとなります") % {"until": until}
+
+
 def open_enrollment(token: str) -> Enrollment | None:
     """The enrollment of ``token`` while it can still go on: known, not expired, not done."""
     return Enrollment.objects.filter(
@@ -119,7 +135,7 @@ def is_in_renewal_window(certificate: Certificate, now: datetime) -> bool:
 
 
 def has_renewal(certificate: Certificate) -> bool:
-    return Certificate.objects.filter(renewed_from=certificate).exists()
+    return Certificate.objects.renewals_of(certificate).exists()
 
 
 def certificate_status(serial: str, now: datetime) -> str | None:

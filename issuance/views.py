@@ -66,6 +66,7 @@ class HomeView(TemplateView):
         context["contacts"] = selectors.contact_table()
         context["onboarding_desk"] = selectors.onboarding_desk()
         context["renewal_open"] = selectors.renewal_offered(timezone.now())
+        context["renewal_not_yet_offered"] = selectors.renewal_not_yet_offered_message()
         return context
 
 
@@ -222,6 +223,7 @@ class RenewView(TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(agent_context(self.request))
         context["renewal_open"] = selectors.renewal_offered(timezone.now())
+        context["renewal_not_yet_offered"] = selectors.renewal_not_yet_offered_message()
         context["complete_url"] = reverse("issuance:renew-complete")
         return context
 

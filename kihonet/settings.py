@@ -135,7 +135,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", "日本語")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# The project's messages are written in Japanese in the source (gettext marks them for a
+# future translation); Django's own messages come translated with Django. No locale folder.
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True
@@ -196,7 +197,7 @@ KIHONET_NGINX_CRL_FILE = env_str("KIHONET_NGINX_CRL_FILE")
 
 # --- The customer's journey -----------------------------------------------------------------
 # R11: renewal is offered from this date on (Japan time).
-KIHONET_RENEWAL_START_DATE = date.fromisoformat(env_str("KIHONET_RENEWAL_START_DATE", "2025-01-01"))
+KIHONET_RENEWAL_START_DATE = date.fromisoformat(env_str("KIHONET_RENEWAL_START_DATE", "2026-01-01"))
 # Whether a renewal revokes the certificate it renews (as superseded). By default the old one
 # stays valid until its own expiry: the customer may still be using it on the day.
 KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)
@@ -210,6 +211,9 @@ KIHONET_CLIENT_TOOL_DIR = Path(env_str("KIHONET_CLIENT_TOOL_DIR", str(DATA_DIR /
 # name of the TLS proxy, e.g. https://login.kihonet.example.jp/login-check/. Empty: this site's.
 KIHONET_LOGIN_CHECK_URL = env_str("KIHONET_LOGIN_CHECK_URL")
 KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 15)
+# How long after issuing, the same acquisition or renewal request sent again (its answer was
+# lost) gets the same certificate back, for the same public key only.
+KIHONET_ISSUE_REPLAY_HOURS = env_int("KIHONET_ISSUE_REPLAY_HOURS", 24)
 # The reverse proxies whose X-Forwarded-For and client-certificate headers are believed.
 KIHONET_TRUSTED_PROXIES = env_list("KIHONET_TRUSTED_PROXIES", [])
 

@@ -48,14 +48,22 @@ class ReminderMail:
     management_number: str
     expires_at: str
     renewed: bool
+    renewal_revoked: bool
     new_expires_at: str
     renew_url: str
     contacts: Contacts
 
 
 def reminder_mail(
-    *, stage: int, certificate: Certificate, renewal_not_after: datetime | None, contacts: Contacts
+    *,
+    stage: int,
+    certificate: Certificate,
+    renewal_not_after: datetime | None,
+    contacts: Contacts,
+    renewal_revoked: bool = False,
 ) -> ReminderMail:
+    """``renewal_revoked``: the renewal made from ``certificate`` was revoked since (a renewed
+    certificate is never renewed again, so the mail asks for a reissue instead, R16)."""
     renewed = stage == ExpiryReminder.Stage.DAYS_7 and renewal_not_after is not None
     return ReminderMail(
         stage=stage,
@@ -64,6 +72,7 @@ def reminder_mail(
         management_number=certificate.user.management_number,
         expires_at=format_jst(certificate.not_after),
         renewed=renewed,
+        renewal_revoked=renewed and renewal_revoked,
         new_expires_at=format_jst(renewal_not_after) if renewed else "",
         renew_url=renew_url(),
         contacts=contacts,

@@ -34,12 +34,8 @@ def _stage(certificate: Certificate, now) -> int:
     return ExpiryReminder.Stage.DAYS_30
 
 
-def _renewal_not_after(certificate: Certificate):
-    return (
-        Certificate.objects.filter(renewed_from=certificate, revoked_at__isnull=True)
-        .values_list("not_after", flat=True)
-        .first()
-    )
+def _renewal(certificate: Certificate) -> Certificate | None:
+    return Certificate.objects.renewals_of(certificate).only("not_after", "revoked_at").first()
 
 
 def _message_id(stage: int, serial: str) -> str:
@@ -57,10 +53,12 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
     if certificate.not_after <= now:
         raise ResendError(_("有効期限を経過した証明書は更新できません。再発行をご案内ください。"))
     stage = _stage(certificate, now)
+    renewal = _renewal(certificate)
     mail = emails.reminder_mail(
         stage=stage,
         certificate=certificate,
-        renewal_not_after=_renewal_not_after(certificate),
+        renewal_not_after=renewal.not_after if renewal else None,
+        renewal_revoked=renewal is not None and renewal.is_revoked,
         contacts=selectors.DeskDirectory().for_customer(certificate.user.customer),
     )
     message_id = _message_id(stage, certificate.serial)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 
 from issuance.models import Certificate, Customer, ServiceDesk
 from issuance.selectors import ContactRow, desks_for_customer
@@ -40,13 +40,6 @@ def current_stage(*, not_after: datetime, at: datetime, renewed: bool) -> Stage 
     return None
 
 
-def _unrevoked_renewals() -> QuerySet[Certificate]:
-    """The live renewal of the certificate in the outer query (a revoked renewal renews nothing)."""
-    return Certificate.objects.filter(
-        renewed_from=OuterRef("pk"), revoked_at__isnull=True
-    ).order_by()
-
-
 def _reminder_exists(stage: Stage) -> Exists:
     return Exists(ExpiryReminder.objects.filter(certificate=OuterRef("pk"), stage=stage))
 
@@ -71,7 +64,7 @@ def _with_mail_data(certificates: QuerySet[Certificate]) -> QuerySet[Certificate
     return (
         certificates.select_related("user__customer")
         .only(*MAIL_FIELDS)
-        .annotate(renewal_not_after=Subquery(_unrevoked_renewals().values("not_after")[:1]))
+        .annotate(**Certificate.objects.renewal_columns())
     )
 
 
@@ -90,7 +83,7 @@ def due_certificates_query(*, at: datetime, stage: Stage) -> QuerySet[Certificat
         not_after__lte=at + stage.lead_time,
     ).exclude(_reminder_exists(stage))
     if stage == Stage.DAYS_30:
-        query = query.exclude(Exists(_unrevoked_renewals()))
+        query = query.not_renewed()
     return query.order_by("not_after", "pk")
 
 
@@ -130,19 +123,12 @@ def claimed_reminders(*, ids: list[int], token) -> list[ExpiryReminder]:
         ExpiryReminder.objects.filter(pk__in=ids, claim_token=token)
         .select_related("certificate__user__customer")
         .defer("certificate__pem")
-        .annotate(
-            renewal_not_after=Subquery(
-                Certificate.objects.filter(
-                    renewed_from=OuterRef("certificate_id"), revoked_at__isnull=True
-                )
-                .order_by()
-                .values("not_after")[:1]
-            )
-        )
+        .annotate(**Certificate.objects.renewal_columns("certificate_id"))
         .order_by("pk")
     )
     for reminder in reminders:
         reminder.certificate.renewal_not_after = reminder.renewal_not_after
+        reminder.certificate.renewal_revoked_at = reminder.renewal_revoked_at
     return reminders
 
 

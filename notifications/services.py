@@ -8,8 +8,9 @@ The claim protocol:
 2. A claim is a lease (``next_attempt_at``): a worker that crashed leaves ``sending`` rows whose
    lease runs out; any later run re-claims them with a conditional ``UPDATE`` (one winner).  A
    worker stops sending before its own lease ends, and hands the rest back.
-3. Each mail has a Message-ID derived from (stage, serial), so a mail accepted by the SMTP server
-   just before a crash and sent again after the lease is the same message to the receiver.
+3. Each mail the SMTP server accepted is recorded as sent at once, in its own commit, so a crash
+   leaves at most the one mail in flight per worker to be sent again after the lease; it has a
+   Message-ID derived from (stage, serial), so that repeat is the same message to the receiver.
 4. A temporary SMTP failure (4xx, lost connection) waits ``retry_delay(attempts)`` and is tried
    again, up to ``max_attempts``; then, or at once on a permanent 5xx, it is recorded as failed.
    One mail's failure never stops the others.
@@ -86,7 +87,8 @@ class _Outbound:
 
 @dataclass
 class _Outcomes:
-    sent: list[_Outbound] = field(default_factory=list)
+    """What a batch did not send: recorded when the batch is done (sent mails at once)."""
+
     failed: list[tuple[_Outbound, BaseException]] = field(default_factory=list)
     released: list[_Outbound] = field(default_factory=list)
 
@@ -243,7 +245,12 @@ def _deliver(
     run: ReminderRun,
     directory: selectors.DeskDirectory,
 ) -> None:
-    """Mails the claimed records over one SMTP connection, then records every outcome."""
+    """Mails the claimed records over one SMTP connection.
+
+    A mail the SMTP server accepted is recorded as sent at once, in its own commit: a crash
+    (``kill -9``) can then leave at most the one mail in flight unrecorded, to be sent again
+    with the same Message-ID after the lease. Failures and hand-backs, which sent nothing, are
+    recorded together at the end."""
     if not outbound:
         return
     outcomes = _Outcomes()
@@ -260,7 +267,7 @@ def _deliver(
             else:
                 error = _send_one(item, directory, connection)
                 if error is None:
-                    outcomes.sent.append(item)
+                    _record_sent(item, token, run)
                     continue
                 outcomes.failed.append((item, error))
                 if _connection_lost(error):
@@ -287,6 +294,7 @@ def _message(item: _Outbound, directory: selectors.DeskDirectory, connection):
         stage=item.reminder.stage,
         certificate=item.certificate,
         renewal_not_after=item.renewal_not_after,
+        renewal_revoked=item.certificate.renewal_revoked_at is not None,
         contacts=directory.for_customer(item.certificate.user.customer),
     )
     item.reminder.renewed = mail.renewed
@@ -337,31 +345,26 @@ def is_permanent(error: BaseException) -> bool:
 
 def _record(outcomes: _Outcomes, token: uuid.UUID, run: ReminderRun) -> None:
     now = timezone.now()
-    _record_sent(outcomes.sent, token, now, run)
     _record_failed(outcomes.failed, token, now, run)
     _release(outcomes.released, token, now)
 
 
-def _record_sent(items: list[_Outbound], token: uuid.UUID, now: datetime, run: ReminderRun) -> None:
-    for renewed in (False, True):
-        ids = [item.reminder.pk for item in items if item.reminder.renewed is renewed]
-        if not ids:
-            continue
-        updated = ExpiryReminder.objects.filter(pk__in=ids, claim_token=token).update(
-            status=Status.SENT,
-            sent_at=now,
-            renewed=renewed,
-            claim_token=None,
-            next_attempt_at=None,
-            last_error="",
-            updated_at=now,
-        )
-        if updated != len(ids):
-            logger.error(
-                "expiry reminders: %d sent mail(s) had lost their claim", len(ids) - updated
-            )
-    for item in items:
-        run.add(item.reminder.stage, "sent")
+def _record_sent(item: _Outbound, token: uuid.UUID, run: ReminderRun) -> None:
+    """One accepted mail, committed on its own (the job runs outside any transaction)."""
+    now = timezone.now()
+    reminder = item.reminder
+    updated = ExpiryReminder.objects.filter(pk=reminder.pk, claim_token=token).update(
+        status=Status.SENT,
+        sent_at=now,
+        renewed=reminder.renewed,
+        claim_token=None,
+        next_attempt_at=None,
+        last_error="",
+        updated_at=now,
+    )
+    if not updated:
+        logger.error("expiry reminder %s was sent but had lost its claim", reminder.message_id)
+    run.add(reminder.stage, "sent")
 
 
 def _record_failed(

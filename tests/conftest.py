@@ -21,6 +21,33 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+# A test that takes one of these fixtures needs that service: it carries the marker, so that
+# ``pytest -m postgres`` (or ``-m "not browser"``) selects exactly the tests that need it.
+MARKER_OF_FIXTURE = {
+    "postgres": "postgres",
+    "browser": "browser",
+    "page": "browser",
+    "phone_page": "browser",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for marker in {MARKER_OF_FIXTURE[name] for name in fixtures & MARKER_OF_FIXTURE.keys()}:
+            item.add_marker(marker)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI nothing skips: a skipped test there is a service CI failed to provide."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if IN_CI and skipped and exitstatus == 0:
+        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; under CI every test must run.")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _reference_data_after_flush():
     """A transactional test ends by emptying every table; the flush's post_migrate signal then

@@ -1,4 +1,4 @@
-"""The back office (issue 7): the desk-scoped admin, split by subject.
+"""The back office: the desk-scoped admin, split by subject.
 
 The admin site itself (TOTP sign-in, dashboard) is ``issuance.admin_site``, outside this
 package so that making the site never imports the modules that register on it.

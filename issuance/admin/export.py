@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, roles
 from issuance.requests import client_ip
+from issuance.services import records
 
 
 class _Echo:
@@ -43,11 +44,7 @@ class ExportMixin:
 
     @admin.action(description=_("選択したデータをCSVで出力"), permissions=["export_data"])
     def export_csv(self, request, queryset):
-        audit.record(
-            audit.Actor.staff_user(request.user, client_ip(request)),
-            "data_exported",
-            detail={"model": queryset.model._meta.model_name, "rows": queryset.count()},
-        )
+        records.record_export(queryset, audit.Actor.staff_user(request.user, client_ip(request)))
         writer = csv.writer(_Echo())
         response = StreamingHttpResponse(
             ("\ufeff" if i == 0 else "") + writer.writerow(row)

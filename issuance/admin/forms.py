@@ -25,18 +25,8 @@ class ReissueForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("reason") == ReissueRecord.Reason.EMAIL_CHANGE and not cleaned.get(
-            "new_email"
-        ):
-            self.add_error(
-                "new_email", _("Eメールアドレスの変更には新しいEメールアドレスが必要です。")
-            )
-        if cleaned.get("reason") == ReissueRecord.Reason.OTHER and not cleaned.get("note"):
-            self.add_error("note", _("「その他」の場合は備考に理由を入力してください。"))
-        return cleaned
+    # The rules that tie the fields together (a new address for an e-mail change, a note for
+    # 「その他」) are the service's: reissue.reissue_notice.
 
 
 class RevokeForm(forms.Form):

@@ -10,7 +10,9 @@ from django.http import Http404
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from issuance import desk_selectors
+from issuance import audit, desk_selectors
+from issuance.requests import client_ip
+from issuance.services import records
 
 
 class CappedCountPaginator(Paginator):
@@ -78,6 +80,14 @@ class DeskScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        """A superuser's edit of a customer, user or notice: saved with its audit event."""
+        records.save_record(
+            obj,
+            audit.Actor.staff_user(request.user, client_ip(request)),
+            changed_fields=list(form.changed_data),
+        )
 
 
 class ReadOnlyMixin:

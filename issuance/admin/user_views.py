@@ -118,7 +118,7 @@ class UserActionViews(ExportMixin):
                     note=form.cleaned_data["note"],
                 )
             except ServiceError as error:
-                form.add_error(None, str(error.message))
+                form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
                 messages.success(
                     request,

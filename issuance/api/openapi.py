@@ -17,6 +17,7 @@ STATUS_CODES = {
     "3440": "使用済みの通知文書（再発行が必要、desks に照会先）",
     "3450": "受付番号が無効または期限切れ",
     "3451": "Eメールアドレスが未確認",
+    "3452": "同じ受付・チャレンジで、すでに別の鍵に証明書を発行済み（desks に照会先）",
     "3460": "証明書署名要求（CSR）の誤り",
     "3470": "更新できない証明書",
     "3480": "証明書の秘密鍵を保持していることを確認できない",
@@ -168,11 +169,14 @@ def _post(
     status: int = 201,
     parameters: list | None = None,
     errors: dict | None = None,
+    description: str | None = None,
 ) -> dict:
     operation = {
         "summary": summary,
         "responses": {str(status): _success(result), **COMMON_ERRORS, **(errors or {})},
     }
+    if description:
+        operation["description"] = description
     if body:
         operation["requestBody"] = _json_body(body)
     if parameters:
@@ -210,6 +214,15 @@ STATUS_OPERATION = {
 }
 
 
+def _resend(same: str) -> str:
+    return (
+        f"応答を受け取れなかったときは、同じ要求（{same}）をそのまま送り直してください。"
+        "証明書の発行から KIHONET_ISSUE_REPLAY_HOURS 時間（既定 24 時間）の間、証明書が失効して"
+        "いなければ、最初と同じ証明書を、最初と同じ HTTP ステータス 201 と同じ JSON で返します"
+        "（2枚目は発行しません）。同じ要求で別の鍵の CSR を送ると 3452 です。"
+    )
+
+
 def document() -> dict:
     paths = {
         "/api/v1/enrollments": _post(
@@ -219,7 +232,11 @@ def document() -> dict:
             "Eメールアドレスの確認", None, "Confirmation", status=200, parameters=[TOKEN_PARAMETER]
         ),
         "/api/v1/enrollments/{token}/certificate": _post(
-            "証明書の発行", "CertificateRequest", "IssuedCertificate", parameters=[TOKEN_PARAMETER]
+            "証明書の発行",
+            "CertificateRequest",
+            "IssuedCertificate",
+            parameters=[TOKEN_PARAMETER],
+            description=_resend("同じ受付番号、同じ公開鍵の CSR"),
         ),
         "/api/v1/renewals/challenge": _post("更新のチャレンジ", "ChallengeRequest", "Challenge"),
         "/api/v1/renewals": _post(
@@ -227,6 +244,7 @@ def document() -> dict:
             "RenewalRequest",
             "IssuedCertificate",
             errors={"403": _error("秘密鍵を保持していることを確認できない")},
+            description=_resend("同じ証明書、同じチャレンジと署名、同じ新しい公開鍵の CSR"),
         ),
         "/api/v1/certificates/{serial}/status": STATUS_OPERATION,
     }

@@ -3,16 +3,21 @@
 
 The customer's side of the client-certificate journey of 企業保険インターネットサービス
 (企保ネット).  The key pair is made on the customer's PC and the private key never leaves it:
-it is only ever written inside a password-protected PKCS#12 file.
+it is only ever written encrypted, in the tool's own store (password-protected PKCS#12 files)
+and, by default, into the certificate store the browser reads (Linux: the shared NSS database
+and Firefox profiles; Windows: the current user's personal store; macOS: the login keychain).
 
-Needs only the Python standard library and ``cryptography``.  Run as::
+Needs only the Python standard library and ``cryptography``; uses ``keyring`` where it is
+installed, to keep the store's secret in the OS keyring.  Run as::
 
     python kihonet_agent.py serve --server https://kihonet.example.jp
-    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ...
-    python kihonet_agent.py renew --server URL [--serial S]
-    python kihonet_agent.py list
+    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ... [--no-install]
+    python kihonet_agent.py renew --server URL [--serial S] [--no-install]
+    python kihonet_agent.py list [--server URL]
+    python kihonet_agent.py install SERIAL
 
 Reusable pieces: ``AgentStore``, ``ApiClient``, ``enroll_with_token``, ``renew``,
+``install_certificate`` (with one ``StoreBackend`` per platform), ``resume_pending``,
 ``make_server`` and ``run_server``.
 """
 
@@ -53,6 +58,8 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
     from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - depends on the customer's PC
@@ -620,6 +627,24 @@ class AgentStore:
         except (KeyError, ValueError, TypeError) as exc:
             raise WrongPassphrase("パスワードが正しくありません。") from exc
 
+    def seal(self, text: str) -> str:
+        """``text`` (a one-time token, a signature) encrypted with the store's secret."""
+        salt, nonce = os.urandom(16), os.urandom(12)
+        sealed = AESGCM(self._sealing_key(salt)).encrypt(nonce, text.encode("utf-8"), None)
+        return base64.b64encode(salt + nonce + sealed).decode("ascii")
+
+    def unseal(self, sealed: str) -> str:
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+            key = self._sealing_key(raw[:16])
+            return AESGCM(key).decrypt(raw[16:28], raw[28:], None).decode("utf-8")
+        except Exception as exc:  # InvalidTag, bad base64: not this store's secret
+            raise WrongPassphrase("パスワードが正しくありません。") from exc
+
+    def _sealing_key(self, salt: bytes) -> bytes:
+        scrypt = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1)
+        return scrypt.derive(self.require_passphrase().encode("utf-8"))
+
     def drop_pending(self, entry: Mapping[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.pending_path / f"{entry['id']}.json").unlink()
@@ -1159,7 +1184,7 @@ class MacKeychainBackend(StoreBackend):
 
 def print_install_outcome(store: AgentStore, serial: str, outcome: InstallOutcome) -> None:
     for target in outcome.installed_in:
-        print(f"インストール先：{target.describe()}")
+        print(f"インストール先：{target.describe()}", flush=True)
     if outcome.error is not None:
         print(outcome.error.message, file=sys.stderr)
         print(
@@ -1449,11 +1474,13 @@ def enroll_with_token(
     token = _require_text({"token": token}, "token", limit=512)
     store.ensure_writable()
     store.require_passphrase()
-    pending = _pending_for(store, client.server, kind="enroll", token=token)
+    token_id = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    pending = _pending_for(store, client.server, kind="enroll", token_id=token_id)
     if pending is None:
         key = generate_private_key()
-        request = {"kind": "enroll", "server": client.server, "token": token}
-        pending = store.save_pending({**request, "csr": build_csr_pem(key)}, key)
+        request = {"kind": "enroll", "server": client.server, "token_id": token_id}
+        request.update({"token": store.seal(token), "csr": build_csr_pem(key)})
+        pending = store.save_pending(request, key)
     return _complete_enrollment(client, store, pending)
 
 
@@ -1463,7 +1490,7 @@ def _complete_enrollment(
     key = store.pending_key(pending)
     try:
         response = _send_kept_request(
-            lambda: client.request_certificate(pending["token"], pending["csr"])
+            lambda: client.request_certificate(store.unseal(pending["token"]), pending["csr"])
         )
         certificate, chain = parse_issued_certificate(response, key)
     except AnswerLost:
@@ -1495,7 +1522,8 @@ def renew(
     challenge, signature = _signed_challenge(client, held, held_pem)
     key = generate_private_key()
     request = {"kind": "renew", "server": client.server, "serial": serial, "certificate": held_pem}
-    request.update({"challenge": challenge, "signature": signature, "csr": build_csr_pem(key)})
+    request.update({"challenge": challenge, "signature": store.seal(signature)})
+    request["csr"] = build_csr_pem(key)
     pending = store.save_pending(request, key)
     return _complete_renewal(client, store, pending)
 
@@ -1514,7 +1542,10 @@ def _complete_renewal(
 
     def send() -> dict[str, Any]:
         return client.request_renewal(
-            pending["certificate"], pending["challenge"], pending["signature"], pending["csr"]
+            pending["certificate"],
+            pending["challenge"],
+            store.unseal(pending["signature"]),
+            pending["csr"],
         )
 
     try:
@@ -1527,7 +1558,7 @@ def _complete_renewal(
                 raise
             held = store.load(pending["serial"])
             challenge, signature = _signed_challenge(client, held, pending["certificate"])
-            store.update_pending(pending, challenge=challenge, signature=signature)
+            store.update_pending(pending, challenge=challenge, signature=store.seal(signature))
             response = _send_kept_request(send)
         certificate, chain = parse_issued_certificate(response, key)
     except AnswerLost:
@@ -1634,6 +1665,8 @@ def _route_enroll(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str,
     token = _require_text(body, "token", limit=512)
     info = enroll_with_token(server.client, token, server.store)
     outcome = install_certificate(server.store, info.serial, backend=server.backend)
+    print(f"{ENROLL_DONE_MESSAGE}（シリアル番号：{info.serial}）", flush=True)
+    print_install_outcome(server.store, info.serial, outcome)
     return {**info.issued_summary(), **outcome.to_json()}
 
 
@@ -1643,6 +1676,8 @@ def _route_renew(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, 
     outcome = install_certificate(
         server.store, info.serial, backend=server.backend, replaces=serial
     )
+    print(f"{RENEW_DONE_MESSAGE}（シリアル番号：{info.serial}）", flush=True)
+    print_install_outcome(server.store, info.serial, outcome)
     return {**info.issued_summary(), **outcome.to_json()}
 
 
@@ -2053,11 +2088,14 @@ def resume_and_report(
     return results
 
 
-def _exit_code(store: AgentStore, results: list[Resumed]) -> int:
-    installed = [r.info for r in results if r.info is not None]
-    if any(isinstance(r.error, AnswerLost) for r in results):
+def _exit_code(store: AgentStore, results: list[Resumed], backend: StoreBackend | None) -> int:
+    """1 when a resumed request failed, 3 when its certificate is not installed, else 0."""
+    if any(result.info is None for result in results):
         return 1
-    return EXIT_NOT_INSTALLED if any(not store.installed_in(i.serial) for i in installed) else 0
+    if backend is None:
+        return 0
+    issued = [result.info for result in results if result.info is not None]
+    return EXIT_NOT_INSTALLED if any(not store.installed_in(i.serial) for i in issued) else 0
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -2069,7 +2107,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     resumed = resume_and_report(client, store, backend)
     if any(result.kind == "enroll" for result in resumed):
         # The enrollment of an earlier run got (or still waits for) its certificate.
-        return _exit_code(store, resumed) if backend is not None else 0
+        return _exit_code(store, resumed, backend)
     fields = {
         "kihonet_code": args.kihonet_code,
         "management_number": args.management_number,
@@ -2125,7 +2163,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     obtain_passphrase(store)
     resumed = resume_and_report(client, store, backend)
     if any(result.renewed == serial for result in resumed):
-        return _exit_code(store, resumed) if backend is not None else 0
+        return _exit_code(store, resumed, backend)
     info = renew(client, serial, store)
     print(RENEW_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")

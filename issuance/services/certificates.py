@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import ssl
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, ca
+from issuance import audit, ca, selectors
 from issuance.errors import (
     CertificateRequestError,
+    IssuedForAnotherKeyError,
     RevocationError,
     ServiceError,
 )
@@ -128,6 +130,36 @@ def issue_certificate(
         if _is_key_reuse(error):
             raise _key_reused() from error
         raise
+    return certificate
+
+
+def replay_allowed(certificate: Certificate | None, now: datetime) -> bool:
+    """Whether a request that issued ``certificate`` may still be answered again: for
+    ``KIHONET_ISSUE_REPLAY_HOURS`` after issuing, while the certificate is not revoked."""
+    if certificate is None or certificate.is_revoked:
+        return False
+    return now < certificate.created_at + timedelta(hours=settings.KIHONET_ISSUE_REPLAY_HOURS)
+
+
+def replay_certificate(
+    certificate: Certificate, csr_data: bytes | str, *, user: KihonetUser, actor: audit.Actor
+) -> Certificate:
+    """The answer again to an issuing request whose first answer was lost (connection dropped,
+    server killed after the commit): the same certificate for a CSR of the same public key,
+    recorded as ``certificate_replayed``; a CSR of another key is refused (3452).
+
+    The caller holds the row lock that made the first request's certificate the only one.
+    """
+    request = _check_request(csr_data)
+    if profile.public_key_fingerprint(request.public_key()) != certificate.public_key_fingerprint:
+        raise IssuedForAnotherKeyError(detail=selectors.desks_detail(user.customer))
+    audit.record(
+        actor,
+        "certificate_replayed",
+        certificate,
+        kihonet_user=user,
+        detail={"serial": certificate.serial},
+    )
     return certificate
 
 

@@ -88,8 +88,10 @@ def _distribute(publication: CrlPublication, now: datetime) -> None:
         )
 
 
+@transaction.atomic
 def refresh_crl() -> CrlPublication:
-    """The hourly job: a new CRL well before the current one's nextUpdate."""
+    """The hourly job: a new CRL well before the current one's nextUpdate, and its audit event
+    in the same transaction (both or neither)."""
     publication = publish_crl()
     audit.record(
         audit.Actor.system("refresh_crl"),

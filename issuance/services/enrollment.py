@@ -21,7 +21,12 @@ from issuance.errors import (
 from issuance.models import Certificate, Enrollment, Notice, ReissueRecord
 from issuance.querysets import one_or_none
 from issuance.services import lockout
-from issuance.services.certificates import issue_certificate, revoke_certificate
+from issuance.services.certificates import (
+    issue_certificate,
+    replay_allowed,
+    replay_certificate,
+    revoke_certificate,
+)
 
 
 @dataclass(frozen=True)
@@ -106,17 +111,26 @@ def _actor(notice: Notice, ip_address: str | None) -> audit.Actor:
     return audit.Actor.customer(notice.user.user_id, ip_address)
 
 
-def _open_enrollment(token: str, *, related: str, lock_notice: bool = False) -> Enrollment:
-    """The open enrollment of ``token``, its row locked, read with its ``related`` rows; with
+def _locked_enrollment(
+    token: str, *, related: tuple[str, ...], lock_notice: bool = False
+) -> Enrollment | None:
+    """The enrollment of ``token``, its row locked, read with its ``related`` rows; with
     ``lock_notice`` its notice's row is locked too, in the same query (read once the lock is
     held)."""
-    queryset = Enrollment.objects.select_related(related).select_for_update(
+    queryset = Enrollment.objects.select_related(*related).select_for_update(
         of=("self", "notice") if lock_notice else ("self",)
     )
-    enrollment = one_or_none(queryset.filter(token_digest=tokens.digest(token)))
+    return one_or_none(queryset.filter(token_digest=tokens.digest(token)))
+
+
+def _still_open(enrollment: Enrollment | None) -> Enrollment:
     if enrollment is None or enrollment.is_completed or enrollment.expires_at <= timezone.now():
         raise TokenError()
     return enrollment
+
+
+def _open_enrollment(token: str, *, related: str) -> Enrollment:
+    return _still_open(_locked_enrollment(token, related=(related,)))
 
 
 @transaction.atomic
@@ -144,9 +158,22 @@ def complete_enrollment(
 
     The enrollment and its notice are locked (in one statement, the notice read once the lock
     is held), so two requests at once with the same token or the same notice give one
-    certificate, never two.
+    certificate, never two. The same request sent again after its answer was lost gets the
+    same certificate (same token, same public key; ``replay_certificate``).
     """
-    enrollment = _open_enrollment(token, related="notice__user__customer", lock_notice=True)
+    found = _locked_enrollment(token, related=("notice__user__customer",), lock_notice=True)
+    # Its certificate is read once the lock is held, not joined: a request that waited for the
+    # lock would see the enrollment's new row but no certificate in the join.
+    if (
+        found is not None
+        and found.is_completed
+        and replay_allowed(found.certificate, timezone.now())
+    ):
+        notice = found.notice
+        return replay_certificate(
+            found.certificate, csr_data, user=notice.user, actor=_actor(notice, ip_address)
+        )
+    enrollment = _still_open(found)
     if enrollment.confirmed_at is None:
         raise EmailNotConfirmedError()
     notice = enrollment.notice

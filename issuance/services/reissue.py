@@ -44,10 +44,20 @@ def _notice_email(user: KihonetUser, reason: str, new_email: str) -> str:
         return user.email
     email = formats.normalize_email(new_email)
     if not email:
-        raise ReissueError(_("Eメールアドレスの変更には新しいEメールアドレスが必要です。"))
+        raise ReissueError(
+            _("Eメールアドレスの変更には新しいEメールアドレスが必要です。"), field="new_email"
+        )
     if email == formats.normalize_email(user.email):
-        raise ReissueError(_("新しいEメールアドレスが現在のアドレスと同じです。"))
+        raise ReissueError(
+            _("新しいEメールアドレスが現在のアドレスと同じです。"), field="new_email"
+        )
     return email
+
+
+def _check_note(reason: str, note: str) -> None:
+    """「その他」 says why in the note: the record must explain a reissue with no listed reason."""
+    if reason == Reason.OTHER and not note.strip():
+        raise ReissueError(_("「その他」の場合は備考に理由を入力してください。"), field="note")
 
 
 def _revoke_for_lost_pc(user: KihonetUser, actor: audit.Actor, note: str) -> list[str]:
@@ -74,7 +84,8 @@ def reissue_notice(
     """Creates the reissue notice with the next branch number, issued ``today`` (R16, R02)."""
     desk_selectors.check_staff_may(actor, roles.REISSUE, user)
     if reason not in Reason.values:
-        raise ReissueError(_("再発行理由を選択してください。"))
+        raise ReissueError(_("再発行理由を選択してください。"), field="reason")
+    _check_note(reason, note)
     user = KihonetUser.objects.select_for_update().select_related("customer").get(pk=user.pk)
     email = _notice_email(user, reason, new_email)
     issued_on = today or timezone.localdate()

@@ -20,7 +20,12 @@ from issuance.errors import ProofOfPossessionError, RenewalError, TooManyChallen
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop
 from issuance.querysets import one_or_none
-from issuance.services.certificates import issue_certificate, revoke_certificate
+from issuance.services.certificates import (
+    issue_certificate,
+    replay_allowed,
+    replay_certificate,
+    revoke_certificate,
+)
 
 # A certificate's holder needs one challenge at a time; anyone else who has its PEM (it is
 # public) must not be able to fill the table.
@@ -54,7 +59,7 @@ def _with_desks(message: str, certificate: Certificate) -> RenewalError:
 def check_renewable(certificate: Certificate, now: datetime) -> None:
     """Every reason a certificate cannot be renewed now, each with its own message."""
     if not selectors.renewal_offered(now):
-        raise RenewalError(_("2025年までは新規取得のみの取扱いとなります"))
+        raise RenewalError(selectors.renewal_not_yet_offered_message())
     # Renewed first: with KIHONET_RENEWAL_REVOKES_OLD the renewed certificate is also revoked,
     # and its holder has a new certificate, not a reissue to ask for.
     if selectors.has_renewal(certificate):
@@ -101,24 +106,53 @@ def _decode_signature(signature: str) -> bytes:
         raise ProofOfPossessionError() from error
 
 
+def _offered_challenge(certificate: Certificate, challenge: str) -> RenewalChallenge | None:
+    """The challenge given out for ``certificate``, its row locked."""
+    return one_or_none(
+        RenewalChallenge.objects.select_for_update().filter(
+            challenge_digest=tokens.digest(challenge), certificate=certificate
+        )
+    )
+
+
+def _check_signature(parsed: x509.Certificate, challenge: str, signature: str) -> None:
+    if not pop.verify_challenge_signature(parsed, challenge.encode(), _decode_signature(signature)):
+        raise ProofOfPossessionError()
+
+
 def _use_challenge(
-    certificate: Certificate,
+    offered: RenewalChallenge | None,
     parsed: x509.Certificate,
     challenge: str,
     signature: str,
     now: datetime,
 ) -> None:
-    used = one_or_none(
-        RenewalChallenge.objects.select_for_update().filter(
-            challenge_digest=tokens.digest(challenge), certificate=certificate
-        )
-    )
-    if used is None or used.used_at is not None or used.expires_at <= now:
+    if offered is None or offered.used_at is not None or offered.expires_at <= now:
         raise ProofOfPossessionError()
-    if not pop.verify_challenge_signature(parsed, challenge.encode(), _decode_signature(signature)):
-        raise ProofOfPossessionError()
-    used.used_at = now
-    used.save(update_fields=["used_at"])
+    _check_signature(parsed, challenge, signature)
+    offered.used_at = now
+    offered.save(update_fields=["used_at"])
+
+
+def _replayed_renewal(
+    certificate: Certificate,
+    parsed: x509.Certificate,
+    offered: RenewalChallenge | None,
+    request: tuple[str, str, str],
+    actor: audit.Actor,
+    now: datetime,
+) -> Certificate | None:
+    """The renewal the used ``offered`` challenge gave, when this is that request again (its
+    answer was lost): the old key signed the challenge and the CSR has the new key again.
+    A certificate is renewed once, so a used challenge of it belongs to its renewal."""
+    if offered is None or offered.used_at is None:
+        return None
+    renewed = one_or_none(Certificate.objects.filter(renewed_from=certificate))
+    if not replay_allowed(renewed, now):
+        return None
+    challenge, signature, csr_data = request
+    _check_signature(parsed, challenge, signature)
+    return replay_certificate(renewed, csr_data, user=certificate.user, actor=actor)
 
 
 @transaction.atomic
@@ -126,14 +160,21 @@ def renew(
     *, certificate_pem: str, challenge: str, signature: str, csr_data: str, ip_address: str | None
 ) -> Certificate:
     """Step ⑥, second half: one new certificate for the new key; the old one is locked first,
-    so two renewals at once give one new certificate."""
+    so two renewals at once give one new certificate. The same request sent again after its
+    answer was lost gets the same renewed certificate (``replay_certificate``)."""
     if not challenge.isascii():
         raise ProofOfPossessionError()
     certificate, parsed = _our_certificate(certificate_pem, lock=True)
     now = timezone.now()
-    check_renewable(certificate, now)
-    _use_challenge(certificate, parsed, challenge, signature, now)
     actor = audit.Actor.customer(certificate.user.user_id, ip_address)
+    offered = _offered_challenge(certificate, challenge)
+    replayed = _replayed_renewal(
+        certificate, parsed, offered, (challenge, signature, csr_data), actor, now
+    )
+    if replayed is not None:
+        return replayed
+    check_renewable(certificate, now)
+    _use_challenge(offered, parsed, challenge, signature, now)
     renewed = issue_certificate(
         user=certificate.user, csr_data=csr_data, actor=actor, renewed_from=certificate, now=now
     )

@@ -198,12 +198,14 @@ def journeys(sender: Sender, schema) -> str:
             issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=409
         )  # not confirmed yet (3451)
         sender(confirm.Case(path_parameters={"token": token}), expect=200)
+        csr = make_csr()[1]
+        sender(issue.Case(path_parameters={"token": token}, body={"csr": csr}), expect=201)
         sender(
-            issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=201
-        )
+            issue.Case(path_parameters={"token": token}, body={"csr": csr}), expect=201
+        )  # sent again: the same certificate
         sender(
-            issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=404
-        )  # the token is used up (3450)
+            issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=409
+        )  # the token is used up, for another key (3452)
         sender(enroll.Case(body=six_fields(notice)), expect=409)  # used notice (3440)
 
     # Mismatch (3420), then the lock after five of them (3430), without clearing the cache.

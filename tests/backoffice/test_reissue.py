@@ -175,6 +175,33 @@ def test_r16_reissue_needs_the_permission_and_the_desk(customer_user):
     assert not ReissueRecord.objects.exists()
 
 
+@pytest.mark.parametrize("note", ["", "   "])
+def test_r16_other_needs_a_note_in_the_service_itself(customer_user, clerk, note):
+    """The rule lives in ``reissue_notice``, so every caller (screen, command, script) keeps it."""
+    with pytest.raises(ReissueError, match="備考に理由を入力") as raised:
+        reissue_notice(user=customer_user, reason="other", note=note, actor=actor_of(clerk))
+    assert raised.value.field == "note"
+    assert not Notice.objects.filter(user=customer_user, branch_number="002").exists()
+    record = reissue_notice(
+        user=customer_user, reason="other", note="お客様のご依頼", actor=actor_of(clerk)
+    )
+    assert record.new_notice.branch_number == "002"
+
+
+def test_r16_the_screen_shows_the_services_refusal_beside_its_field(customer_user, clerk):
+    client = staff_client(clerk)
+    url = reverse("admin:issuance_kihonetuser_reissue", args=[customer_user.pk])
+    response = client.post(url, {"reason": "other", "note": ""})
+    assert response.status_code == 200
+    assert response.context["form"].errors["note"] == [
+        "「その他」の場合は備考に理由を入力してください。"
+    ]
+    response = client.post(url, {"reason": "email_change", "new_email": ""})
+    assert response.context["form"].errors["new_email"] == [
+        "Eメールアドレスの変更には新しいEメールアドレスが必要です。"
+    ]
+
+
 def test_r16_the_desk_reissues_from_the_users_screen(customer_user, clerk):
     client = staff_client(clerk)
     url = reverse("admin:issuance_kihonetuser_reissue", args=[customer_user.pk])

@@ -48,7 +48,7 @@ def test_a_destructive_step_refuses_the_tests_database(db):
 def test_make_bench_on_the_ci_database_touches_nothing(transaction_db_rows):
     """``.ci/run`` exports ``DATABASE_URL``; a bench started pointed at that database stops
     before it connects, and the rows there are all still present."""
-    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")  # committed rows
     name = connection.settings_dict["NAME"]
     url = f"postgres://postgres@127.0.0.1:5432/{name}"
     environ = {**os.environ, "DATABASE_URL": url, core.BENCH_DATABASE_VARIABLE: url}

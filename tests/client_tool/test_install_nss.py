@@ -7,6 +7,8 @@ Debian's ``certutil`` as Chromium would: ``-L`` must list the certificate, ``-K`
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,37 @@ def test_renewal_installs_the_new_certificate_then_removes_the_renewed_one(
     old_line = next(i for i, line in enumerate(lines) if line.startswith(old.serial))
     assert lines[old_line].endswith("状態：更新済み")
     assert not lines[old_line + 1].startswith("  インストール先") or lines[old_line + 1] == ""
+
+
+def test_missing_nss_tools_are_named_and_the_certificate_is_kept(tmp_path: Path, ca):
+    store, empty_path = tmp_path / "store", tmp_path / "no-tools"
+    empty_path.mkdir()
+    with stub_server(ca) as (server, _):
+        result = _enroll(server, store, PATH=str(empty_path))
+    assert result.returncode == agent.EXIT_NOT_INSTALLED
+    assert "証明書ストアの操作に必要なプログラム（certutil）が見つかりません。" in result.stderr
+    (info,) = agent.AgentStore(store).certificates()
+    assert (store / f"{info.serial}.p12").is_file()
+
+
+def test_r14_a_read_only_nss_database_says_admin_rights(tmp_path: Path, ca: ThrowawayCA):
+    """A database the user cannot write (e.g. made by an administrator): NSS says READ_ONLY."""
+    store, home = tmp_path / "store", tmp_path / "home"
+    database = make_nss_database(home / ".pki" / "nssdb")
+    files = [database / "cert9.db", database / "key4.db", database]
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(
+            ["chattr", "+i", *map(str, files)], capture_output=True, check=False
+        ).returncode
+    ):
+        pytest.skip("chattr +i is not available here")
+    try:
+        with stub_server(ca) as (server, _):
+            result = _enroll(server, store)
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=False)
+    assert result.returncode == agent.EXIT_NOT_INSTALLED, result.stderr
+    assert agent.ADMIN_REQUIRED_MESSAGE in result.stderr.splitlines()
+    assert NICKNAME not in nss_certificates(database)
+    assert len(agent.AgentStore(store).certificates()) == 1

@@ -84,6 +84,10 @@ def test_the_new_key_is_on_disk_encrypted_before_the_csr_is_sent(tmp_path: Path,
             (_spki(key.public_key()) == _spki(csr.public_key()), entry["csr"] == body["csr"])
         )
         assert "ENCRYPTED PRIVATE KEY" in entry["key"]
+        token = path.split("/")[4]
+        text = (store / "pending" / f"{entry['id']}.json").read_text()
+        assert token not in text  # the one-time token is kept encrypted too
+        assert agent.AgentStore(store, passphrase=PASSPHRASE).unseal(entry["token"]) == token
 
     with stub_server(ca) as (server, state):
         state.on_csr = check
@@ -177,6 +181,10 @@ def test_when_no_answer_comes_at_all_the_request_is_kept_for_the_next_start(
         assert "agent_answer_lost" in lost.stderr
         assert len(_csr_requests(state)) == 1 + len(agent.RETRY_DELAYS_SECONDS)
         (kept,) = _pending(store)
+        still_lost = _enroll(server, store, "--no-install")
+        assert still_lost.returncode == 1
+        assert "中断していた証明書の取得を再開できませんでした。" in still_lost.stderr
+        assert _pending(store) == [kept]
         state.drop_answers = 0
         resumed = _enroll(server, store, "--no-install")
     assert resumed.returncode == 0, resumed.stderr

@@ -74,3 +74,60 @@ def test_every_model_is_registered_with_japanese_names():
     for model in apps.get_app_config("issuance").get_models():
         assert model in admin.site._registry, model
         assert not str(model._meta.verbose_name).isascii(), model
+
+
+def test_a_superusers_edit_of_a_customer_and_a_user_is_audited(admin_client, admin_user):
+    """Every change in the back office leaves an audit event, edits in the forms included:
+    which fields changed, never their values."""
+    from tests.factories import make_customer
+
+    customer = make_customer(name="監査前株式会社")
+    url = reverse("admin:issuance_customer_change", args=[customer.pk])
+    response = admin_client.post(
+        url,
+        {
+            "kihonet_code": customer.kihonet_code,
+            "name": "監査後株式会社",
+            "product_lines": list(customer.product_lines.values_list("pk", flat=True)),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    customer.refresh_from_db()
+    assert customer.name == "監査後株式会社"
+    event = AuditEvent.objects.get(
+        action="record_changed", object_type="customer", object_id=str(customer.pk)
+    )
+    assert (event.object_type, event.staff, event.actor_type) == ("customer", admin_user, "staff")
+    assert event.detail == {"model": "customer", "fields": ["name"]}
+    assert "監査後株式会社" not in str(event.detail)
+
+    user = make_user(customer)
+    response = admin_client.post(
+        reverse("admin:issuance_kihonetuser_change", args=[user.pk]),
+        {
+            "customer": customer.pk,
+            "user_id": user.user_id,
+            "management_number": user.management_number,
+            "email": "changed@example.jp",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(
+        action="record_changed", object_type="kihonetuser", object_id=str(user.pk)
+    )
+    assert event.kihonet_user == user
+    assert event.detail["fields"] == ["email"]
+
+
+def test_a_csv_export_is_audited_by_its_service(admin_client):
+    from tests.factories import make_customer
+
+    customer = make_customer()
+    response = admin_client.post(
+        reverse("admin:issuance_customer_changelist"),
+        {"action": "export_csv", "index": "0", "_selected_action": [customer.pk]},
+    )
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    event = AuditEvent.objects.get(action="data_exported")
+    assert event.detail == {"model": "customer", "rows": 1}

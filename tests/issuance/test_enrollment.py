@@ -8,8 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
-from issuance.errors import InputMismatchError, LockedError, NoticeUsedError, TokenError
+from issuance.errors import (
+    InputMismatchError,
+    IssuedForAnotherKeyError,
+    LockedError,
+    NoticeUsedError,
+    TokenError,
+)
 from issuance.models import AuditEvent, Certificate, InputLock, Notice
 from issuance.services import enrollment
 from tests.csr import make_csr
@@ -260,7 +267,10 @@ def test_token_is_one_time_and_short_lived(client, issuing_ca, settings):
     token = start(notice)
     enrollment.confirm_email(token, ip_address=None)
     enrollment.complete_enrollment(token, make_csr()[1], ip_address=None)
-    with pytest.raises(TokenError):
+    with pytest.raises(IssuedForAnotherKeyError):  # sent again: only for the first key
+        enrollment.complete_enrollment(token, make_csr()[1], ip_address=None)
+    notice.certificates.update(created_at=timezone.now() - timedelta(days=1))
+    with pytest.raises(TokenError):  # and only for a while (KIHONET_ISSUE_REPLAY_HOURS)
         enrollment.complete_enrollment(token, make_csr()[1], ip_address=None)
     other = make_notice()
     expired = start(other)
@@ -372,6 +382,7 @@ def test_openapi_document_describes_every_endpoint(client):
         "/api/v1/enrollments/{token}/certificate",
         "/api/v1/renewals/challenge",
         "/api/v1/renewals",
+        "/api/v1/certificates/{serial}/status",
     }
 
 
@@ -420,7 +431,7 @@ def test_two_requests_at_once_give_one_certificate(postgres, settings, tmp_path,
             ]
         )
         issued = [r for r in results if isinstance(r, Certificate)]
-        refused = [r for r in results if isinstance(r, TokenError | NoticeUsedError)]
+        refused = [r for r in results if isinstance(r, IssuedForAnotherKeyError | NoticeUsedError)]
         assert (len(issued), len(refused)) == (1, 1), results
         assert Certificate.objects.filter(notice=notice).count() == 1
     ca.reset()

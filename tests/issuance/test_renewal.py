@@ -236,6 +236,26 @@ def test_r11_r12_pages_offer_the_renew_button_only_from_the_start_date(client, s
     assert (f'href="{renew_url}"' in home_html) is offered
 
 
+def test_r11_the_notice_names_the_year_before_the_configured_start_date(
+    client, settings, renewal_ca
+):
+    """Not a hard-coded 「2025年」: the year follows KIHONET_RENEWAL_START_DATE."""
+    settings.KIHONET_RENEWAL_START_DATE = date(2028, 4, 1)
+    _key, certificate = issue_old(issued_at=jst(2024, 6, 20))
+    with travel(jst(2027, 6, 1)):
+        pages = [client.get(reverse(n), secure=True) for n in ("issuance:home", "issuance:renew")]
+        with pytest.raises(RenewalError) as raised:
+            renewal.check_renewable(certificate, timezone.now())
+    for page in pages:
+        assert "2028年3月31日までは新規取得のみの取扱いとなります" in page.content.decode()
+        assert "2025年まで" not in page.content.decode()
+    assert str(raised.value.message) == "2028年3月31日までは新規取得のみの取扱いとなります"
+    settings.KIHONET_RENEWAL_START_DATE = date(2029, 1, 1)
+    assert (
+        selectors.renewal_not_yet_offered_message() == "2028年までは新規取得のみの取扱いとなります"
+    )
+
+
 # Certificates that cannot be renewed ---------------------------------------------------------
 
 
@@ -364,7 +384,13 @@ def test_r12_challenge_is_one_time_and_marked_used(settings, renewal_ca):
     # The same challenge a second time, below the renewal checks: refused as a proof.
     parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
     with travel(OPENS_AT + SECOND), pytest.raises(ProofOfPossessionError):
-        renewal._use_challenge(certificate, parsed, challenge, sign(key, challenge), timezone.now())
+        renewal._use_challenge(
+            renewal._offered_challenge(certificate, challenge),
+            parsed,
+            challenge,
+            sign(key, challenge),
+            timezone.now(),
+        )
 
 
 def test_r12_challenge_signed_by_another_key_is_refused(renewal_ca):

@@ -171,16 +171,21 @@ def test_r12_challenges_of_one_certificate_are_limited_while_open(client, old):
     assert renewed.status_code == 201
 
 
-def test_r12_replayed_challenge_is_refused(client, old):
+def test_r12_a_used_challenge_sent_again_renews_no_second_time(client, old):
+    """The same request again gets the same certificate (its answer may have been lost); with
+    another new key, or after the replay time, it is refused and nothing more is issued."""
     key, certificate = old
     with travel(OPENS_AT):
         challenge = get_challenge(client, certificate)
         body = renewal_body(certificate, key, challenge)
-        assert post(client, RENEW_URL, body).status_code == 201
+        first = post(client, RENEW_URL, body)
+        assert first.status_code == 201
         replay = post(client, RENEW_URL, body)
         replay_new_csr = post(client, RENEW_URL, {**body, "csr": make_csr()[1]})
-    assert_error(replay, 409, "3470", ALREADY_RENEWED)
-    assert_error(replay_new_csr, 409, "3470", ALREADY_RENEWED)
+    assert (replay.status_code, replay.json()) == (201, first.json())
+    assert_error(replay_new_csr, 409, "3452")
+    with travel(OPENS_AT + timedelta(hours=24)):
+        assert_error(post(client, RENEW_URL, body), 409, "3470", ALREADY_RENEWED)
     assert renewals_of(certificate) == 1
     assert RenewalChallenge.objects.get().used_at == OPENS_AT
 

@@ -178,3 +178,20 @@ def test_the_refresh_crl_task_publishes_a_new_crl_every_run(issuing_ca):
     assert second > first
     assert CrlPublication.objects.filter(number=second).exists()
     assert AuditEvent.objects.filter(action="crl_published", actor="refresh_crl").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crl_whose_audit_event_cannot_be_written_is_not_published(issuing_ca, monkeypatch):
+    """The publication and its event are one transaction: no CRL without its audit row."""
+    from issuance import audit
+    from issuance.models import CrlPublication
+    from issuance.services import crl
+
+    def failing_record(*args, **kwargs):
+        raise RuntimeError("the audit trail is unavailable")
+
+    before = CrlPublication.objects.count()
+    monkeypatch.setattr(audit, "record", failing_record)
+    with pytest.raises(RuntimeError):
+        crl.refresh_crl()
+    assert CrlPublication.objects.count() == before
