@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench lint system-packages clean
+.PHONY: run test bench lint system-packages client-tool clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,22 @@ $(DATA_DIR)/ca-passphrase:
 # The public URL (printed, in the demo notice and in the certificates' CRL and OCSP addresses)
 # follows PORT unless KIHONET_BASE_URL is set, e.g. to an https proxy in front of the server.
 run: export KIHONET_BASE_URL ?= http://127.0.0.1:$(PORT)
+
+# 「証明書取得クライアントツール」 as one executable for this system (PyInstaller; here the Linux
+# one), into the folder the download page offers (KIHONET_CLIENT_TOOL_DIR). The Windows .exe and
+# the macOS binary are built from the same spec on those systems (README, Client tool).
+# KIHONET_CLIENT_TOOL_SERVER names the site the tool serves when opened without a command.
+CLIENT_TOOL_DIR := $(or $(KIHONET_CLIENT_TOOL_DIR),$(DATA_DIR)/client-tool)
+CLIENT_TOOL := $(CLIENT_TOOL_DIR)/kihonet_agent-linux
+TOOL_SOURCES := issuance/client_tool/kihonet_agent.py $(wildcard issuance/client_tool/packaging/*)
+
+client-tool: $(CLIENT_TOOL)
+
+$(CLIENT_TOOL): $(STAMP) $(TOOL_SOURCES)
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath $(CLIENT_TOOL_DIR) \
+		--workpath build/pyinstaller issuance/client_tool/packaging/kihonet_agent.spec
+	touch $@
+
 run: $(STAMP) $(DATA_DIR)/ca-passphrase
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py init_ca --if-missing
@@ -42,8 +58,8 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-test: $(STAMP) system-packages lint
-	$(PY) -m pytest
+test: $(STAMP) system-packages lint client-tool
+	KIHONET_CLIENT_TOOL_DIR=$(CLIENT_TOOL_DIR) $(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m bench

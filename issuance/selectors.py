@@ -85,6 +85,18 @@ def desks_for_kihonet_code(kihonet_code: str) -> list[ContactRow]:
     return desks_for_customer(customer) if customer else _onboarding_rows()
 
 
+def desks_for_certificate(certificate: Certificate) -> list[ContactRow]:
+    """Whom the holder of a just-made certificate calls (R15): after a first acquisition (the
+    notice 「ユーザーIDのお知らせ」) the before-start desk, after a reissue or a renewal the
+    customer's desks."""
+    notice = certificate.notice
+    first = certificate.renewed_from_id is None and notice and notice.kind == Notice.Kind.NEW
+    if first:
+        desk = onboarding_desk()
+        return [ContactRow("", desk.name, desk.phone)] if desk else []
+    return desks_for_customer(certificate.user.customer)
+
+
 def is_replaced(notice: Notice, notices_of_user: Iterable[Notice]) -> bool:
     """R16: a notice is replaced once its user has a (reissue) notice with a later branch
     number. Branch numbers are three digits, so they compare as strings."""
@@ -143,6 +155,22 @@ def is_in_renewal_window(certificate: Certificate, now: datetime) -> bool:
 
 def has_renewal(certificate: Certificate) -> bool:
     return Certificate.objects.renewals_of(certificate).exists()
+
+
+def certificate_status(serial: str, now: datetime) -> str | None:
+    """The client tool's view of a certificate: valid, renewed, revoked or expired.
+
+    Revoked before expired before renewed: a renewed certificate that has expired is
+    "expired". None for a serial kihonet did not issue.
+    """
+    certificate = Certificate.objects.filter(serial=serial).first()
+    if certificate is None:
+        return None
+    if certificate.status == Certificate.Status.REVOKED:
+        return "revoked"
+    if certificate.status == Certificate.Status.EXPIRED or certificate.not_after <= now:
+        return "expired"
+    return "renewed" if has_renewal(certificate) else "valid"
 
 
 def renewed_certificate(serial: str) -> Certificate | None:

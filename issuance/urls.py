@@ -6,10 +6,12 @@ app_name = "issuance"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("client-tool/", views.ClientToolView.as_view(), name="client-tool-page"),
     path("client-tool/kihonet_agent.py", views.download_client_tool, name="client-tool"),
     path("manual/", views.ManualView.as_view(), name="manual"),
     path("accessibility/", views.AccessibilityView.as_view(), name="accessibility"),
     path("favicon.ico", views.favicon, name="favicon"),
+    path("client-tool/<str:filename>", views.download_client_tool_build, name="client-tool-build"),
     path("enroll/", views.EnrollView.as_view(), name="enroll"),
     path("enroll/confirm/", views.EnrollConfirmView.as_view(), name="enroll-confirm"),
     path("enroll/issue/", views.EnrollIssueView.as_view(), name="enroll-issue"),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
@@ -15,6 +13,7 @@ from django.views.generic import TemplateView
 
 from issuance import accessibility, business_days, selectors
 from issuance import login_check as checks
+from issuance.client_tool import builds
 from issuance.errors import (
     InputMismatchError,
     LockedError,
@@ -28,15 +27,38 @@ from issuance.services import enrollment
 
 SESSION_VALUES = "enroll_values"
 SESSION_TOKEN = "enroll_token"  # noqa: S105 - a session key's name
-CLIENT_TOOL = Path(__file__).resolve().parent / "client_tool" / "kihonet_agent.py"
 
 
-def agent_context() -> dict:
+def request_origin(request: HttpRequest) -> str:
+    """The origin the visitor is on: the ``--server`` the client tool must be given, since the
+    tool answers only pages of that origin."""
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def agent_context(request: HttpRequest) -> dict:
     """What the pages' script needs to talk to the client tool on the customer's PC."""
     return {
         "agent_url": f"http://127.0.0.1:{settings.KIHONET_CLIENT_TOOL_PORT}",
-        "server_url": settings.KIHONET_BASE_URL,
+        "server_url": request_origin(request),
     }
+
+
+def client_tool_context(request: HttpRequest) -> dict:
+    """The client tool for the visitor's system (User-Agent): its build, or the script."""
+    system = builds.system_of(request.headers.get("User-Agent", ""))
+    offered = builds.build_for(system)
+    return {
+        "tool_system": system,
+        "tool_system_label": builds.LABELS.get(system, ""),
+        "tool_file": offered or builds.script(),
+        "tool_is_build": offered is not None,
+        "tool_builds": builds.builds(),
+        "tool_script": builds.script(),
+    }
+
+
+def login_check_url() -> str:
+    return settings.KIHONET_LOGIN_CHECK_URL or reverse("issuance:login-check")
 
 
 class HomeView(TemplateView):
@@ -46,7 +68,8 @@ class HomeView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(agent_context())
+        context.update(agent_context(self.request))
+        context.update(client_tool_context(self.request))
         context["contacts"] = selectors.contact_table()
         context["onboarding_desk"] = selectors.onboarding_desk()
         context["renewal_open"] = selectors.renewal_offered(timezone.now())
@@ -85,13 +108,39 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("issuance/favicon.ico"))
 
 
+class ClientToolView(TemplateView):
+    """The download page of 「証明書取得クライアントツール」 (R13): the file for the visitor's
+    system with its SHA-256, the other systems' files, and the script where no build exists."""
+
+    template_name = "issuance/client_tool.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(agent_context(self.request))
+        context.update(client_tool_context(self.request))
+        return context
+
+
 def download_client_tool(request: HttpRequest) -> FileResponse:
-    """「証明書取得クライアントツール」 (R13): one Python file."""
+    """「証明書取得クライアントツール」 as one Python file (needs Python on the PC)."""
     return FileResponse(
-        CLIENT_TOOL.open("rb"),
+        builds.SCRIPT.open("rb"),
         as_attachment=True,
-        filename="kihonet_agent.py",
+        filename=builds.SCRIPT_FILENAME,
         content_type="text/x-python",
+    )
+
+
+def download_client_tool_build(request: HttpRequest, filename: str) -> FileResponse:
+    """One built file of ``KIHONET_CLIENT_TOOL_DIR``, by its known name only."""
+    found = builds.by_filename(filename)
+    if found is None:
+        raise Http404
+    return FileResponse(
+        found.path.open("rb"),
+        as_attachment=True,
+        filename=found.filename,
+        content_type="application/octet-stream",
     )
 
 
@@ -174,7 +223,7 @@ class EnrollIssueView(View):
             request,
             self.template_name,
             {
-                **agent_context(),
+                **agent_context(request),
                 "token": request.session[SESSION_TOKEN],
                 "complete_url": reverse("issuance:enroll-complete"),
             },
@@ -192,7 +241,19 @@ class EnrollCompleteView(View):
         if certificate is None:
             return _restart(request)
         request.session.pop(SESSION_VALUES, None)
-        return render(request, self.template_name, {"certificate": certificate})
+        return render(request, self.template_name, completion_context(request, certificate))
+
+
+def completion_context(request: HttpRequest, certificate) -> dict:
+    """Both completion pages: where the tool installed the certificate (the page's script
+    shows the tool's answer), the login check, and what to do when it could not (R14, R15)."""
+    return {
+        "certificate": certificate,
+        "login_check_url": login_check_url(),
+        "desks": selectors.desks_for_certificate(certificate),
+        **agent_context(request),
+        **client_tool_context(request),
+    }
 
 
 def _session_enrollment(request: HttpRequest):
@@ -213,7 +274,7 @@ class RenewView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(agent_context())
+        context.update(agent_context(self.request))
         context["renewal_open"] = selectors.renewal_offered(timezone.now())
         context["renewal_not_yet_offered"] = selectors.renewal_not_yet_offered_message()
         context["complete_url"] = reverse("issuance:renew-complete")
@@ -227,7 +288,9 @@ class RenewCompleteView(View):
         certificate = selectors.renewed_certificate(request.GET.get("serial", ""))
         if certificate is None:
             return redirect("issuance:renew")
-        return render(request, "issuance/renew_complete.html", {"certificate": certificate})
+        return render(
+            request, "issuance/renew_complete.html", completion_context(request, certificate)
+        )
 
 
 def login_check(request: HttpRequest) -> HttpResponse:

@@ -203,6 +203,13 @@ KIHONET_RENEWAL_START_DATE = date.fromisoformat(env_str("KIHONET_RENEWAL_START_D
 KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)
 KIHONET_RENEWAL_CHALLENGE_MINUTES = env_int("KIHONET_RENEWAL_CHALLENGE_MINUTES", 5)
 KIHONET_CLIENT_TOOL_PORT = env_int("KIHONET_CLIENT_TOOL_PORT", 47115)
+# The built client tools offered for download (kihonet_agent-windows.exe, kihonet_agent-macos,
+# kihonet_agent-linux; `make client-tool` builds the Linux one here). Where a system has no
+# build the download page offers the single-file script.
+KIHONET_CLIENT_TOOL_DIR = Path(env_str("KIHONET_CLIENT_TOOL_DIR", str(DATA_DIR / "client-tool")))
+# Where the completion pages send the customer to check the login (R06, R07): the login-check
+# name of the TLS proxy, e.g. https://login.kihonet.example.jp/login-check/. Empty: this site's.
+KIHONET_LOGIN_CHECK_URL = env_str("KIHONET_LOGIN_CHECK_URL")
 KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 15)
 # How long after issuing, the same acquisition or renewal request sent again (its answer was
 # lost) gets the same certificate back, for the same public key only.

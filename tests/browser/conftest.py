@@ -96,6 +96,7 @@ class ClientTool:
     port: int
     store: Path
     passphrase: str
+    home: Path
     lines: list[str] = field(default_factory=list)
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
@@ -107,7 +108,9 @@ class ClientTool:
             encoding="utf-8",
             timeout=60,
             check=False,
-            env=agent_env(self.store, KIHONET_AGENT_PASSPHRASE=self.passphrase),
+            env=agent_env(
+                self.store, KIHONET_AGENT_PASSPHRASE=self.passphrase, HOME=str(self.home)
+            ),
         )
 
 
@@ -118,7 +121,13 @@ def _pump(stream, sink: queue.Queue) -> None:
 
 
 @pytest.fixture
-def client_tool(site, tmp_path) -> Iterator[ClientTool]:
+def tool_home(tmp_path) -> Path:
+    """The customer's HOME for the client tool: the browser store it installs into is there."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def client_tool(site, tmp_path, tool_home) -> Iterator[ClientTool]:
     """The client tool serving ``site.url`` on the port the pages are configured with."""
     store = tmp_path / "store"
     process = subprocess.Popen(
@@ -138,9 +147,9 @@ def client_tool(site, tmp_path) -> Iterator[ClientTool]:
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
-        env=agent_env(store, KIHONET_AGENT_PASSPHRASE=PASSPHRASE),
+        env=agent_env(store, KIHONET_AGENT_PASSPHRASE=PASSPHRASE, HOME=str(tool_home)),
     )
-    tool = ClientTool(process, site.tool_port, store, PASSPHRASE)
+    tool = ClientTool(process, site.tool_port, store, PASSPHRASE, tool_home)
     sink: queue.Queue = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, sink), daemon=True).start()
     try:
@@ -245,5 +254,26 @@ def screenshot(request) -> Callable[..., Path]:
         path = SCREENSHOTS / f"{test}-{step}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+
+    return take
+
+
+NARROW_VIEWPORT = {"width": 375, "height": 812}
+
+
+@pytest.fixture
+def screenshots(screenshot) -> Callable[..., list[Path]]:
+    """``screenshots(page, "step")``: the page at 1280 px and at 375 px wide (a phone), each
+    saved; at 375 px nothing may be wider than the screen. The page is left at 1280 px."""
+
+    def take(page, step: str) -> list[Path]:
+        page.set_viewport_size(PC_VIEWPORT)
+        wide = screenshot(page, f"{step}-1280")
+        page.set_viewport_size(NARROW_VIEWPORT)
+        narrow = screenshot(page, f"{step}-375")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        page.set_viewport_size(PC_VIEWPORT)
+        assert width <= NARROW_VIEWPORT["width"], f"{step}: {width} px wide at 375 px"
+        return [wide, narrow]
 
     return take

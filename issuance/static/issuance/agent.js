@@ -35,6 +35,93 @@
     });
   }
 
+  // The tool's answer to /enroll or /renew says where it installed the certificate
+  // (installed_in) or why it could not (install_error); the completion page shows it.
+  const INSTALL_KEY = "kihonet.install.";
+
+  function rememberInstall(data) {
+    try {
+      sessionStorage.setItem(INSTALL_KEY + data.serial, JSON.stringify({
+        installed_in: data.installed_in || [], install_error: data.install_error || null,
+      }));
+    } catch (e) { /* storage off: the completion page asks the tool instead */ }
+  }
+
+  function recalledInstall(serial) {
+    try {
+      const raw = sessionStorage.getItem(INSTALL_KEY + serial);
+      return raw ? JSON.parse(raw) : null;
+    } catch (e) { return null; }
+  }
+
+  function installedList(places, list) {
+    list.replaceChildren();
+    places.forEach(function (place) {
+      const item = document.createElement("li");
+      item.className = "installed-place";
+      item.dataset.store = place.store || "";
+      const label = document.createElement("span");
+      label.className = "fw-bold";
+      label.textContent = place.label || place.store || "";
+      item.appendChild(label);
+      if (place.location) {
+        const where = document.createElement("div");
+        where.className = "small text-muted text-break";
+        where.textContent = place.location;
+        item.appendChild(where);
+      }
+      list.appendChild(item);
+    });
+  }
+
+  function renderInstall(section, info) {
+    const places = info.installed_in || [];
+    const error = info.install_error;
+    installedList(places, document.getElementById("installed-in"));
+    document.getElementById("installed").hidden = places.length === 0;
+    if (error) {
+      const admin = error.code === "admin_rights_required";
+      const message = document.getElementById("install-error-message");
+      message.textContent = admin ? "" : (error.message || "");
+      message.hidden = admin;
+      document.getElementById("install-admin").hidden = !admin;
+    }
+    document.getElementById("install-failed").hidden = !error;
+    section.hidden = places.length === 0 && !error;
+    section.dataset.state = error ? "failed" : (places.length ? "installed" : "none");
+  }
+
+  function retryInstall(section, button) {
+    button.disabled = true;
+    agentRequest(section.dataset.agentUrl, "/install", { serial: section.dataset.serial })
+      .then(function (result) {
+        if (result.ok || result.data.installed_in) {
+          rememberInstall(Object.assign({ serial: section.dataset.serial }, result.data));
+          renderInstall(section, result.data);
+        } else {
+          renderInstall(section, { installed_in: [], install_error: {
+            code: result.data.status_code, message: result.data.message } });
+        }
+      })
+      .catch(function () {
+        renderInstall(section, { installed_in: [], install_error: {
+          code: "agent_missing", message: button.dataset.missing } });
+      })
+      .finally(function () { button.disabled = false; });
+  }
+
+  function showInstallResult(section) {
+    const button = document.getElementById("install-retry");
+    button.addEventListener("click", function () { retryInstall(section, button); });
+    const serial = section.dataset.serial;
+    const remembered = recalledInstall(serial);
+    if (remembered) { renderInstall(section, remembered); return; }
+    agentRequest(section.dataset.agentUrl, "/certificates").then(function (result) {
+      const held = (result.data.certificates || []).filter(function (c) { return c.serial === serial; });
+      if (held.length) { renderInstall(section, { installed_in: held[0].installed_in, install_error: null }); }
+    }).catch(function () { section.dataset.state = "unknown"; });
+  }
+
   function issueCertificate(panel) {
     const status = document.getElementById("issue-status");
     const error = document.getElementById("issue-error");
@@ -55,6 +142,7 @@
     agentRequest(panel.dataset.agentUrl, "/enroll", { token: panel.dataset.token })
       .then(function (result) {
         if (result.ok) {
+          rememberInstall(result.data);
           window.location.assign(panel.dataset.completeUrl);
           return;
         }
@@ -65,7 +153,10 @@
       });
   }
 
-  window.kihonetAgent = { request: agentRequest, describeError: describeError };
+  window.kihonetAgent = {
+    request: agentRequest, describeError: describeError,
+    rememberInstall: rememberInstall, installedList: installedList,
+  };
 
   document.addEventListener("DOMContentLoaded", function () {
     const toolPanel = document.getElementById("client-tool");
@@ -77,5 +168,7 @@
       });
       issueCertificate(issuePanel);
     }
+    const installSection = document.getElementById("install-result");
+    if (installSection) { showInstallResult(installSection); }
   });
 })();

@@ -31,6 +31,7 @@
     show("renew-progress", true);
     agent.request(panel.dataset.agentUrl, "/renew", { serial: serial }).then(function (result) {
       if (result.ok) {
+        agent.rememberInstall(result.data);
         window.location.assign(panel.dataset.completeUrl + "?serial=" + encodeURIComponent(result.data.serial));
       } else {
         fail(panel, agent.describeError(result.data), result.data.desks);
@@ -44,11 +45,58 @@
     timeZone: "Asia/Tokyo", year: "numeric", month: "long", day: "numeric",
   });
 
+  function statusText(panel, cert) {
+    const status = cert.status || (cert.expired ? "expired" : "");
+    if (!status) { return ""; }
+    return panel.dataset["status" + status.charAt(0).toUpperCase() + status.slice(1)] || status;
+  }
+
+  // What the tool holds, with each certificate's status and where it is installed (R12).
+  function listHeld(panel, certificates) {
+    const list = document.getElementById("renew-held-list");
+    list.replaceChildren();
+    certificates.forEach(function (cert) {
+      const item = document.createElement("li");
+      item.className = "list-group-item";
+      item.dataset.serial = cert.serial;
+      item.dataset.status = cert.status || "";
+      const who = document.createElement("div");
+      who.className = "fw-bold";
+      who.textContent = panel.dataset.userLabel + "：" + cert.user_id + "　" +
+        panel.dataset.numberLabel + "：" + cert.management_number;
+      const when = document.createElement("div");
+      when.textContent = panel.dataset.expiryLabel + "：" +
+        japaneseDate.format(new Date(cert.not_after)) + "　" + panel.dataset.statusLabel + "：";
+      const status = document.createElement("span");
+      status.className = "held-status";
+      status.textContent = statusText(panel, cert);
+      when.appendChild(status);
+      const where = document.createElement("div");
+      where.className = "small";
+      where.textContent = panel.dataset.installedLabel + "：";
+      const places = document.createElement("div");
+      places.className = "held-installed";
+      if ((cert.installed_in || []).length) {
+        const inner = document.createElement("ul");
+        inner.className = "mb-0";
+        agent.installedList(cert.installed_in, inner);
+        places.appendChild(inner);
+      } else {
+        places.textContent = panel.dataset.notInstalled;
+      }
+      where.appendChild(places);
+      item.append(who, when, where);
+      list.appendChild(item);
+    });
+    show("renew-held", certificates.length > 0);
+  }
+
   function label(panel, cert) {
     let text = panel.dataset.userLabel + "：" + cert.user_id + "　" + panel.dataset.numberLabel + "：" +
       cert.management_number + "　" + panel.dataset.expiryLabel + "：" +
       japaneseDate.format(new Date(cert.not_after));
-    if (cert.expired) { text += "（" + panel.dataset.expiredLabel + "）"; }
+    const status = statusText(panel, cert);
+    if (status && cert.status !== "valid") { text += "（" + status + "）"; }
     return text;
   }
 
@@ -78,6 +126,7 @@
     show("renew-error", false);
     agent.request(panel.dataset.agentUrl, "/certificates").then(function (result) {
       const certificates = (result.data.certificates || []);
+      if (result.ok) { listHeld(panel, certificates); }
       if (!result.ok) { fail(panel, agent.describeError(result.data)); }
       else if (certificates.length === 0) { fail(panel, panel.dataset.none); }
       else if (certificates.length === 1) { renew(panel, certificates[0].serial); }
@@ -88,6 +137,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     const panel = document.getElementById("renew");
     if (!panel) { return; }
+    agent.request(panel.dataset.agentUrl, "/certificates").then(function (result) {
+      if (result.ok) { listHeld(panel, result.data.certificates || []); }
+    }).catch(function () { /* the tool is not running: 「更新」 says so */ });
     document.getElementById("renew-button").addEventListener("click", function () { start(panel); });
     document.getElementById("renew-ok").addEventListener("click", function () {
       const chosen = document.querySelector("#renew-options input:checked");
