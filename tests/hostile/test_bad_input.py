@@ -153,3 +153,19 @@ def test_nul_in_the_staff_sign_in_form_is_refused(client):
             reverse("admin:login"), {"username": "clerk\x00", "password": "x", "otp_token": "1"}
         )
     )
+
+
+@pytest.mark.parametrize("form", ["der", "pem"])
+def test_the_crl_before_any_ca_exists_is_unavailable_not_a_server_error(
+    client, settings, tmp_path, form
+):
+    from issuance import ca
+
+    settings.KIHONET_CA_DIR = tmp_path / "no-ca"
+    settings.KIHONET_CA_PASSPHRASE = "x"
+    ca.reset()
+    try:
+        response = client.get(reverse("issuance:crl", kwargs={"form": form}))
+    finally:
+        ca.reset()
+    assert response.status_code == 503
