@@ -29,7 +29,11 @@ def has_bad_input(request: HttpRequest) -> bool:
         return True
     if any_forbidden([text for item in request.COOKIES.items() for text in item]):
         return True
-    if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+    if (
+        request.method == "POST"
+        and request.content_type in FORM_CONTENT_TYPES
+        and not request.path_info.startswith(API_PREFIX)  # JSON only, checked as it is read
+    ):
         # The body first: a multipart body parsed from the stream could not be read again.
         request.body  # noqa: B018 - caches the body (bounded by DATA_UPLOAD_MAX_MEMORY_SIZE)
         return any_forbidden(_query_dict_texts(request.POST))
