@@ -20,6 +20,11 @@ graceful_timeout = 30
 max_requests = 5000
 max_requests_jitter = 500
 accesslog = "-"
-# The request line only: never query strings with tokens, never headers.
+# The request line only: never query strings, never headers; and every line of the access and
+# error logs passes kihonet's redacting filter (the enrollment token in the path becomes ***).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+logger_class = "kihonet.gunicorn_logging.RedactingLogger"
+# No control socket: its default path (~/.gunicorn/gunicorn.ctl) would be shared by every
+# instance of the user, and nothing here uses it (systemd sends signals).
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("KIHONET_TRUSTED_PROXIES", "127.0.0.1")

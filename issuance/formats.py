@@ -6,11 +6,20 @@ import unicodedata
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
-KIHONET_CODE_RE = r"^[0-9]{8}$"
-MANAGEMENT_NUMBER_RE = r"^[0-9A-Za-z]{10}$"
-USER_ID_RE = r"^[0-9A-Za-z]{7}$"
-YEAR_RE = r"^[0-9]{4}$"
-BRANCH_NUMBER_RE = r"^[0-9]{3}$"
+# The lengths (R01), from which the patterns below, the forms' validators, the database's
+# check constraints and the OpenAPI document are all made.
+KIHONET_CODE_LENGTH = 8
+MANAGEMENT_NUMBER_LENGTH = 10
+USER_ID_LENGTH = 7
+YEAR_LENGTH = 4
+BRANCH_NUMBER_LENGTH = 3
+EMAIL_MAX_LENGTH = 254
+
+KIHONET_CODE_RE = rf"^[0-9]{{{KIHONET_CODE_LENGTH}}}$"
+MANAGEMENT_NUMBER_RE = rf"^[0-9A-Za-z]{{{MANAGEMENT_NUMBER_LENGTH}}}$"
+USER_ID_RE = rf"^[0-9A-Za-z]{{{USER_ID_LENGTH}}}$"
+YEAR_RE = rf"^[0-9]{{{YEAR_LENGTH}}}$"
+BRANCH_NUMBER_RE = rf"^[0-9]{{{BRANCH_NUMBER_LENGTH}}}$"
 SERIAL_RE = r"^[0-9A-F]{1,40}$"
 
 FIRST_BRANCH_NUMBER = "001"

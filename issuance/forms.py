@@ -79,7 +79,7 @@ class EnrollmentForm(forms.Form):
     )
     email = HalfWidthEmailField(
         label=_("Eメールアドレス"),
-        max_length=254,
+        max_length=formats.EMAIL_MAX_LENGTH,
         error_messages=REQUIRED,
         help_text=_("（3年後の更新時にはこのアドレス宛に案内を送信します。）"),
     )

@@ -68,6 +68,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # NUL and other control characters in the path, query, form body or cookies: a 400 here,
+    # before sessions, views or the database see them.
+    "issuance.middleware.RejectBadInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -224,6 +227,9 @@ KIHONET_STAFF_LOGIN_MAX_FAILURES = env_int("KIHONET_STAFF_LOGIN_MAX_FAILURES", 5
 KIHONET_STAFF_LOGIN_WINDOW_SECONDS = env_int("KIHONET_STAFF_LOGIN_WINDOW_SECONDS", 15 * 60)
 KIHONET_STAFF_LOGIN_LOCK_SECONDS = env_int("KIHONET_STAFF_LOGIN_LOCK_SECONDS", 15 * 60)
 OTP_TOTP_ISSUER = "kihonet"
+# The only sign-in is the back office's: an unsafe or missing ``next`` leads to its index (the
+# default, /accounts/profile/, is no page here).
+LOGIN_REDIRECT_URL = "admin:index"
 
 # --- Hardening ------------------------------------------------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
@@ -266,6 +272,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (runserver's request lines, the console when DEBUG, mail to
+        # ADMINS) would bypass the filter: every line goes to the redacting console instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

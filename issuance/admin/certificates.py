@@ -153,5 +153,9 @@ class ReissueRecordAdmin(UserLinkMixin, ReadOnlyMixin, DeskScopedAdmin):
     list_display = ["user_link", "reason", "new_notice", "staff", "created_at"]
     list_select_related = ["user", "new_notice__user", "staff"]
     list_filter = ["reason"]
-    search_paths = {k: v for k, v in CERTIFICATE_SEARCH.items() if k != "serial"}
+    # A reissue record has no address of its own: the user's (indexed) one.
+    search_paths = {
+        **{k: v for k, v in CERTIFICATE_SEARCH.items() if k not in {"serial", "email"}},
+        "email": "user__email",
+    }
     sortable_by = []

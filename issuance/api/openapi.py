@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from issuance import formats
+from issuance import formats, tokens
+from issuance.pki import csr
 
 STATUS_CODES = {
     "3400": "リクエストの形式が正しくない",
@@ -55,14 +56,30 @@ def _string(pattern: str | None = None, **extra) -> dict:
     return schema
 
 
-SERIAL_PATTERN = formats.SERIAL_RE
+def _fixed(pattern: str, length: int, **extra) -> dict:
+    """A code of the notice: its pattern and length, from the constants its validator uses."""
+    return _string(pattern, minLength=length, maxLength=length, **extra)
 
-TOKEN_PARAMETER = {
-    "name": "token",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-}
+
+# Text of printable ASCII, tab and line breaks: what PEM is made of. (No string of a body may
+# hold another control character: issuance.untrusted refuses them.)
+PEM_TEXT = r"[\t\n\r\x20-\x7e]*"
+
+
+def _pem(labels, **extra) -> dict:
+    """PEM text with the BEGIN line of one of ``labels``."""
+    names = "|".join(
+        sorted(label.decode() if isinstance(label, bytes) else label for label in labels)
+    )
+    return _string(f"^{PEM_TEXT}-----BEGIN ({names})-----{PEM_TEXT}$", minLength=1, **extra)
+
+
+# Acquisition tokens and renewal challenges are tokens.new_token(): any other text is unknown.
+TOKEN = _fixed(tokens.TOKEN_RE, tokens.TOKEN_LENGTH)
+# The signature is standard Base64 (decoded with validation).
+BASE64_RE = r"^[A-Za-z0-9+/]*={0,2}$"
+
+TOKEN_PARAMETER = {"name": "token", "in": "path", "required": True, "schema": TOKEN}
 
 COMMON_ERRORS = {
     "400": _error("形式の誤り"),
@@ -91,6 +108,8 @@ SCHEMAS = {
     },
     "EnrollmentRequest": {
         "type": "object",
+        # Other members are ignored by the server; the document promises nothing of them.
+        "additionalProperties": False,
         "required": [
             "kihonet_code",
             "management_number",
@@ -100,19 +119,39 @@ SCHEMAS = {
             "email",
         ],
         "properties": {
-            "kihonet_code": _string(description="企保ネットコード（半角数字8桁）"),
-            "management_number": _string(description="管理番号（半角英数字10桁）"),
-            "user_id": _string(description="ユーザーID（半角英数字7桁）"),
-            "year": _string(description="年（西暦4桁）"),
-            "branch_number": _string(description="枝番（3桁、新規は001）"),
-            "email": _string(description="Eメールアドレス"),
+            "kihonet_code": _fixed(
+                formats.KIHONET_CODE_RE,
+                formats.KIHONET_CODE_LENGTH,
+                description="企保ネットコード（半角数字8桁）",
+            ),
+            "management_number": _fixed(
+                formats.MANAGEMENT_NUMBER_RE,
+                formats.MANAGEMENT_NUMBER_LENGTH,
+                description="管理番号（半角英数字10桁）",
+            ),
+            "user_id": _fixed(
+                formats.USER_ID_RE,
+                formats.USER_ID_LENGTH,
+                description="ユーザーID（半角英数字7桁）",
+            ),
+            "year": _fixed(formats.YEAR_RE, formats.YEAR_LENGTH, description="年（西暦4桁）"),
+            "branch_number": _fixed(
+                formats.BRANCH_NUMBER_RE,
+                formats.BRANCH_NUMBER_LENGTH,
+                description="枝番（3桁、新規は001）",
+            ),
+            "email": _string(
+                format="email",
+                maxLength=formats.EMAIL_MAX_LENGTH,
+                description="Eメールアドレス（半角英数字）",
+            ),
         },
     },
     "Enrollment": {
         "type": "object",
         "required": ["token", "email", "expires_at"],
         "properties": {
-            "token": _string(),
+            "token": TOKEN,
             "email": _string(),
             "expires_at": _string(format="date-time"),
         },
@@ -124,34 +163,56 @@ SCHEMAS = {
     },
     "CertificateRequest": {
         "type": "object",
+        # Other members are ignored by the server; the document promises nothing of them.
+        "additionalProperties": False,
         "required": ["csr"],
-        "properties": {"csr": _string(description="PEM の証明書署名要求（PKCS#10）")},
+        "properties": {
+            "csr": _pem(
+                csr.CSR_PEM_LABELS,
+                maxLength=csr.MAX_CSR_BYTES,
+                description="PEM の証明書署名要求（PKCS#10）",
+            )
+        },
     },
     "ChallengeRequest": {
         "type": "object",
+        # Other members are ignored by the server; the document promises nothing of them.
+        "additionalProperties": False,
         "required": ["certificate"],
-        "properties": {"certificate": _string(description="更新するクライアント証明書（PEM）")},
+        "properties": {
+            "certificate": _pem(["CERTIFICATE"], description="更新するクライアント証明書（PEM）")
+        },
     },
     "Challenge": {
         "type": "object",
         "required": ["challenge", "expires_at"],
-        "properties": {"challenge": _string(), "expires_at": _string(format="date-time")},
+        "properties": {"challenge": TOKEN, "expires_at": _string(format="date-time")},
     },
     "RenewalRequest": {
         "type": "object",
+        # Other members are ignored by the server; the document promises nothing of them.
+        "additionalProperties": False,
         "required": ["certificate", "challenge", "signature", "csr"],
         "properties": {
-            "certificate": _string(description="更新するクライアント証明書（PEM）"),
-            "challenge": _string(description="チャレンジ（そのまま）"),
-            "signature": _string(description="チャレンジ（ASCII）への現在の鍵による署名（Base64）"),
-            "csr": _string(description="新しい鍵の証明書署名要求（PEM）"),
+            "certificate": _pem(["CERTIFICATE"], description="更新するクライアント証明書（PEM）"),
+            "challenge": {**TOKEN, "description": "チャレンジ（そのまま）"},
+            "signature": _string(
+                BASE64_RE,
+                minLength=1,
+                description="チャレンジ（ASCII）への現在の鍵による署名（Base64）",
+            ),
+            "csr": _pem(
+                csr.CSR_PEM_LABELS,
+                maxLength=csr.MAX_CSR_BYTES,
+                description="新しい鍵の証明書署名要求（PEM）",
+            ),
         },
     },
     "IssuedCertificate": {
         "type": "object",
         "required": ["serial", "certificate", "chain", "not_before", "not_after", "subject"],
         "properties": {
-            "serial": _string("^[0-9A-F]+$"),
+            "serial": _string(formats.SERIAL_RE),
             "certificate": _string(),
             "chain": _string(),
             "not_before": _string(format="date-time"),
@@ -189,7 +250,7 @@ SCHEMAS["CertificateStatus"] = {
     "type": "object",
     "required": ["serial", "status"],
     "properties": {
-        "serial": _string(SERIAL_PATTERN),
+        "serial": _string(formats.SERIAL_RE),
         "status": {"type": "string", "enum": ["valid", "renewed", "revoked", "expired"]},
     },
 }
@@ -202,7 +263,7 @@ STATUS_OPERATION = {
                 "name": "serial",
                 "in": "path",
                 "required": True,
-                "schema": _string(SERIAL_PATTERN, minLength=1, maxLength=40),
+                "schema": _string(formats.SERIAL_RE, minLength=1, maxLength=40),
             }
         ],
         "responses": {

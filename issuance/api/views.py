@@ -17,9 +17,11 @@ from django.views.decorators.http import require_GET, require_POST
 from issuance import ca, formats, selectors
 from issuance.errors import FieldFormatError, ServiceError
 from issuance.forms import EnrollmentForm
+from issuance.middleware import bad_input_message
 from issuance.models import Certificate
 from issuance.requests import client_ip
 from issuance.services import enrollment, renewal
+from issuance.untrusted import JsonTooDeep, any_forbidden, json_strings
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -41,11 +43,23 @@ def _read_json(request: HttpRequest) -> dict:
         raise _TooLarge()
     try:
         data = json.loads(body or b"{}")
+    except RecursionError as error:
+        raise _too_deep() from error
     except (ValueError, UnicodeDecodeError) as error:
         raise ServiceError(_("JSON の形式が正しくありません。")) from error
     if not isinstance(data, dict):
         raise ServiceError(_("JSON のオブジェクトで送信してください。"))
+    try:
+        bad = any_forbidden(json_strings(data))
+    except JsonTooDeep as error:
+        raise _too_deep() from error
+    if bad:
+        raise ServiceError(bad_input_message())
     return data
+
+
+def _too_deep() -> ServiceError:
+    return ServiceError(_("JSON の入れ子が深すぎます。項目を入れ子にせずに送信してください。"))
 
 
 class _TooLarge(ServiceError):

@@ -15,10 +15,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 MAX_CSR_BYTES = 16384
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 4096
+# The only RSA public exponent accepted (CA/Browser Forum practice): e = 3 and other small
+# exponents make some padding mistakes exploitable.
+RSA_PUBLIC_EXPONENT = 65537
 ALLOWED_CURVES: tuple[type[ec.EllipticCurve], ...] = (ec.SECP256R1, ec.SECP384R1)
 CSR_PEM_LABELS = frozenset({b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"})
 
-ERROR_CODES = ("too_large", "malformed", "wrong_pem_type", "bad_signature", "key_type", "key_size")
+ERROR_CODES = (
+    "too_large",
+    "malformed",
+    "wrong_pem_type",
+    "bad_signature",
+    "key_type",
+    "key_size",
+    "key_exponent",
+)
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([^\r\n-]{1,64})-----.*?-----END \1-----", re.DOTALL)
 _PEM_BEGIN = re.compile(rb"-----BEGIN ([^\r\n-]{1,64})-----")
@@ -118,6 +129,12 @@ def _check_public_key(csr: x509.CertificateSigningRequest) -> None:
             raise CsrError(
                 "key_size",
                 f"RSA keys must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, not {key.key_size}",
+            )
+        exponent = key.public_numbers().e
+        if exponent != RSA_PUBLIC_EXPONENT:
+            raise CsrError(
+                "key_exponent",
+                f"the RSA public exponent must be {RSA_PUBLIC_EXPONENT}, not {exponent}",
             )
         return
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ALLOWED_CURVES):

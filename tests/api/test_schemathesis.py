@@ -9,9 +9,13 @@ does (acquisition, renewal, the used notice, the lock, a bad proof of possession
 each answer the same way; and generated certificate requests are also sent with a live,
 confirmed token, so that they reach the CSR checks and not only the token lookup.
 
+A request generated from the document (positive mode) must never be refused as malformed
+(3400, 3410, 3413): the document gives every field the pattern and lengths its validator uses
+(issuance.formats, issuance.tokens, issuance.pki.csr), so what it calls valid is valid.
+
 Changes this test led to: the 403 of /renewals (3480) and the status code 3490 are documented,
 and a token with a slash or a newline in it gets the JSON 404 of an unknown token instead of
-Django's HTML page.
+Django's HTML page; the fields' patterns and lengths (issue 14).
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ class Sender:
         # (operation, failure title, status) -> (how many, the first report in full)
         self.failures: dict[tuple[str, str, int], list] = {}
         self.session.hooks["response"].append(self._count)
+        # Set while positive (schema-valid) cases are sent: none may then be refused as malformed.
+        self.positive = False
 
     def _count(self, response, *args, **kwargs):
         self.sent += 1
@@ -121,10 +127,27 @@ class Sender:
                 key = (case.operation.label, failure.title, response.status_code)
                 self.failures.setdefault(key, [0, str(group)])[0] += 1
             return response
+        if self.positive and refused_as_malformed(response):
+            key = (case.operation.label, "schema-valid request refused as malformed", 400)
+            self.failures.setdefault(key, [0, f"{case.body!r}\n{response.text[:500]}"])[0] += 1
         if expect is not None and response.status_code != expect:
             key = (case.operation.label, f"expected {expect}", response.status_code)
             self.failures.setdefault(key, [0, response.text[:500]])[0] += 1
         return response
+
+
+# The status codes of a request the document itself would call invalid: its JSON, a field's
+# form, its size. A request generated from the document (positive) must never get one.
+MALFORMED = {"3400", "3410", "3413"}
+
+
+def refused_as_malformed(response) -> bool:
+    if response.status_code not in (400, 413):
+        return False
+    try:
+        return response.json().get("status_code") in MALFORMED
+    except ValueError:
+        return True
 
 
 def fuzz(sender: Sender, operation, mode: GenerationMode, **fixed) -> None:
@@ -141,7 +164,11 @@ def fuzz(sender: Sender, operation, mode: GenerationMode, **fixed) -> None:
         sender(case)
 
     before, started = sender.sent, time.monotonic()
-    send()
+    sender.positive = mode == GenerationMode.POSITIVE
+    try:
+        send()
+    finally:
+        sender.positive = False
     print(
         f"  {operation.label} {mode.value}{' ' + str(fixed) if fixed else ''}: "
         f"{sender.sent - before} requests in {time.monotonic() - started:.1f} s"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -148,6 +149,19 @@ def test_bad_csr_is_refused_with_its_own_message(issuing_ca, bad):
     with pytest.raises(CertificateRequestError) as raised:
         issue(csr=bad)
     assert raised.value.status_code == "3460"
+    assert Certificate.objects.count() == 0
+
+
+def test_rsa_key_with_exponent_3_is_refused_in_japanese(issuing_ca):
+    key = rsa.generate_private_key(public_exponent=3, key_size=2048)
+    with pytest.raises(CertificateRequestError) as raised:
+        issue(csr=make_csr(key)[1])
+    assert raised.value.status_code == "3460"
+    assert raised.value.detail == {"csr": "key_exponent"}
+    assert (
+        str(raised.value.message)
+        == "RSA鍵の公開指数は65537にしてください。新しい鍵を作成してください。"
+    )
     assert Certificate.objects.count() == 0
 
 

@@ -159,6 +159,12 @@ def test_key_size_too_large() -> None:
     assert error_code(make_csr(key)) == "key_size"
 
 
+@pytest.mark.parametrize("exponent", [3])
+def test_rsa_public_exponent_other_than_65537_is_refused(exponent: int) -> None:
+    key = rsa.generate_private_key(public_exponent=exponent, key_size=2048)
+    assert error_code(make_csr(key)) == "key_exponent"
+
+
 # ------------------------------------------------------------------ properties
 
 

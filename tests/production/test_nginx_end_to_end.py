@@ -145,6 +145,40 @@ def wait_for(port: int) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def render_site(
+    directory: Path,
+    *,
+    https_port: int,
+    upstream: str,
+    client_ca: Path,
+    client_crl: str,
+    tls_cert: Path,
+    tls_key: Path,
+    http_port: int | None = None,
+) -> str:
+    """deploy/nginx/kihonet.conf.template rendered as envsubst would, for a test's own nginx
+    (its access log in ``directory``/nginx-logs)."""
+    (directory / "nginx-logs").mkdir(exist_ok=True)
+    rendered = string.Template(TEMPLATE.read_text()).safe_substitute(
+        {
+            "KIHONET_SERVER_NAME": "localhost",
+            "KIHONET_LOGIN_SERVER_NAME": LOGIN_HOST,
+            "KIHONET_HTTP_PORT": str(http_port or free_port()),
+            "KIHONET_HTTPS_PORT": str(https_port),
+            "KIHONET_TLS_CERT": str(tls_cert),
+            "KIHONET_TLS_KEY": str(tls_key),
+            "KIHONET_CLIENT_CA": str(client_ca),
+            "KIHONET_CLIENT_CRL": client_crl,
+            "KIHONET_UPSTREAM": upstream,
+            "KIHONET_STATIC_ROOT": str(directory / "static"),
+            "KIHONET_NGINX_DIR": str(TEMPLATE.parent),
+            "KIHONET_NGINX_LOG_DIR": str(directory / "nginx-logs"),
+        }
+    )
+    assert "${KIHONET" not in rendered
+    return rendered
+
+
 @pytest.fixture
 def site(live_server, settings, tmp_path):
     require(shutil.which("nginx") is not None, "nginx (Debian package nginx-light)")
@@ -162,22 +196,15 @@ def site(live_server, settings, tmp_path):
     tls_ca, server_cert, server_key = tls_server_certificate(tmp_path)
     port = free_port()
     settings.KIHONET_BASE_URL = f"https://localhost:{port}"
-    rendered = string.Template(TEMPLATE.read_text()).safe_substitute(
-        {
-            "KIHONET_SERVER_NAME": "localhost",
-            "KIHONET_LOGIN_SERVER_NAME": LOGIN_HOST,
-            "KIHONET_HTTP_PORT": str(free_port()),
-            "KIHONET_HTTPS_PORT": str(port),
-            "KIHONET_TLS_CERT": str(server_cert),
-            "KIHONET_TLS_KEY": str(server_key),
-            "KIHONET_CLIENT_CA": str(chain),
-            "KIHONET_CLIENT_CRL": settings.KIHONET_NGINX_CRL_FILE,
-            "KIHONET_UPSTREAM": live_server.url.removeprefix("http://"),
-            "KIHONET_STATIC_ROOT": str(tmp_path / "static"),
-            "KIHONET_NGINX_DIR": str(TEMPLATE.parent),
-        }
+    rendered = render_site(
+        tmp_path,
+        https_port=port,
+        upstream=live_server.url.removeprefix("http://"),
+        client_ca=chain,
+        client_crl=settings.KIHONET_NGINX_CRL_FILE,
+        tls_cert=server_cert,
+        tls_key=server_key,
     )
-    assert "${KIHONET" not in rendered
     nginx = Nginx(tmp_path / "nginx", rendered)
     nginx.start()
     wait_for(port)
@@ -281,7 +308,7 @@ def test_r06_r07_r17_login_through_nginx_with_the_acquired_certificate(site):
     site["nginx"].reload()
     status, body = login_check(site, "--cert", str(login))
     assert status == 403 and "失効" in body
-    access_log = (site["dir"] / "nginx" / "logs" / "access.log").read_text()
+    access_log = (site["dir"] / "nginx-logs" / "kihonet-access.log").read_text()
     assert "/login-check/" in access_log
 
 
