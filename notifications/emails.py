@@ -51,12 +51,20 @@ class ReminderMail:
     new_expires_at: str
     renew_url: str
     contacts: Contacts
+    resent: bool = False
 
 
 def reminder_mail(
-    *, stage: int, certificate: Certificate, renewal_not_after: datetime | None, contacts: Contacts
+    *,
+    stage: int,
+    certificate: Certificate,
+    renewal_not_after: datetime | None,
+    contacts: Contacts,
+    resent: bool = False,
 ) -> ReminderMail:
-    renewed = stage == ExpiryReminder.Stage.DAYS_7 and renewal_not_after is not None
+    """The job's mail of ``stage``; a desk's resend (``resent``) tells a renewed certificate's
+    user that nothing is left to do, whatever the stage."""
+    renewed = renewal_not_after is not None and (resent or stage == ExpiryReminder.Stage.DAYS_7)
     return ReminderMail(
         stage=stage,
         customer_name=certificate.user.customer.name,
@@ -67,6 +75,7 @@ def reminder_mail(
         new_expires_at=format_jst(renewal_not_after) if renewed else "",
         renew_url=renew_url(),
         contacts=contacts,
+        resent=resent,
     )
 
 
