@@ -30,7 +30,7 @@ run: $(STAMP) $(DATA_DIR)/ca-passphrase
 	$(PY) manage.py init_ca --if-missing
 	$(PY) manage.py seed_demo
 	@echo "kihonet: http://127.0.0.1:$(PORT)/"
-	@echo "back office: http://127.0.0.1:$(PORT)/admin/ (an account: $(PY) manage.py create_staff NAME --role supervisor)"
+	@echo "back office: http://127.0.0.1:$(PORT)/admin/ (an account: $(PY) manage.py create_staff NAME --role superuser)"
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)
