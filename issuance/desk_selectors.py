@@ -123,6 +123,7 @@ def check_staff_may(actor, permission: str, kihonet_user: KihonetUser | None = N
 
 SERIAL_SEARCH_RE = re.compile(r"^[0-9A-Fa-f]{1,40}$")
 ALPHANUMERIC_RE = re.compile(r"^[0-9A-Za-z]+$")
+EMAIL_PART_RE = re.compile(r"^[0-9A-Za-z._%+\-]+$")
 SEARCH_ID_LIMIT = 1000
 # A part of a key is searched from 3 characters (one trigram: the GIN indexes serve it), a
 # part of a company name from 2 (「デモ」); shorter terms match whole keys only.
@@ -173,10 +174,10 @@ def classify_search_term(term: str) -> dict[str, SearchLookup]:
             "management_number": _exact_or_partial(code, 10, code.upper()),
         }
         kinds.update({kind: found for kind, found in candidates.items() if found})
-        if len(code) >= MIN_PARTIAL:
-            kinds["email"] = SearchLookup("icontains", (code.lower(),))
         if SERIAL_SEARCH_RE.fullmatch(code):
             kinds["serial"] = SearchLookup("exact", (code.upper(),))
+    if EMAIL_PART_RE.fullmatch(text) and len(text) >= MIN_PARTIAL:
+        kinds["email"] = SearchLookup("icontains", (formats.normalize_email(text),))
     if not text.isdigit() and len(text) >= MIN_PARTIAL_NAME:
         kinds["name"] = SearchLookup(
             "icontains", tuple(dict.fromkeys((text, text.translate(_FULL_WIDTH))))

@@ -75,6 +75,7 @@ DETAIL_KEYS: dict[str, str] = {
     "errors": _("エラーの件数"),
     "key_type": _("鍵の種類"),
     "subject": _("サブジェクト"),
+    "renewed": _("更新済みの案内"),
 }
 
 _OUTPUTS = {"html": _("画面"), "pdf": _("PDF")}

@@ -30,11 +30,10 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
 
     customer_path = "kihonet_user__customer"
     list_display = [
-        "created_at",
-        "actor_type",
-        "actor",
+        "when",
+        "actor_label",
         "action_label",
-        "kihonet_user",
+        "user_label",
         "ip_address",
         "reason",
         "detail_summary",
@@ -73,6 +72,18 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         return lookup in self.HISTORY_LOOKUPS or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description=_("日時"), ordering="created_at")
+    def when(self, obj: AuditEvent) -> str:
+        return labels.format_moment(obj.created_at)
+
+    @admin.display(description=_("ユーザー"))
+    def user_label(self, obj: AuditEvent) -> str:
+        return obj.kihonet_user.user_id if obj.kihonet_user else "-"
+
+    @admin.display(description=_("操作者"))
+    def actor_label(self, obj: AuditEvent) -> str:
+        return f"{obj.get_actor_type_display()}：{obj.actor}"
 
     @admin.display(description=_("操作"), ordering="action")
     def action_label(self, obj: AuditEvent) -> str:

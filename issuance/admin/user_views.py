@@ -228,7 +228,7 @@ class UserActionViews(ExportMixin):
             else:
                 messages.success(
                     request,
-                    _("%(email)s 宛に更新のご案内を再送しました。") % {"email": certificate.email},
+                    _("更新のご案内を %(email)s 宛に再送しました。") % {"email": certificate.email},
                 )
                 return HttpResponseRedirect(self._user_url(user))
         return self._render(
