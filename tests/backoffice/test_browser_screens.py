@@ -5,6 +5,7 @@ search, user screen, reissue, revoke). Screenshots go to artifacts/screenshots/b
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from datetime import timedelta
@@ -112,7 +113,7 @@ def assert_fits(page, selector: str, *columns: str) -> None:
 
 
 @pytest.fixture
-def desk_day(reference_data, settings, live_server):
+def desk_day(reference_data, settings, live_server):  # noqa: F811  (the imported fixture)
     """A supervisor entered as 「山田 花子」, the customer 「デモ商事株式会社」 whose user's
     certificate is in its renewal window, an older one revoked as superseded, and the desk's
     certificates over the next three years, one issued today."""
@@ -170,7 +171,7 @@ def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(chromium, de
     labels = page.locator("svg.kn-chart .kn-year")
     years = [labels.nth(i).bounding_box() for i in range(labels.count())]
     assert len(years) >= 3
-    for first, second in zip(years, years[1:], strict=False):
+    for first, second in itertools.pairwise(years):
         assert not overlaps(first, second)
     assert_accessible(page, "dashboard")
     shot(page, "11-dashboard")
