@@ -117,6 +117,7 @@ class EnrollmentAdmin(ReadOnlyMixin, DeskScopedAdmin):
     list_display = ["notice", "email", "created_at", "expires_at", "confirmed_at", "certificate"]
     list_select_related = ["notice__user", "certificate"]
     search_paths = {"user_id": "notice__user__user_id", "email": "notice__user__email"}
+    search_help_text = _("ユーザーID・Eメールアドレス（3文字以上の一部でも）で検索します。")
     exclude = ["token_digest"]
     sortable_by = []
 
@@ -130,6 +131,7 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
     list_select_related = ["lifted_by"]
     list_filter = ["kind"]
     search_fields = ["=value"]
+    search_help_text = _("企保ネットコードまたはIPアドレスの完全一致で検索します。")
 
     def scope_queryset(self, request, queryset):
         return desk_selectors.staff_scope(request.user).input_locks(queryset)
@@ -141,4 +143,5 @@ class RenewalChallengeAdmin(ReadOnlyMixin, DeskScopedAdmin):
     list_display = ["certificate", "created_at", "expires_at", "used_at"]
     list_select_related = ["certificate"]
     search_paths = {"serial": "certificate__serial"}
+    search_help_text = _("証明書のシリアル番号で検索します。")
     exclude = ["challenge_digest"]

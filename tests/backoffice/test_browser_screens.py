@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from issuance import audit, roles
-from issuance.models import AuditEvent
+from issuance.models import AuditEvent, InputLock
 from tests.backoffice.axe import assert_accessible
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import PASSWORD, current_code, make_staff
@@ -147,6 +147,23 @@ def desk_day(reference_data, settings, live_server):  # noqa: F811  (the importe
     for n in range(60):
         make_certificate(neighbour, days_left=3 + (n * n * 7) % 1080)
     make_certificate(neighbour, days_left=1095)  # issued today: the chart's last month
+    from notifications.models import ExpiryReminder
+
+    ExpiryReminder.objects.create(
+        certificate=current,
+        stage=30,
+        status="failed",
+        email=current.email,
+        message_id="<reminder-30@example.jp>",
+        attempts=8,
+        last_error="SMTPRecipientsRefused: 550 5.1.1 <tanaka.ichiro@demo-shoji.example.jp>: "
+        "Recipient address rejected: User unknown in virtual mailbox table",
+    )
+    InputLock.objects.create(
+        kind="kihonet_code",
+        value=customer.kihonet_code,
+        locked_until=timezone.now() + timedelta(minutes=30),
+    )
     supervisor = make_staff(
         roles.SUPERVISOR, username="yamada.hanako", last_name="山田", first_name="花子"
     )
@@ -213,6 +230,7 @@ def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(chromium, de
     page.click("#kn-action-form input[type=submit]")
     page.wait_for_selector("#kn-reminders")
     reminders = page.inner_text("#kn-reminders")
+    assert reminders.index("窓口から再送") < reminders.index("送信失敗")  # newest first
     assert "窓口から再送" in reminders and "送信済み" in reminders and current.serial in reminders
     shot(page, "14-user-screen-after-resend")
 
@@ -231,6 +249,22 @@ def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(chromium, de
     page.goto(f"{url}/admin/issuance/certificate/")
     assert_fits(page, "#changelist .results")
     shot(page, "17-certificate-list")
+    # the other lists: expiry, e-mail, IP address, reason and error stay on the screen
+    for name, path, columns in (
+        ("21-reminder-list", "notifications/expiryreminder", ("email", "last_error")),
+        ("22-enrollment-list", "issuance/enrollment", ("email", "expires_at")),
+        ("23-input-lock-list", "issuance/inputlock", ("value", "locked_until")),
+        ("24-reissue-list", "issuance/reissuerecord", ("reason", "created_at")),
+        ("25-notice-list", "issuance/notice", ("issued_on", "used_at")),
+        ("26-customer-list", "issuance/customer", ("name", "created_at")),
+    ):
+        page.goto(f"{url}/admin/{path}/")
+        page.wait_for_selector("#changelist")
+        shot(page, name)
+        if page.locator("#result_list").count():
+            assert_fits(page, "#changelist .results", *columns)
+        else:
+            assert page_width(page) <= DESK_PC["width"], name
 
     # reissue: the form, then what happens to the current certificate
     page.goto(f"{url}/admin/issuance/kihonetuser/{user.pk}/reissue/")
