@@ -263,7 +263,7 @@ def _explain(client, url: str, params: dict) -> str:
     plans = []
     for query in queries.captured_queries:
         sql = query["sql"]
-        if "issuance_" not in sql or not sql.lstrip().upper().startswith("SELECT"):
+        if "issuance_" not in sql or not sql.lstrip("( ").upper().startswith("SELECT"):
             continue
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")

@@ -124,6 +124,7 @@ def check_staff_may(actor, permission: str, kihonet_user: KihonetUser | None = N
 SERIAL_SEARCH_RE = re.compile(r"^[0-9A-Fa-f]{1,40}$")
 ALPHANUMERIC_RE = re.compile(r"^[0-9A-Za-z]+$")
 EMAIL_PART_RE = re.compile(r"^[0-9A-Za-z._%+\-]+$")
+WHOLE_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 SEARCH_ID_LIMIT = 1000
 # A part of a key is searched from 3 characters (one trigram: the GIN indexes serve it), a
 # part of a company name from 2 (「デモ」); shorter terms match whole keys only.
@@ -163,7 +164,9 @@ def classify_search_term(term: str) -> dict[str, SearchLookup]:
     kinds: dict[str, SearchLookup] = {}
     if "@" in text:
         email = formats.normalize_email(text)
-        if len(email) >= MIN_PARTIAL:
+        if WHOLE_EMAIL_RE.fullmatch(email):  # a whole address: its own index, exactly
+            kinds["email"] = SearchLookup("exact", (email,))
+        elif len(email) >= MIN_PARTIAL:
             kinds["email"] = SearchLookup("icontains", (email,))
         return kinds
     code = formats.normalize_code(text)

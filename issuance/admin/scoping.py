@@ -7,8 +7,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -36,6 +39,14 @@ class CappedCountPaginator(Paginator):
         return min(counted, self.CAP)
 
     is_capped = False
+
+
+def _sorted_after_search(field):
+    if not isinstance(field, str):
+        return field
+    name = field.lstrip("-")
+    expression = Coalesce(F(name), F(name))
+    return expression.desc() if field.startswith("-") else expression.asc()
 
 
 class DeskScopedAdmin(admin.ModelAdmin):
@@ -73,6 +84,15 @@ class DeskScopedAdmin(admin.ModelAdmin):
         if found is None:
             raise Http404(_("見つかりません。"))
         return found
+
+    def get_ordering(self, request):
+        """Search results (at most ``SEARCH_ID_LIMIT`` primary keys) are sorted after they are
+        found: ordered by a plain column, PostgreSQL would walk that column's index over the
+        whole table looking for them. ``COALESCE(col, col)`` sorts alike and no index serves it."""
+        ordering = super().get_ordering(request) or self.model._meta.ordering
+        if not request.GET.get(SEARCH_VAR, "").strip():
+            return ordering
+        return [_sorted_after_search(field) for field in ordering]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
