@@ -16,8 +16,7 @@ class ExpiryReminderAdmin(admin.ModelAdmin):
         "email",
         "attempts",
         "sent_at",
-        "next_attempt_at",
-        "last_error",
+        "last_error",  # the next attempt's time is on the reminder's own page
     ]
     list_filter = ["status", "stage", "renewed"]
     list_select_related = ["certificate__user"]

@@ -294,10 +294,13 @@ def test_the_user_screen_and_the_actions_work_on_a_375_px_phone(chromium, desk_d
     url, supervisor, user, current = desk_day
     page = open_page(chromium, PHONE)
     sign_in(page, url, supervisor)
+    assert page_width(page) <= PHONE["width"]  # the chart scrolls inside its frame
+    assert_accessible(page, "dashboard on a phone")
     shot(page, "11-dashboard")
     page.goto(f"{url}/admin/issuance/kihonetuser/{user.pk}/change/")
     page.wait_for_selector("#kn-certificates")
     assert page_width(page) <= PHONE["width"]  # the tables scroll inside their panels
+    assert_accessible(page, "user screen on a phone")
     assert box(page, "#kn-reissue")["x"] + box(page, "#kn-reissue")["width"] <= PHONE["width"]
     shot(page, "13-user-screen")
     page.click("#kn-reissue")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -140,6 +141,33 @@ def test_staff_find_the_user_by_a_part_of_any_key(user, clerk, term):
     by_code = client.get(reverse("admin:issuance_kihonetuser_changelist"), {"q": code[:5]})
     assert user.pk in [u.pk for u in by_code.context["cl"].result_list]  # prefix of the code
     assert other.pk not in ids
+
+
+def test_a_whole_address_is_looked_up_exactly_and_results_are_sorted_after_the_search(user, clerk):
+    kinds = desk_selectors.classify_search_term
+    assert kinds("Sato@Demo.Example.JP")["email"] == desk_selectors.SearchLookup(
+        "exact", ("sato@demo.example.jp",)
+    )
+    assert kinds("sato@demo")["email"].lookup == "icontains"
+    client = staff_client(clerk)
+    url = reverse("admin:issuance_kihonetuser_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        found = client.get(url, {"q": "Sato@Demo.Example.JP"}).context["cl"].result_list
+    assert [u.pk for u in found] == [user.pk]
+    page = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "ORDER BY" in q["sql"] and "issuance_kihonetuser" in q["sql"].split("FROM")[1]
+    ]
+    assert page and all("COALESCE" in sql.split("ORDER BY")[1] for sql in page), page
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    unsearched = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "ORDER BY" in q["sql"] and "issuance_kihonetuser" in q["sql"].split("FROM")[1]
+    ]
+    assert unsearched and not any("COALESCE" in sql for sql in unsearched)  # the index order
 
 
 def test_r15_a_partial_search_stays_inside_the_desk(user):
