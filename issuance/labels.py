@@ -28,7 +28,6 @@ AUDIT_ACTIONS: dict[str, str] = {
     "reminder_resent": _("更新案内メールの再送"),
     "staff_created": _("職員アカウントの作成"),
     "staff_login_locked": _("職員サインインのロック"),
-    "staff_login_unlocked": _("職員サインインのロック解除"),
 }
 
 # RFC 5280 CRLReason names (issuance.pki.crl.REASONS) as staff read them.
