@@ -307,3 +307,16 @@ def test_times_are_shown_in_japan_time():
     assert labels.audit_detail(
         "certificate_issued", {"not_after": "2029-12-01T15:00:00+00:00"}
     ) == [("有効期限", "2029/12/02 00:00")]
+
+
+def test_the_reminders_history_is_the_audit_trail_of_its_user(user):
+    from notifications.models import ExpiryReminder
+
+    certificate = make_certificate(user, days_left=20)
+    reminder = ExpiryReminder.objects.create(
+        certificate=certificate, stage=30, status="failed", email=user.email, message_id="<m@x>"
+    )
+    client = staff_client(make_staff(roles.SUPERVISOR))
+    response = client.get(reverse("admin:notifications_expiryreminder_history", args=[reminder.pk]))
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"?kihonet_user__id__exact={user.pk}")
