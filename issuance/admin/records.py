@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -54,7 +55,7 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
         "actor",
         "action_label",
         "kihonet_user",
-        "object_type",
+        "object_type_label",
         "object_id",
         "ip_address",
         "reason",
@@ -80,6 +81,15 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
     @admin.display(description=_("ユーザー"))
     def user_label(self, obj: AuditEvent) -> str:
         return obj.kihonet_user.user_id if obj.kihonet_user else "-"
+
+    @admin.display(description=_("対象の種類"))
+    def object_type_label(self, obj: AuditEvent) -> str:
+        for app_label in ("issuance", "notifications"):
+            try:
+                return str(apps.get_model(app_label, obj.object_type)._meta.verbose_name)
+            except LookupError:
+                continue
+        return obj.object_type or "-"
 
     @admin.display(description=_("操作者"))
     def actor_label(self, obj: AuditEvent) -> str:

@@ -88,6 +88,7 @@ def test_the_audit_trail_reads_in_japanese_with_details_in_words_and_japan_time(
     page = client.get(reverse("admin:issuance_auditevent_change", args=[event.pk]))
     html = page.content.decode()
     assert '<table class="kn-detail">' in html and "シリアル番号" in html
+    assert "クライアント証明書" in html.split("対象の種類")[1][:200]  # not "certificate"
     assert "{&quot;" not in html and '{"serial"' not in html  # no raw JSON
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert "2026/12/01 08:30" in title  # 23:30 UTC is 08:30 the next day in Japan
