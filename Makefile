@@ -50,7 +50,7 @@ run: $(STAMP) $(DATA_DIR)/ca-passphrase
 	$(PY) manage.py seed_demo
 	@echo "kihonet: $(KIHONET_BASE_URL)/ (served on http://127.0.0.1:$(PORT)/)"
 	@echo "client tool: KIHONET_AGENT_HOME=var/agent $(PY) issuance/client_tool/kihonet_agent.py serve --server $(KIHONET_BASE_URL)"
-	@echo "back office: $(KIHONET_BASE_URL)/admin/ (an account: $(PY) manage.py create_staff NAME --role supervisor)"
+	@echo "back office: $(KIHONET_BASE_URL)/admin/ (an account: $(PY) manage.py create_staff NAME --role superuser)"
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)

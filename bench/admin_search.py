@@ -1,5 +1,6 @@
 """The back office at scale: 1,000,000 users and certificates, the changelists and the searches
-by 企保ネットコード, ユーザーID, 管理番号, e-mail and serial through the admin views.
+by 企保ネットコード, ユーザーID, 管理番号, e-mail and serial through the admin views, whole or in
+part (prefixes, any case and width), and by a part of the company name.
 
 The rows are loaded once with COPY (psycopg) and kept between runs (``BENCH_ADMIN_RELOAD=1``
 loads them again). Each measure is a Django test Client request, signed in with the second
@@ -262,13 +263,68 @@ def _explain(client, url: str, params: dict) -> str:
     plans = []
     for query in queries.captured_queries:
         sql = query["sql"]
-        if "issuance_" not in sql or not sql.lstrip().upper().startswith("SELECT"):
+        if "issuance_" not in sql or not sql.lstrip("( ").upper().startswith("SELECT"):
             continue
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
         plans.append(f"-- {sql}\n{plan}\n")
     return "\n".join(plans)
+
+
+def _to_full_width(text: str) -> str:
+    return text.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+
+
+def _partial_cases(i: int) -> list[tuple[str, str, str, dict, int | None]]:
+    """The searches staff type: parts and prefixes of the keys, any case and width, and parts
+    of the company name (served by the pg_trgm GIN indexes). ``None``: a full page, capped."""
+    users = "/admin/issuance/kihonetuser/"
+    certificates = "/admin/issuance/certificate/"
+    customer = i // USERS_PER_CUSTOMER
+    return [
+        ("supervisor", "users: part of ユーザーID", users, {"q": user_id(i)[1:]}, 1),
+        ("supervisor", "users: prefix of ユーザーID (11 users)", users, {"q": user_id(i)[:6]}, 11),
+        (
+            "supervisor",
+            "users: ユーザーID in full-width lower case",
+            users,
+            {"q": _to_full_width(user_id(i).lower())},
+            1,
+        ),
+        ("supervisor", "users: part of 管理番号", users, {"q": management_number(i)[3:]}, 1),
+        (
+            "supervisor",
+            "users: prefix of 企保ネットコード (100 customers)",
+            users,
+            {"q": kihonet_code(customer)[:6]},
+            None,
+        ),
+        ("supervisor", "users: start of the e-mail", users, {"q": email(i).split("@")[0] + "@"}, 1),
+        (
+            "supervisor",
+            "users: part of the company name (11 customers)",
+            users,
+            {"q": f"株式会社{customer // 10}"},
+            None,
+        ),
+        (
+            "supervisor",
+            "users: company name part common to all",
+            users,
+            {"q": "ベンチ株式会社"},
+            None,
+        ),
+        ("supervisor", "certificates: part of ユーザーID", certificates, {"q": user_id(i)[1:]}, 1),
+        ("clerk", "users: part of ユーザーID", users, {"q": user_id(i)[1:]}, None),
+        (
+            "clerk",
+            "users: part of the company name",
+            users,
+            {"q": f"株式会社{customer // 10}"},
+            None,
+        ),
+    ]
 
 
 def _cases(i: int) -> list[tuple[str, str, str, dict, int | None]]:
@@ -295,6 +351,7 @@ def _cases(i: int) -> list[tuple[str, str, str, dict, int | None]]:
         ("clerk", "users: by ユーザーID", users, {"q": user_id(i)}, None),
         ("clerk", "users: by e-mail", users, {"q": email(i)}, None),
         ("clerk", "certificates: by serial", certificates, {"q": serial(i)}, None),
+        *_partial_cases(i),
     ]
 
 

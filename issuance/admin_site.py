@@ -86,6 +86,9 @@ def expiry_chart(months: list[desk_selectors.MonthBar]) -> dict:
     peak = max((bar.count for bar in months), default=0)
     bars = []
     for index, bar in enumerate(months):
+        # A year is named under its January, and under the first bar when that year still has
+        # room for its label (two bars, 60 units) before the next January.
+        named = bar.month.month == 1 or (index == 0 and bar.month.month <= 11)
         height = round(CHART_PLOT_HEIGHT * bar.count / peak, 1) if peak else 0
         x = index * CHART_STEP + (CHART_STEP - CHART_BAR_WIDTH) / 2
         bars.append(
@@ -97,6 +100,7 @@ def expiry_chart(months: list[desk_selectors.MonthBar]) -> dict:
                 "y": round(baseline - height, 1),
                 "label_y": round(baseline - height - 3, 1),
                 "center": x + CHART_BAR_WIDTH / 2,
+                "year_label": named,
             }
         )
     return {

@@ -1,5 +1,5 @@
 """Reads of the back office: whose data a staff account sees (R15), the one-screen overview of a
-customer user, the dashboard and the exact-match search on indexed columns.
+customer user, the dashboard and the search by whole or partial keys on indexed columns.
 
 Every list, search, autocomplete, export and action of the admin goes through ``staff_scope``.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from django.apps import apps
 from django.core.cache import cache
@@ -120,56 +119,109 @@ def check_staff_may(actor, permission: str, kihonet_user: KihonetUser | None = N
         raise PermissionDenied("customer outside the desk")
 
 
-# --- Search: exact matches on indexed columns -------------------------------------------------
+# --- Search: whole and partial keys, as staff type them -------------------------------------
 
 SERIAL_SEARCH_RE = re.compile(r"^[0-9A-Fa-f]{1,40}$")
+ALPHANUMERIC_RE = re.compile(r"^[0-9A-Za-z]+$")
+EMAIL_PART_RE = re.compile(r"^[0-9A-Za-z._%+\-]+$")
+WHOLE_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 SEARCH_ID_LIMIT = 1000
+# A part of a key is searched from 3 characters (one trigram: the GIN indexes serve it), a
+# part of a company name from 2 (「デモ」); shorter terms match whole keys only.
+MIN_PARTIAL = 3
+MIN_PARTIAL_NAME = 2
+_FULL_WIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 
 
-def classify_search_term(term: str) -> dict[str, list[str]]:
-    """Which of the five keys ``term`` can be, with the values to look up exactly.
+@dataclass(frozen=True)
+class SearchLookup:
+    """One way a term can match: ``lookup`` (exact or icontains) on a key, for each value."""
 
-    企保ネットコード (8 digits), ユーザーID (7), 管理番号 (10 alphanumerics), e-mail (has @),
-    serial (hex). A term may fit several (``12345678`` is a code and a serial).
+    lookup: str
+    values: tuple[str, ...]
+
+
+def _exact_or_partial(value: str, length: int, *variants: str) -> SearchLookup | None:
+    values = tuple(dict.fromkeys((value, *variants)))
+    if len(value) == length:
+        return SearchLookup("exact", values)
+    if MIN_PARTIAL <= len(value) < length:
+        return SearchLookup("icontains", (value,))
+    return None
+
+
+def classify_search_term(term: str) -> dict[str, SearchLookup]:
+    """Which keys ``term`` can be part of, and how to look each up.
+
+    企保ネットコード (8 digits), ユーザーID (7), 管理番号 (10 alphanumerics), e-mail, お客様名: the
+    whole key exactly, or a part of it (a prefix is a part) from 3 characters, 2 for a name;
+    serial: exactly. Full-width and half-width are the same (NFKC), so are upper and lower
+    case; a name is also looked for in full-width, as the core system may have stored it.
     """
-    if "@" in term:
-        return {"email": [formats.normalize_email(term)]}
-    code = formats.normalize_code(term)
-    kinds: dict[str, list[str]] = {}
-    if re.fullmatch(formats.KIHONET_CODE_RE.strip("^$"), code):
-        kinds["kihonet_code"] = [code]
-    if re.fullmatch(formats.USER_ID_RE.strip("^$"), code):
-        kinds["user_id"] = list(dict.fromkeys([code, code.upper()]))
-    if re.fullmatch(formats.MANAGEMENT_NUMBER_RE.strip("^$"), code):
-        kinds["management_number"] = list(dict.fromkeys([code, code.upper()]))
-    if SERIAL_SEARCH_RE.fullmatch(code):
-        kinds["serial"] = [code.upper()]
+    text = formats.normalize_field(term)
+    if not text:
+        return {}
+    kinds: dict[str, SearchLookup] = {}
+    if "@" in text:
+        email = formats.normalize_email(text)
+        if WHOLE_EMAIL_RE.fullmatch(email):  # a whole address: its own index, exactly
+            kinds["email"] = SearchLookup("exact", (email,))
+        elif len(email) >= MIN_PARTIAL:
+            kinds["email"] = SearchLookup("icontains", (email,))
+        return kinds
+    code = formats.normalize_code(text)
+    if ALPHANUMERIC_RE.fullmatch(code):
+        candidates = {
+            "kihonet_code": _exact_or_partial(code, 8) if code.isdigit() else None,
+            "user_id": _exact_or_partial(code, 7, code.upper()),
+            "management_number": _exact_or_partial(code, 10, code.upper()),
+        }
+        kinds.update({kind: found for kind, found in candidates.items() if found})
+        if SERIAL_SEARCH_RE.fullmatch(code):
+            kinds["serial"] = SearchLookup("exact", (code.upper(),))
+    if EMAIL_PART_RE.fullmatch(text) and len(text) >= MIN_PARTIAL:
+        kinds["email"] = SearchLookup("icontains", (formats.normalize_email(text),))
+    if not text.isdigit() and len(text) >= MIN_PARTIAL_NAME:
+        kinds["name"] = SearchLookup(
+            "icontains", tuple(dict.fromkeys((text, text.translate(_FULL_WIDTH))))
+        )
     return kinds
 
 
-def search_exact(queryset: QuerySet, term: str, paths: dict[str, str]) -> QuerySet:
-    """``queryset`` narrowed to the rows whose key matches ``term`` exactly.
+def search(queryset: QuerySet, term: str, paths: dict[str, str]) -> QuerySet:
+    """``queryset`` narrowed to the rows one of whose keys matches ``term`` (see
+    ``classify_search_term``).
 
     ``paths`` maps a key kind to its lookup path from the model. The matching primary keys come
-    from one UNION query, each part served by a unique or plain index; the list is then applied
-    to the (scoped) queryset. A term of no known form matches nothing.
+    from one UNION ALL query, each part served by a unique, plain or trigram (GIN) index, cut at
+    ``SEARCH_ID_LIMIT``; the list is then applied to the (scoped) queryset. A term of no known
+    form matches nothing.
     """
-    model = queryset.model
-    parts = [
-        model._default_manager.filter(**{f"{paths[kind]}__in": values})
-        .order_by()
-        .values_list("pk", flat=True)
-        for kind, values in classify_search_term(term).items()
+    manager = queryset.model._default_manager
+    filters = [
+        {f"{paths[kind]}__in": list(found.values)}
+        if found.lookup == "exact"
+        else {f"{paths[kind]}__icontains": value}
+        for kind, found in classify_search_term(term).items()
         if kind in paths
+        for value in (found.values if found.lookup == "icontains" else [None])
     ]
+    parts = [manager.filter(**f).order_by().values_list("pk", flat=True) for f in filters]
     if not parts:
         return queryset.none()
-    union = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    ids = list(union[:SEARCH_ID_LIMIT])
+    union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    ids = list(dict.fromkeys(union[:SEARCH_ID_LIMIT]))
     return queryset.filter(pk__in=ids)
 
 
 # --- One screen per customer user -------------------------------------------------------------
+
+
+def may_resend_reminder(certificate: Certificate, now: datetime) -> bool:
+    """The renewal guidance fits while the certificate can still be renewed: from the opening
+    of the renewal window (R09, the 30-day mail) until the expiry, the 7-day stage included
+    (R10, also when it was renewed already). Not for a revoked or expired one."""
+    return not certificate.is_revoked and selectors.is_in_renewal_window(certificate, now)
 
 
 @dataclass
@@ -178,6 +230,22 @@ class CertificateRow:
     in_renewal_window: bool
     renewal_opens_at: datetime
     is_valid: bool
+    may_resend: bool = False
+
+
+@dataclass(frozen=True)
+class ReminderRow:
+    """A renewal mail of the user: one of the job's (30/7 days) or a resend by the desk."""
+
+    serial: str
+    stage_label: str
+    status: str
+    status_label: str
+    email: str
+    at: datetime | None
+    attempts: int | str
+    error: str
+    resent_by: str = ""
 
 
 @dataclass
@@ -196,7 +264,7 @@ class UserOverview:
     desks: list[selectors.ContactRow]
     notices: list[NoticeRow]
     certificates: list[CertificateRow]
-    reminders: list[Any]
+    reminders: list[ReminderRow]
     reminders_available: bool
     reissues: list[ReissueRecord]
     input_locks: list[InputLock]
@@ -223,16 +291,50 @@ def _reminder_model():
         return None
 
 
-def reminders_for_user(user: KihonetUser) -> tuple[list[Any], bool]:
+REMINDER_ROWS = 50
+
+
+def reminders_for_user(user: KihonetUser) -> tuple[list[ReminderRow], bool]:
+    """The job's reminders and the desk's resends (kept in the audit trail), newest first."""
     model = _reminder_model()
     if model is None:
         return [], False
-    rows = list(
-        model.objects.filter(certificate__user=user)
+    stages = dict(model.Stage.choices)
+    sent = model.Status.SENT
+    rows = [
+        ReminderRow(
+            serial=r.certificate.serial,
+            stage_label=str(r.get_stage_display()),
+            status=r.status,
+            status_label=str(r.get_status_display()),
+            email=r.email,
+            at=r.sent_at or r.created_at,
+            attempts=r.attempts,
+            error=r.last_error,
+        )
+        for r in model.objects.filter(certificate__user=user)
         .select_related("certificate")
-        .order_by("-created_at", "-pk")[:50]
-    )
-    return rows, True
+        .order_by("-created_at", "-pk")[:REMINDER_ROWS]
+    ]
+    resends = AuditEvent.objects.filter(kihonet_user=user, action="reminder_resent").order_by(
+        "-created_at", "-pk"
+    )[:REMINDER_ROWS]
+    rows += [
+        ReminderRow(
+            serial=event.detail.get("serial", ""),
+            stage_label=f"{stages.get(event.detail.get('stage'), '')}（窓口から再送）",
+            status=sent,
+            status_label=str(model.Status(sent).label),
+            email=event.detail.get("email", ""),
+            at=event.created_at,
+            attempts="-",
+            error="",
+            resent_by=event.actor,
+        )
+        for event in resends
+    ]
+    rows.sort(key=lambda row: row.at or user.created_at, reverse=True)
+    return rows[:REMINDER_ROWS], True
 
 
 def _notice_rows(user: KihonetUser) -> list[NoticeRow]:
@@ -248,6 +350,7 @@ def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
             in_renewal_window=selectors.is_in_renewal_window(c, now),
             renewal_opens_at=selectors.renewal_opens_at(c.not_after),
             is_valid=c.is_valid_at(now),
+            may_resend=may_resend_reminder(c, now),
         )
         for c in certificates
     ]
@@ -284,10 +387,42 @@ def user_overview(user: KihonetUser, now: datetime | None = None) -> UserOvervie
     )
 
 
+@dataclass(frozen=True)
+class ReissuePreview:
+    """What a reissue for ``reason`` will do, shown before the clerk confirms it (R16)."""
+
+    branch_number: str
+    revokes_now: bool
+    certificates: list[Certificate]
+    open_notices: list[Notice]
+
+
+def reissue_preview(
+    user: KihonetUser, reason: str, branch_number: str, now: datetime | None = None
+) -> ReissuePreview:
+    now = now or timezone.now()
+    notices = list(Notice.objects.filter(user=user).order_by("branch_number"))
+    return ReissuePreview(
+        branch_number=branch_number,
+        revokes_now=reason == ReissueRecord.Reason.PC_LOST,
+        certificates=[
+            c
+            for c in Certificate.objects.filter(user=user, revoked_at__isnull=True).order_by(
+                "-not_after"
+            )
+            if c.not_after > now
+        ],
+        open_notices=[
+            n for n in notices if not n.is_used and not selectors.is_replaced(n, notices)
+        ],
+    )
+
+
 # --- Dashboard --------------------------------------------------------------------------------
 
 DASHBOARD_CACHE_SECONDS = 300
-CHART_MONTHS = 36
+# This month and the next 36: a certificate issued today (valid three years) expires in the last.
+CHART_MONTHS = 37
 
 
 @dataclass(frozen=True)
@@ -329,7 +464,7 @@ def _aware(day: date) -> datetime:
 
 
 def _expiry_chart(certificates: QuerySet[Certificate], now: datetime) -> list[MonthBar]:
-    """Unrevoked certificates still to expire, per month, this month and the next 35."""
+    """Unrevoked certificates still to expire, per month, this month and the next 36."""
     start = _month_start(timezone.localdate(now))
     end = _add_months(start, CHART_MONTHS)
     counts = dict(

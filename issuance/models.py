@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import formats
+from issuance import formats, labels
 from issuance.querysets import (
     CertificateQuerySet,
     CustomerQuerySet,
@@ -179,7 +179,7 @@ class Notice(models.Model):
     )
     printed_year = models.PositiveSmallIntegerField(_("記載の発行年"))
     registration_year = models.PositiveSmallIntegerField(
-        _("登録年"), help_text=_("12月の最終営業日に発行した場合は記載の発行年の翌年（R02）。")
+        _("登録年"), help_text=_("12月の最終営業日に発行した場合は記載の発行年の翌年。")
     )
     issued_on = models.DateField(_("発行日"))
     email = models.EmailField(_("Eメールアドレス"))
@@ -426,7 +426,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["action"], name="auditevent_action")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+        return f"{labels.format_moment(self.created_at)} {self.actor} {labels.audit_action(self.action)}"
 
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
@@ -452,7 +452,7 @@ class CrlPublication(models.Model):
         ordering = ["-number"]
 
     def __str__(self) -> str:
-        return f"CRL #{self.number} {self.this_update:%Y-%m-%d %H:%M}"
+        return f"CRL #{self.number} {labels.format_moment(self.this_update)}"
 
 
 class Enrollment(models.Model):
@@ -485,7 +485,7 @@ class Enrollment(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.notice} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.notice} {labels.format_moment(self.created_at)}"
 
     @property
     def is_completed(self) -> bool:
@@ -549,7 +549,7 @@ class RenewalChallenge(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.certificate.serial} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.certificate.serial} {labels.format_moment(self.created_at)}"
 
 
 class StaffProfile(models.Model):

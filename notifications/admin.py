@@ -1,4 +1,10 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from notifications.models import ExpiryReminder
@@ -16,8 +22,7 @@ class ExpiryReminderAdmin(admin.ModelAdmin):
         "email",
         "attempts",
         "sent_at",
-        "next_attempt_at",
-        "last_error",
+        "last_error",  # the next attempt's time is on the reminder's own page
     ]
     list_filter = ["status", "stage", "renewed"]
     list_select_related = ["certificate__user"]
@@ -32,6 +37,20 @@ class ExpiryReminderAdmin(admin.ModelAdmin):
     @admin.display(description=_("ユーザーID"), ordering="certificate__user__user_id")
     def user_id(self, obj: ExpiryReminder) -> str:
         return obj.certificate.user.user_id
+
+    def history_view(self, request, object_id, extra_context=None):
+        """「履歴」 is the audit trail of the reminder's user, not Django's empty history."""
+        reminder = get_object_or_404(
+            ExpiryReminder.objects.select_related("certificate"), pk=object_id
+        )
+        if not (
+            self.has_view_permission(request, reminder)
+            and request.user.has_perm("issuance.view_auditevent")
+        ):
+            raise PermissionDenied
+        url = reverse(f"{self.admin_site.name}:issuance_auditevent_changelist")
+        query = urlencode({"kihonet_user__id__exact": reminder.certificate.user_id})
+        return HttpResponseRedirect(f"{url}?{query}")
 
     def has_add_permission(self, request) -> bool:
         return False

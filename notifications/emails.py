@@ -52,6 +52,7 @@ class ReminderMail:
     new_expires_at: str
     renew_url: str
     contacts: Contacts
+    resent: bool = False
 
 
 def reminder_mail(
@@ -61,10 +62,13 @@ def reminder_mail(
     renewal_not_after: datetime | None,
     contacts: Contacts,
     renewal_revoked: bool = False,
+    resent: bool = False,
 ) -> ReminderMail:
-    """``renewal_revoked``: the renewal made from ``certificate`` was revoked since (a renewed
-    certificate is never renewed again, so the mail asks for a reissue instead, R16)."""
-    renewed = stage == ExpiryReminder.Stage.DAYS_7 and renewal_not_after is not None
+    """The job's mail of ``stage``; a desk's resend (``resent``) tells a renewed certificate's
+    user that nothing is left to do, whatever the stage. ``renewal_revoked``: the renewal made
+    from ``certificate`` was revoked since (a renewed certificate is never renewed again, so the
+    mail asks for a reissue instead, R16)."""
+    renewed = renewal_not_after is not None and (resent or stage == ExpiryReminder.Stage.DAYS_7)
     return ReminderMail(
         stage=stage,
         customer_name=certificate.user.customer.name,
@@ -76,6 +80,7 @@ def reminder_mail(
         new_expires_at=format_jst(renewal_not_after) if renewed else "",
         renew_url=renew_url(),
         contacts=contacts,
+        resent=resent,
     )
 
 

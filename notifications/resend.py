@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors, roles
+from issuance import audit, desk_selectors, labels, roles
+from issuance import selectors as issuance_selectors
 from issuance.errors import ServiceError
 from issuance.models import Certificate
 from notifications import emails, selectors
@@ -52,6 +53,12 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
         raise ResendError(_("失効した証明書の更新のご案内は送れません。再発行をご案内ください。"))
     if certificate.not_after <= now:
         raise ResendError(_("有効期限を経過した証明書は更新できません。再発行をご案内ください。"))
+    if not desk_selectors.may_resend_reminder(certificate, now):
+        opens = labels.format_moment(issuance_selectors.renewal_opens_at(certificate.not_after))
+        raise ResendError(
+            _("更新のご案内は更新期間（%(opens)s から有効期限まで）にお送りできます。")
+            % {"opens": opens}
+        )
     stage = _stage(certificate, now)
     renewal = _renewal(certificate)
     mail = emails.reminder_mail(
@@ -60,6 +67,7 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
         renewal_not_after=renewal.not_after if renewal else None,
         renewal_revoked=renewal is not None and renewal.is_revoked,
         contacts=selectors.DeskDirectory().for_customer(certificate.user.customer),
+        resent=True,
     )
     message_id = _message_id(stage, certificate.serial)
     message = emails.build_message(mail=mail, to=certificate.email, message_id=message_id)
@@ -78,6 +86,12 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
         certificate,
         kihonet_user=certificate.user,
         reason=reason,
-        detail={"stage": int(stage), "email": certificate.email, "message_id": message_id},
+        detail={
+            "serial": certificate.serial,
+            "stage": int(stage),
+            "email": certificate.email,
+            "renewed": mail.renewed,
+            "message_id": message_id,
+        },
     )
     return message_id

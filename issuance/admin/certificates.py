@@ -25,8 +25,9 @@ CERTIFICATE_SEARCH = {
     "kihonet_code": "user__customer__kihonet_code",
     "user_id": "user__user_id",
     "management_number": "user__management_number",
-    "email": "email",
+    "email": "user__email",  # the user's address: the one with the trigram index
     "serial": "serial",
+    "name": "user__customer__name",
 }
 
 

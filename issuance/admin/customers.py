@@ -17,6 +17,7 @@ USER_SEARCH = {
     "management_number": "management_number",
     "email": "email",
     "serial": "certificates__serial",
+    "name": "customer__name",
 }
 
 
@@ -30,8 +31,13 @@ class CustomerAdmin(ExportMixin, DeskScopedAdmin):
         "user_id": "users__user_id",
         "management_number": "users__management_number",
         "email": "users__email",
+        "name": "name",
     }
     filter_horizontal = ["product_lines"]
+
+    def audit_trail_query(self, obj: Customer) -> dict[str, str]:
+        return {"kihonet_user__customer__id__exact": str(obj.pk)}
+
     sortable_by = ["kihonet_code"]
     export_fields = [
         (_("企保ネットコード"), "kihonet_code"),
@@ -72,10 +78,14 @@ class KihonetUserAdmin(UserActionViews, DeskScopedAdmin):
             context.update(self._overview_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def audit_trail_query(self, obj: KihonetUser) -> dict[str, str]:
+        return {"kihonet_user__id__exact": str(obj.pk)}
+
     def _overview_context(self, request, obj: KihonetUser) -> dict:
         user = request.user
         return {
             "overview": desk_selectors.user_overview(obj),
+            "history_url": self.audit_trail_url(request, obj),
             "can_reissue": user.has_perm(roles.REISSUE),
             "can_revoke": user.has_perm(roles.REVOKE),
             "can_resend": user.has_perm(roles.RESEND),

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from issuance.models import ReissueRecord
-from issuance.services.desk_actions import STAFF_REVOCATION_REASONS
+from issuance.services.desk_actions import STAFF_REVOCATION_HELP, STAFF_REVOCATION_REASONS
+
+
+def _explained(label, help_text) -> str:
+    return format_html('{}<span class="kn-choice-help">{}</span>', label, help_text)
 
 
 class ReissueForm(forms.Form):
     reason = forms.ChoiceField(
-        label=_("再発行理由"), choices=ReissueRecord.Reason.choices, widget=forms.RadioSelect
+        label=_("再発行理由"),
+        choices=ReissueRecord.Reason.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("再発行理由を選択してください。")},
     )
     new_email = forms.EmailField(
         label=_("新しいEメールアドレス"),
         required=False,
         help_text=_(
-            "「Eメールアドレスの変更」の場合のみ入力します（R05）。再発行完了の通知文書に記載されます。"
+            "「Eメールアドレスの変更」の場合のみ入力します。再発行完了の通知文書に記載されます。"
         ),
     )
     note = forms.CharField(
@@ -30,7 +38,17 @@ class ReissueForm(forms.Form):
 
 
 class RevokeForm(forms.Form):
-    reason = forms.ChoiceField(label=_("失効理由"), choices=list(STAFF_REVOCATION_REASONS.items()))
+    """No reason is chosen in advance: the clerk picks one, each explained beside it."""
+
+    reason = forms.ChoiceField(
+        label=_("失効理由"),
+        choices=[
+            (code, _explained(label, STAFF_REVOCATION_HELP[code]))
+            for code, label in STAFF_REVOCATION_REASONS.items()
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": _("失効理由を選択してください。")},
+    )
     note = forms.CharField(label=_("理由の詳細"), widget=forms.Textarea(attrs={"rows": 3}))
     confirm = forms.BooleanField(
         label=_(

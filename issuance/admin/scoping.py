@@ -1,12 +1,19 @@
 """What every customer-data admin shares: the desk scope on every queryset (lists, search,
-autocomplete, exports, object URLs), exact-match search, a paginator without COUNT(*) over a
+autocomplete, exports, object URLs), search by whole or partial keys, a paginator without COUNT(*) over a
 million rows, and no deletion."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
@@ -36,6 +43,14 @@ class CappedCountPaginator(Paginator):
     is_capped = False
 
 
+def _sorted_after_search(field):
+    if not isinstance(field, str):
+        return field
+    name = field.lstrip("-")
+    expression = Coalesce(F(name), F(name))
+    return expression.desc() if field.startswith("-") else expression.asc()
+
+
 class DeskScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin over customer data, narrowed to the signed-in staff member's desk (R15).
 
@@ -49,7 +64,9 @@ class DeskScopedAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     search_help_text = _(
-        "企保ネットコード・ユーザーID・管理番号・Eメールアドレス・シリアル番号の完全一致で検索します。"
+        "企保ネットコード・ユーザーID・管理番号・Eメールアドレス（3文字以上の一部でも）、"
+        "お客様名（2文字以上の一部でも）、シリアル番号で検索します。"
+        "全角・半角、大文字・小文字は区別しません。"
     )
 
     def __init__(self, model, admin_site) -> None:
@@ -70,13 +87,22 @@ class DeskScopedAdmin(admin.ModelAdmin):
             raise Http404(_("見つかりません。"))
         return found
 
+    def get_ordering(self, request):
+        """Search results (at most ``SEARCH_ID_LIMIT`` primary keys) are sorted after they are
+        found: ordered by a plain column, PostgreSQL would walk that column's index over the
+        whole table looking for them. ``COALESCE(col, col)`` sorts alike and no index serves it."""
+        ordering = super().get_ordering(request) or self.model._meta.ordering
+        if not request.GET.get(SEARCH_VAR, "").strip():
+            return ordering
+        return [_sorted_after_search(field) for field in ordering]
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not self.search_paths:
             return super().get_search_results(request, queryset, search_term)
         if not term:
             return queryset, False
-        return desk_selectors.search_exact(queryset, term, self.search_paths), False
+        return desk_selectors.search(queryset, term, self.search_paths), False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -88,6 +114,26 @@ class DeskScopedAdmin(admin.ModelAdmin):
             audit.Actor.staff_user(request.user, client_ip(request)),
             changed_fields=list(form.changed_data),
         )
+
+    def audit_trail_query(self, obj) -> dict[str, str]:
+        """The audit log's filter for ``obj``: its user's whole trail for a customer user,
+        else the events about the object itself."""
+        return {"object_type": obj._meta.model_name, "object_id": str(obj.pk)}
+
+    def audit_trail_url(self, request, obj) -> str:
+        if not request.user.has_perm("issuance.view_auditevent"):
+            return ""
+        url = reverse(f"{self.admin_site.name}:issuance_auditevent_changelist")
+        return f"{url}?{urlencode(self.audit_trail_query(obj))}"
+
+    def history_view(self, request, object_id, extra_context=None):
+        """「履歴」 is the audit trail of the object (Django's own history stays empty: the
+        services write the audit log, not LogEntry)."""
+        obj = self.get_object(request, object_id)
+        url = self.audit_trail_url(request, obj)
+        if not url or not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        return HttpResponseRedirect(url)
 
 
 class ReadOnlyMixin:

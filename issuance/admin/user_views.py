@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from issuance import audit, roles
+from issuance import audit, desk_selectors, roles
 from issuance.admin import forms, printing
 from issuance.admin.export import ExportMixin
 from issuance.errors import ServiceError
@@ -105,10 +105,42 @@ class UserActionViews(ExportMixin):
     # --- reissue (R16, R05) -------------------------------------------------------------------
 
     def reissue_view(self, request, object_id: str):
+        """Two steps: the form, then a confirmation of what will happen to the current
+        certificates and notices; only the confirmed POST reissues."""
         user = self._user(request, object_id)
         require_permission(request, roles.REISSUE)
         form = forms.ReissueForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        confirmed = request.POST.get("confirmed") == "1" and "back" not in request.POST
+        if request.method == "POST" and form.is_valid() and "back" not in request.POST:
+            if not confirmed:
+                try:
+                    branch_number = reissue.next_branch_number(user)
+                except ServiceError as error:
+                    form.add_error(None, str(error.message))
+                    return self._render(
+                        request,
+                        user,
+                        form,
+                        title=_("再発行"),
+                        submit=_("確認へ進む"),
+                        extra={"action": "reissue"},
+                    )
+                return self._render(
+                    request,
+                    user,
+                    form,
+                    title=_("再発行の確認"),
+                    submit=_("再発行を確定する"),
+                    extra={
+                        "action": "reissue_confirm",
+                        "preview": desk_selectors.reissue_preview(
+                            user, form.cleaned_data["reason"], branch_number
+                        ),
+                        "reason_label": dict(form.fields["reason"].choices)[
+                            form.cleaned_data["reason"]
+                        ],
+                    },
+                )
             try:
                 record = reissue.reissue_notice(
                     user=user,
@@ -133,12 +165,14 @@ class UserActionViews(ExportMixin):
                         args=[user.pk, record.new_notice.pk],
                     )
                 )
+        if "back" in request.POST:
+            form = forms.ReissueForm(initial=request.POST.dict())
         return self._render(
             request,
             user,
             form,
             title=_("再発行"),
-            submit=_("再発行する"),
+            submit=_("確認へ進む"),
             extra={"action": "reissue"},
         )
 
@@ -194,7 +228,7 @@ class UserActionViews(ExportMixin):
             else:
                 messages.success(
                     request,
-                    _("%(email)s 宛に更新のご案内を再送しました。") % {"email": certificate.email},
+                    _("更新のご案内を %(email)s 宛に再送しました。") % {"email": certificate.email},
                 )
                 return HttpResponseRedirect(self._user_url(user))
         return self._render(

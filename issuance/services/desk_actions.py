@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors, roles
+from issuance import audit, desk_selectors, labels, roles
 from issuance.errors import ServiceError
 from issuance.models import Certificate, InputLock, Notice
 from issuance.services import lockout
@@ -16,11 +16,26 @@ from issuance.services.certificates import revoke_certificate
 
 # The RFC 5280 reasons a desk may give, with the words the staff read.
 STAFF_REVOCATION_REASONS: dict[str, str] = {
-    "keyCompromise": _("鍵の危殆化（パソコンの紛失・盗難など）"),
-    "superseded": _("再発行・更新による置き換え"),
-    "affiliationChanged": _("所属の変更（退職・異動など）"),
-    "cessationOfOperation": _("利用の終了"),
-    "unspecified": _("その他"),
+    code: labels.REVOCATION_REASONS[code]
+    for code in (
+        "keyCompromise",
+        "superseded",
+        "affiliationChanged",
+        "cessationOfOperation",
+        "unspecified",
+    )
+}
+# When each applies, as the revoke form explains it to the clerk.
+STAFF_REVOCATION_HELP: dict[str, str] = {
+    "keyCompromise": _(
+        "パソコンの紛失・盗難、第三者に使われたおそれがあるときなど、証明書を悪用されるおそれがある場合。"
+    ),
+    "superseded": _("新しい証明書（再発行・更新）に切り替わり、この証明書が不要になった場合。"),
+    "affiliationChanged": _(
+        "ご担当者の退職・異動などで、このユーザーが証明書を使わなくなった場合。"
+    ),
+    "cessationOfOperation": _("お客様が企保ネットのご利用をやめる場合（解約など）。"),
+    "unspecified": _("上のどれにも当たらない場合。理由の詳細に必ず内容を入力してください。"),
 }
 
 

@@ -129,7 +129,7 @@ def test_r15_r16_r05_a_clerk_reissues_for_a_new_pc_and_the_customer_acquires(
     shot(page, "01-sign-in")
     page.click("input[type=submit]")
     page.wait_for_selector("text=団体保険課の状況")
-    assert page.locator("svg.kn-chart g.kn-col").count() == 36
+    assert page.locator("svg.kn-chart g.kn-col").count() == 37
     shot(page, "02-dashboard")
 
     page.goto(f"{live_server.url}/admin/issuance/kihonetuser/")
@@ -145,6 +145,9 @@ def test_r15_r16_r05_a_clerk_reissues_for_a_new_pc_and_the_customer_acquires(
     page.fill("textarea[name=note]", "パソコン入れ替えのためお電話あり")
     shot(page, "04-reissue-form")
     page.click("#kn-action-form input[type=submit]")
+    page.wait_for_selector("#kn-reissue-preview")  # what happens to the current certificate
+    assert old.serial in page.inner_text("#kn-reissue-preview")
+    page.click("#kn-action-form input[type=submit].default")
     page.wait_for_selector("h1:text('再発行完了の通知文書')")
     notice = Notice.objects.get(user=user, branch_number="002")
     assert "002" in page.inner_text(".fields")
@@ -166,5 +169,6 @@ def test_r15_r16_r05_a_clerk_reissues_for_a_new_pc_and_the_customer_acquires(
 
     page.goto(f"{live_server.url}/admin/issuance/kihonetuser/{user.pk}/change/")
     certificates = page.inner_text("#kn-certificates")
-    assert "失効" in certificates and "superseded" in certificates and new.serial in certificates
+    assert "失効" in certificates and "再発行・更新による置き換え" in certificates
+    assert new.serial in certificates
     shot(page, "07-user-screen-after-acquisition")

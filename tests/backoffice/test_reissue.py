@@ -203,15 +203,35 @@ def test_r16_the_screen_shows_the_services_refusal_beside_its_field(customer_use
 
 
 def test_r16_the_desk_reissues_from_the_users_screen(customer_user, clerk):
+    """The form, then the confirmation of what happens to the current certificate; only the
+    confirmed POST reissues."""
+    certificate = make_certificate(customer_user)
     client = staff_client(clerk)
     url = reverse("admin:issuance_kihonetuser_reissue", args=[customer_user.pk])
     page = client.get(url)
     assert page.status_code == 200 and "再発行理由" in page.content.decode()
+    assert "checked" not in page.content.decode().split('name="reason"')[1].split(">")[0]
     response = client.post(url, {"reason": "email_change", "new_email": ""})
     assert response.status_code == 200
     assert "新しいEメールアドレスが必要です" in response.content.decode()
+    confirm = client.post(url, {"reason": "pc_change", "note": "新しいPC"})
+    text = confirm.content.decode()
+    assert confirm.status_code == 200 and "再発行の確認" in text
+    assert "新しい枝番" in text and "002" in text and certificate.serial in text
+    assert "新しい枝番で証明書を取得した時点で失効します" in text
+    assert 'name="confirmed" value="1"' in text
+    assert not Notice.objects.filter(user=customer_user, branch_number="002").exists()
+    lost = client.post(url, {"reason": "pc_lost"}).content.decode()
+    assert "ただちに失効します" in lost
+    back = client.post(
+        url, {"reason": "pc_change", "note": "新しいPC", "confirmed": "1", "back": "1"}
+    )
+    assert "確認へ進む" in back.content.decode() and "新しいPC" in back.content.decode()
+    assert not Notice.objects.filter(user=customer_user, branch_number="002").exists()
     response = client.post(
-        url, {"reason": "pc_change", "note": "新しいPC"}, REMOTE_ADDR="192.0.2.44"
+        url,
+        {"reason": "pc_change", "note": "新しいPC", "confirmed": "1"},
+        REMOTE_ADDR="192.0.2.44",
     )
     notice = Notice.objects.get(user=customer_user, branch_number="002")
     assert response.status_code == 302

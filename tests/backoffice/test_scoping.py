@@ -59,7 +59,6 @@ def test_r15_typing_the_url_of_another_desks_object_gives_404(population, desks,
         notice = Notice.objects.filter(user=user).first()
         urls = [
             reverse("admin:issuance_kihonetuser_change", args=[user.pk]),
-            reverse("admin:issuance_kihonetuser_history", args=[user.pk]),
             reverse("admin:issuance_notice_change", args=[notice.pk]),
             reverse("admin:issuance_customer_change", args=[user.customer_id]),
             reverse("admin:issuance_kihonetuser_reissue", args=[user.pk]),
@@ -73,6 +72,9 @@ def test_r15_typing_the_url_of_another_desks_object_gives_404(population, desks,
             )
         for url in urls:
             assert client.get(url).status_code == (200 if mine else 404), url
+        # 「履歴」 leads to the user's audit trail, never to another desk's
+        history = client.get(reverse("admin:issuance_kihonetuser_history", args=[user.pk]))
+        assert history.status_code == (302 if mine else 404)
 
 
 @pytest.mark.parametrize("desk_name", DESKS)

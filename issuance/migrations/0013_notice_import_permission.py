@@ -27,7 +27,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("issuance", "0010_fingerprint_by_serial_audit_action_index"),
+        ("issuance", "0012_help_texts_without_rule_ids"),
         ("issuance", "0007_backoffice_roles"),
     ]
 
