@@ -382,6 +382,7 @@ def test_openapi_document_describes_every_endpoint(client):
         "/api/v1/enrollments/{token}/certificate",
         "/api/v1/renewals/challenge",
         "/api/v1/renewals",
+        "/api/v1/certificates/{serial}/status",
     }
 
 
