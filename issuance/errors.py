@@ -4,6 +4,7 @@ The status codes are the ones the API and the pages show (「ステータスコ�
 the manual; the others are ours, listed in the OpenAPI document).
 """
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -32,11 +33,20 @@ class InputMismatchError(ServiceError):
 
 
 class LockedError(ServiceError):
+    """The lock's end (``locked_until``, when known) is in ``detail`` for the API and the page."""
+
     status_code = "3430"
     http_status = 429
     message = _(
         "入力誤りが続いたため、しばらくの間お手続きを受け付けられません。時間をおいてから再度お試しください。"
     )
+
+    def __init__(self, message=None, *, locked_until=None) -> None:
+        self.locked_until = locked_until
+        super().__init__(
+            message,
+            detail={"locked_until": timezone.localtime(locked_until)} if locked_until else None,
+        )
 
 
 class NoticeUsedError(ServiceError):

@@ -203,12 +203,22 @@ KIHONET_RENEWAL_REVOKES_OLD = env_bool("KIHONET_RENEWAL_REVOKES_OLD", False)
 KIHONET_RENEWAL_CHALLENGE_MINUTES = env_int("KIHONET_RENEWAL_CHALLENGE_MINUTES", 5)
 KIHONET_CLIENT_TOOL_PORT = env_int("KIHONET_CLIENT_TOOL_PORT", 47115)
 KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 15)
+# Brute force on the six fields (R03): a person (企保ネットコード and ユーザーID) is locked after
+# this many mismatches within the window, an address after its own limit; a company whose users
+# get the company limit of mismatches within the window alerts the desk (dashboard), and is not
+# locked. Counted atomically in the shared cache before each try is evaluated.
+KIHONET_INPUT_LOCK_MAX_FAILURES = env_int("KIHONET_INPUT_LOCK_MAX_FAILURES", 5)
+KIHONET_INPUT_LOCK_ADDRESS_MAX_FAILURES = env_int("KIHONET_INPUT_LOCK_ADDRESS_MAX_FAILURES", 20)
+KIHONET_INPUT_LOCK_WINDOW_SECONDS = env_int("KIHONET_INPUT_LOCK_WINDOW_SECONDS", 60 * 60)
+KIHONET_INPUT_LOCK_SECONDS = env_int("KIHONET_INPUT_LOCK_SECONDS", 60 * 60)
+KIHONET_INPUT_ALERT_COMPANY_FAILURES = env_int("KIHONET_INPUT_ALERT_COMPANY_FAILURES", 50)
 # The reverse proxies whose X-Forwarded-For and client-certificate headers are believed.
 KIHONET_TRUSTED_PROXIES = env_list("KIHONET_TRUSTED_PROXIES", [])
 
 # --- The back office -----------------------------------------------------------------------
 # Staff sign in with a password and a TOTP code (django-otp); after this many failures for one
-# username within the window the username is locked for the lock time (counted in the cache).
+# username (normalised as authentication does) within the window the username is locked for the
+# lock time (counted atomically in the cache before each try; the lock is an InputLock row).
 KIHONET_STAFF_LOGIN_MAX_FAILURES = env_int("KIHONET_STAFF_LOGIN_MAX_FAILURES", 5)
 KIHONET_STAFF_LOGIN_WINDOW_SECONDS = env_int("KIHONET_STAFF_LOGIN_WINDOW_SECONDS", 15 * 60)
 KIHONET_STAFF_LOGIN_LOCK_SECONDS = env_int("KIHONET_STAFF_LOGIN_LOCK_SECONDS", 15 * 60)

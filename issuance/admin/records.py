@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
 
-from issuance import desk_selectors
+from issuance import audit, desk_selectors, roles
+from issuance.admin.forms import ReasonForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
+from issuance.errors import ServiceError
 from issuance.models import AuditEvent, CrlPublication, Enrollment, InputLock, RenewalChallenge
+from issuance.requests import client_ip
+from issuance.services import desk_actions, staff_login
 
 
 @admin.register(AuditEvent)
@@ -56,16 +70,81 @@ class EnrollmentAdmin(ReadOnlyMixin, DeskScopedAdmin):
 
 @admin.register(InputLock)
 class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
-    """Locks by 企保ネットコード of the desk's customers; locks by address for supervisors.
-    Lifting is an action on the user screen (permission lift_input_lock)."""
+    """Locks of the desk's customers' users; locks by address and of staff sign-in for
+    supervisors. An active lock is lifted here (or on the user screen): a reason is required,
+    and the lifting is audited (permission lift_input_lock)."""
 
-    list_display = ["kind", "value", "locked_at", "locked_until", "lifted_at", "lifted_by"]
+    list_display = [
+        "kind",
+        "value",
+        "user_id",
+        "locked_at",
+        "locked_until",
+        "state",
+        "lifted_by",
+        "lift_link",
+    ]
     list_select_related = ["lifted_by"]
     list_filter = ["kind"]
-    search_fields = ["=value"]
+    search_fields = ["=value", "=user_id"]
+    sortable_by = []
 
     def scope_queryset(self, request, queryset):
         return desk_selectors.staff_scope(request.user).input_locks(queryset)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact, and on the username as staff sign-in sees it (full-width typed alike)."""
+        term = staff_login.normalize(search_term)
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(value=term) | Q(user_id=term)), False
+
+    def get_urls(self):
+        lift = path(
+            "<int:lock_id>/lift/",
+            self.admin_site.admin_view(self.lift_view),
+            name="issuance_inputlock_lift",
+        )
+        return [lift, *super().get_urls()]
+
+    @admin.display(description=_("状態"))
+    def state(self, lock: InputLock) -> str:
+        if lock.lifted_at:
+            return _("%(at)s 解除") % {"at": date_format(localtime(lock.lifted_at), "Y/m/d H:i")}
+        return _("ロック中") if lock.is_active() else _("期限切れ")
+
+    @admin.display(description=_("操作"))
+    def lift_link(self, lock: InputLock) -> str:
+        if not lock.is_active():
+            return ""
+        url = reverse("admin:issuance_inputlock_lift", args=[lock.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("ロック解除"))
+
+    def lift_view(self, request, lock_id: int):
+        if not request.user.has_perm(roles.LIFT_LOCK):
+            raise PermissionDenied(roles.LIFT_LOCK)
+        lock = get_object_or_404(self.get_queryset(request), pk=lock_id)  # 404 outside the desk
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                desk_actions.lift_input_lock(
+                    lock,
+                    reason=form.cleaned_data["reason"],
+                    actor=audit.Actor.staff_user(request.user, client_ip(request)),
+                )
+            except ServiceError as error:
+                form.add_error(None, str(error.message))
+            else:
+                messages.success(request, _("ロックを解除しました。"))
+                return HttpResponseRedirect(reverse("admin:issuance_inputlock_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("ロックの解除"),
+            "lock": lock,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/issuance/inputlock/lift.html", context)
 
 
 @admin.register(RenewalChallenge)

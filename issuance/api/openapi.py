@@ -10,7 +10,7 @@ STATUS_CODES = {
     "3410": "項目の形式の誤り（errors に項目ごとのメッセージ）",
     "3413": "データが大きすぎる",
     "3420": "入力情報エラー（どの項目かは示さない）",
-    "3430": "入力誤りが続いたためのロック",
+    "3430": "入力誤りが続いたためのロック（locked_until に解除予定日時）",
     "3431": "更新のチャレンジの要求が多すぎる",
     "3440": "使用済みの通知文書（再発行が必要、desks に照会先）",
     "3450": "受付番号が無効または期限切れ",
@@ -80,6 +80,7 @@ SCHEMAS = {
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
             },
             "desks": {"type": "array", "items": {"type": "object"}},
+            "locked_until": {"type": "string", "format": "date-time"},
         },
     },
     "EnrollmentRequest": {
