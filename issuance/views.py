@@ -14,7 +14,7 @@ from django.views.generic import TemplateView
 
 from issuance import login_check as checks
 from issuance import selectors
-from issuance.errors import NoticeUsedError, ServiceError, TokenError
+from issuance.errors import LockedError, NoticeUsedError, ServiceError, TokenError
 from issuance.forms import EnrollmentForm
 from issuance.requests import client_ip
 from issuance.services import enrollment
@@ -76,6 +76,8 @@ class EnrollView(View):
             )
         except NoticeUsedError as error:
             return self.render(request, form, error=error, desks=error.detail["desks"])
+        except LockedError as error:  # 3430: until when (None while it is being written)
+            return self.render(request, form, error=error, locked_until=error.locked_until)
         except ServiceError as error:
             return self.render(request, form, error=error)
         request.session[SESSION_TOKEN] = token

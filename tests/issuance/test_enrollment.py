@@ -343,6 +343,16 @@ def test_twenty_mismatches_from_one_address_lock_the_address():
     assert lock.value == "198.51.100.7" and refused.value.locked_until == lock.locked_until
 
 
+def test_r03_the_lock_page_keeps_its_text_and_knows_when_the_lock_ends(client):
+    notice = make_notice()
+    for _ in range(5):
+        client.post(reverse("issuance:enroll"), fields_of(notice, year="1999"))
+    response = client.post(reverse("issuance:enroll"), fields_of(notice))
+    html = response.content.decode()
+    assert "ステータスコード：3430" in html and str(LockedError.message) in html
+    assert response.context["locked_until"] == InputLock.objects.get().locked_until
+
+
 def test_a_match_does_not_count_against_the_limits(settings):
     """Starting again (キャンセル on the confirmation, R04) is no mismatch."""
     notice = make_notice()
