@@ -13,6 +13,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from issuance import audit, desk_selectors, roles
 from issuance.admin.forms import ReasonForm
@@ -68,26 +69,27 @@ class EnrollmentAdmin(ReadOnlyMixin, DeskScopedAdmin):
     sortable_by = []
 
 
+def _short(moment) -> str:
+    return date_format(localtime(moment), "Y/m/d H:i")
+
+
 @admin.register(InputLock)
 class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
     """Locks of the desk's customers' users; locks by address and of staff sign-in for
     supervisors. An active lock is lifted here (or on the user screen): a reason is required,
     and the lifting is audited (permission lift_input_lock)."""
 
-    list_display = [
-        "kind",
-        "value",
-        "user_id",
-        "locked_at",
-        "locked_until",
-        "state",
-        "lifted_by",
-        "lift_link",
-    ]
+    list_display = ["kind", "target", "period", "state", "lift_link"]
     list_select_related = ["lifted_by"]
     list_filter = ["kind"]
     search_fields = ["=value", "=user_id"]
+    search_help_text = gettext_lazy(
+        "企保ネットコード・ユーザーID・IPアドレス・職員のユーザー名の完全一致で検索します。"
+    )
     sortable_by = []
+
+    class Media:
+        css = {"all": ["issuance/admin-backoffice.css"]}
 
     def scope_queryset(self, request, queryset):
         return desk_selectors.staff_scope(request.user).input_locks(queryset)
@@ -107,13 +109,29 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
         )
         return [lift, *super().get_urls()]
 
-    @admin.display(description=_("状態"))
+    @admin.display(description=gettext_lazy("対象"))
+    def target(self, lock: InputLock) -> str:
+        if lock.user_id:
+            return _("%(code)s・ユーザーID %(user_id)s") % {
+                "code": lock.value,
+                "user_id": lock.user_id,
+            }
+        return lock.value
+
+    @admin.display(description=gettext_lazy("ロック日時～解除予定"))
+    def period(self, lock: InputLock) -> str:
+        return f"{_short(lock.locked_at)}～{_short(lock.locked_until)}"
+
+    @admin.display(description=gettext_lazy("状態"))
     def state(self, lock: InputLock) -> str:
         if lock.lifted_at:
-            return _("%(at)s 解除") % {"at": date_format(localtime(lock.lifted_at), "Y/m/d H:i")}
+            return _("%(at)s 解除（%(by)s）") % {
+                "at": _short(lock.lifted_at),
+                "by": lock.lifted_by or _("システム"),
+            }
         return _("ロック中") if lock.is_active() else _("期限切れ")
 
-    @admin.display(description=_("操作"))
+    @admin.display(description=gettext_lazy("操作"))
     def lift_link(self, lock: InputLock) -> str:
         if not lock.is_active():
             return ""
