@@ -425,7 +425,9 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
     sent, failed, available = _reminder_counts(desk, _aware(today))
     scope = StaffScope(desk=desk) if desk else StaffScope(everything=True)
     locks = scope.input_locks(
-        InputLock.objects.filter(lifted_at__isnull=True, locked_until__gt=now)
+        InputLock.objects.filter(lifted_at__isnull=True, locked_until__gt=now).exclude(
+            kind=InputLock.Kind.STAFF_LOGIN  # customers' locks only
+        )
     )
     return Dashboard(
         desk_name=desk.name if desk else "",

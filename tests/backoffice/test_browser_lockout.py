@@ -1,16 +1,19 @@
 """In headless Chromium: a clerk's sign-in is locked after five failures (one message for every
-failure, the same under a full-width spelling of the name); a supervisor sees the lock on the
-入力ロック list and lifts it with a reason; the clerk signs in. Screenshots at 1280 and 375 px
-go to artifacts/screenshots/."""
+failure, the same under a full-width spelling of the name); a supervisor sees on the dashboard a
+company whose user IDs someone is trying, sees the lock on the 入力ロック list and lifts it with a
+reason; the clerk signs in. Screenshots at 1280 and 375 px go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
 import pytest
 
 from issuance import roles
+from issuance.errors import InputMismatchError
 from issuance.models import AuditEvent, InputLock
+from issuance.services import enrollment
 from tests.backoffice.helpers import PASSWORD, current_code, desk, make_staff
 from tests.backoffice.test_browser_desk import browser_page, reference_data, shot  # noqa: F401
+from tests.factories import make_customer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,8 +50,25 @@ def test_a_supervisor_lifts_a_clerks_sign_in_lock_on_the_lock_screen(
     sign_in(page, url, clerk.username, PASSWORD, current_code(clerk))
     assert "一時的にロックされています" in page.locator(".errornote").inner_text()
 
+    settings.KIHONET_INPUT_ALERT_COMPANY_FAILURES = 3
+    customer = make_customer(product_lines=("総合福祉団体定期保険",), name="デモ商事株式会社")
+    for n in range(3):  # someone tries user IDs of デモ商事: its desk is alerted
+        with pytest.raises(InputMismatchError):
+            enrollment.start_enrollment(
+                enrollment.NoticeFields(
+                    customer.kihonet_code, "ZZ99999999", f"ZZ{n:05d}", "2026", "001", "x@x.jp"
+                ),
+                ip_address=f"203.0.113.{n + 1}",
+            )
+
     page.context.clear_cookies()
     sign_in(page, url, supervisor.username, PASSWORD, current_code(supervisor))
+    assert page.locator(".kn-card", has_text="入力ロック中").inner_text().endswith("0")  # staff's
+    alert = page.locator("#kn-mismatch-alerts")
+    assert "デモ商事株式会社" in alert.inner_text() and customer.kihonet_code in alert.inner_text()
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        shot(page, f"lock-00-dashboard-alert-{width}")
     page.goto(f"{url}/admin/issuance/inputlock/")
     row = page.locator("#result_list tbody tr", has_text=clerk.username)
     assert "職員のサインイン" in row.inner_text() and "ロック中" in row.inner_text()

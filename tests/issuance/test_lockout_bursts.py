@@ -295,6 +295,7 @@ def test_r03_the_lock_holds_while_its_row_is_active_though_the_count_expired(set
         start(notice)
 
 
+@pytest.mark.redis
 def test_r03_the_count_is_kept_no_longer_than_the_lock(redis_cache, settings):
     settings.KIHONET_INPUT_LOCK_SECONDS = 600
     notice = make_notice()
