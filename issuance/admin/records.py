@@ -19,7 +19,14 @@ from issuance import audit, desk_selectors, roles
 from issuance.admin.forms import ReasonForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
 from issuance.errors import ServiceError
-from issuance.models import AuditEvent, CrlPublication, Enrollment, InputLock, RenewalChallenge
+from issuance.models import (
+    AuditEvent,
+    CrlPublication,
+    Enrollment,
+    InputLock,
+    MismatchAlert,
+    RenewalChallenge,
+)
 from issuance.requests import client_ip
 from issuance.services import desk_actions, staff_login
 
@@ -163,6 +170,19 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/issuance/inputlock/lift.html", context)
+
+
+@admin.register(MismatchAlert)
+class MismatchAlertAdmin(ReadOnlyMixin, DeskScopedAdmin):
+    """Companies whose many mismatches alerted the desk (the dashboard shows the last day's)."""
+
+    list_display = ["raised_at", "kihonet_code", "failures", "window_seconds"]
+    search_fields = ["=kihonet_code"]
+    search_help_text = gettext_lazy("企保ネットコードの完全一致で検索します。")
+    sortable_by = []
+
+    def scope_queryset(self, request, queryset):
+        return desk_selectors.staff_scope(request.user).mismatch_alerts(queryset)
 
 
 @admin.register(RenewalChallenge)

@@ -172,7 +172,7 @@ def test_r03_many_mismatches_for_a_company_alert_its_desk_on_the_dashboard(busy_
     settings.KIHONET_INPUT_ALERT_COMPANY_FAILURES = 6
     code = busy_user.customer.kihonet_code
     clerk = staff_client(make_staff(roles.CLERK, desk("企業保険サービス課")))
-    assert "入力誤りの集中" not in clerk.get(reverse("admin:index")).content.decode()
+    assert "kn-mismatch-alerts" not in clerk.get(reverse("admin:index")).content.decode()
     for n in range(6):
         with pytest.raises(InputMismatchError):
             enrollment.start_enrollment(
@@ -185,7 +185,7 @@ def test_r03_many_mismatches_for_a_company_alert_its_desk_on_the_dashboard(busy_
     assert "入力誤りの集中（直近24時間）" in page and code in page
     assert busy_user.customer.name in page and "60分間に6件" in page
     other = staff_client(make_staff(roles.CLERK, desk("団体保険課")))
-    assert "入力誤りの集中" not in other.get(reverse("admin:index")).content.decode()
+    assert "kn-mismatch-alerts" not in other.get(reverse("admin:index")).content.decode()
     supervisor = staff_client(make_staff(roles.SUPERVISOR))
     assert code in supervisor.get(reverse("admin:index")).content.decode()
 
@@ -268,3 +268,19 @@ def test_search_terms_are_classified_by_their_form():
     assert set(kinds("1A2B3C4D5E6F7A8B9C0D")) == {"serial"}
     assert kinds("山田") == {}
     assert kinds("１２３４５６７８")["kihonet_code"] == ["12345678"]  # full-width typed
+
+
+def test_r03_the_mismatch_alerts_list_is_scoped_to_the_desk(busy_user):
+    from issuance.models import MismatchAlert
+
+    MismatchAlert.objects.create(
+        kihonet_code=busy_user.customer.kihonet_code, failures=50, window_seconds=3600
+    )
+    MismatchAlert.objects.create(kihonet_code="99999999", failures=50, window_seconds=3600)
+    url = reverse("admin:issuance_mismatchalert_changelist")
+    clerk = staff_client(make_staff(roles.CLERK, desk("企業保険サービス課")))
+    page = clerk.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert busy_user.customer.kihonet_code in html and "99999999" not in html
+    assert "99999999" in staff_client(make_staff(roles.SUPERVISOR)).get(url).content.decode()
