@@ -4,10 +4,10 @@ after repeated failures, and the desk's dashboard on the index page."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.utils.translation import gettext_lazy as _
+from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
-from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from issuance import desk_selectors
@@ -15,37 +15,50 @@ from issuance.models import ServiceDesk
 from issuance.requests import client_ip
 from issuance.services import staff_login
 
-LOCKED_MESSAGE = _(
-    "サインインの失敗が続いたため、このアカウントは一時的にロックされています。"
-    "15分ほど時間をおいてから再度お試しください。解除を急ぐ場合は管理者にご連絡ください。"
-)
+INVALID_LOGIN_MESSAGE = gettext_lazy("ユーザー名、パスワードまたは認証コードが正しくありません。")
+
+
+def locked_message() -> str:
+    return _(
+        "サインインの失敗が続いたため、このアカウントは一時的にロックされています。"
+        "%(minutes)s分ほど時間をおいてから再度お試しください。"
+        "解除を急ぐ場合はスーパーバイザーにご連絡ください。"
+    ) % {"minutes": _minutes(settings.KIHONET_STAFF_LOGIN_LOCK_SECONDS)}
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, -(-seconds // 60))
+
+
+class OneTimeCodeInput(forms.TextInput):
+    """The code field is empty on every new page: a code once tried is spent."""
+
+    def format_value(self, value):
+        return None
 
 
 class StaffLoginForm(OTPAdminAuthenticationForm):
-    """Username, password and the 6-digit TOTP code, all on one page, every failure counted."""
+    """Username, password and the 6-digit TOTP code, all on one page, every try counted before
+    it is checked.
 
-    otp_error_messages = dict(
-        OTPAuthenticationFormMixin.otp_error_messages,
-        token_required=_("認証コード（6桁）を入力してください。"),
-        invalid_token=_(
-            "認証コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。"
-        ),
-        n_failed_attempts=_(
-            "認証コードの誤りが続いたため、しばらく認証できません。時間をおいて再度お試しください。"
-        ),
-        verification_not_allowed=_("現在、認証コードによる確認ができません。"),
-        device_required=_("認証デバイスを選択してください。"),
-    )
-    error_messages = dict(
-        AdminAuthenticationForm.error_messages,
-        invalid_login=_("ユーザー名、パスワードまたは認証コードが正しくありません。"),
-        inactive=_("このアカウントは利用できません。"),
-    )
+    Every failure shows one and the same message and the same page: a right password with a
+    wrong or missing code must not be told from a wrong password."""
+
     otp_token = forms.CharField(
-        label=_("認証コード（6桁）"),
+        label=gettext_lazy("認証コード（6桁）"),
         required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+    @property
+    def lock_help(self) -> str:
+        return _(
+            "認証アプリ（TOTP）に表示されている6桁の数字を入力してください。"
+            "%(failures)s回続けて失敗すると%(minutes)s分間サインインできなくなります。"
+        ) % {
+            "failures": settings.KIHONET_STAFF_LOGIN_MAX_FAILURES,
+            "minutes": _minutes(settings.KIHONET_STAFF_LOGIN_LOCK_SECONDS),
+        }
 
     def _chosen_device(self, user):
         """Staff have one authenticator app: its TOTP device when none was chosen."""
@@ -55,22 +68,28 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
             device = devices[0] if len(devices) == 1 else None
         return device
 
+    def _update_form(self, user):
+        """django-otp shows the password again and lists the devices once the password was
+        right; here the page stays the same whatever was wrong."""
+
     def clean(self):
-        username = self.data.get("username", "")
-        if staff_login.is_locked(username):
-            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
+        username = self.cleaned_data.get("username") or ""  # normalised as authentication does
+        if not username or not self.cleaned_data.get("password"):
+            return self.cleaned_data  # the field's own 「必須」 error; nothing was checked
+        try:
+            attempt = staff_login.begin(username)
+        except staff_login.StaffLoginLocked:
+            raise forms.ValidationError(locked_message(), code="locked") from None
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            self._count_failure(username)
-            raise
-        staff_login.forget_failures(username)
+            self.user_cache = None
+            ip_address = client_ip(self.request) if self.request else None
+            if staff_login.failed(attempt, ip_address):
+                raise forms.ValidationError(locked_message(), code="locked") from None
+            raise forms.ValidationError(INVALID_LOGIN_MESSAGE, code="invalid_login") from None
+        staff_login.succeeded(attempt)
         return cleaned
-
-    def _count_failure(self, username: str) -> None:
-        ip_address = client_ip(self.request) if self.request else None
-        if staff_login.record_failure(username, ip_address):
-            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
 
 
 CHART_STEP = 30
@@ -115,9 +134,9 @@ def expiry_chart(months: list[desk_selectors.MonthBar]) -> dict:
 
 
 class KihonetAdminSite(OTPAdminSite):
-    site_header = _("企保ネット バックオフィス")
-    site_title = _("企保ネット バックオフィス")
-    index_title = _("ダッシュボード")
+    site_header = gettext_lazy("企保ネット バックオフィス")
+    site_title = gettext_lazy("企保ネット バックオフィス")
+    index_title = gettext_lazy("ダッシュボード")
     login_form = StaffLoginForm
     login_template = "admin/kihonet_login.html"
     index_template = "admin/kihonet_index.html"
@@ -133,6 +152,9 @@ class KihonetAdminSite(OTPAdminSite):
             "dashboard": figures,
             "chart": expiry_chart(figures.months) if figures else None,
             "dashboard_desk": desk,
+            "mismatch_alerts": []
+            if scope.is_empty
+            else desk_selectors.recent_mismatch_alerts(request.user, desk),
             "dashboard_desks": ServiceDesk.objects.all() if scope.everything else [],
             "staff_scope": scope,
             **(extra_context or {}),

@@ -25,6 +25,7 @@ from issuance.models import (
     DeskContact,
     InputLock,
     KihonetUser,
+    MismatchAlert,
     Notice,
     ReissueRecord,
     ServiceDesk,
@@ -56,13 +57,23 @@ class StaffScope:
         return queryset.filter(_desk_customer_filter(self.desk, customer_path))
 
     def input_locks(self, queryset: QuerySet[InputLock]) -> QuerySet[InputLock]:
-        """Locks by 企保ネットコード of the desk's customers; locks by address: supervisors."""
+        """Locks of the desk's customers' users; locks by address or of staff sign-in: supervisors."""
         if self.everything:
             return queryset
         if self.desk is None:
             return queryset.none()
         codes = Customer.objects.for_desk(self.desk).filter(kihonet_code=OuterRef("value"))
-        return queryset.filter(kind=InputLock.Kind.KIHONET_CODE).filter(Exists(codes))
+        customer_kinds = [InputLock.Kind.PERSON, InputLock.Kind.KIHONET_CODE]
+        return queryset.filter(kind__in=customer_kinds).filter(Exists(codes))
+
+    def mismatch_alerts(self, queryset: QuerySet[MismatchAlert]) -> QuerySet[MismatchAlert]:
+        """Alerts on the desk's customers (by 企保ネットコード); every alert for supervisors."""
+        if self.everything:
+            return queryset
+        if self.desk is None:
+            return queryset.none()
+        codes = Customer.objects.for_desk(self.desk).filter(kihonet_code=OuterRef("kihonet_code"))
+        return queryset.filter(Exists(codes))
 
 
 NO_SCOPE = StaffScope()
@@ -376,7 +387,11 @@ def user_overview(user: KihonetUser, now: datetime | None = None) -> UserOvervie
             .order_by("-created_at")
         ),
         input_locks=list(
-            InputLock.objects.filter(kind=InputLock.Kind.KIHONET_CODE, value=customer.kihonet_code)
+            InputLock.objects.filter(value=customer.kihonet_code)
+            .filter(
+                Q(kind=InputLock.Kind.PERSON, user_id=user.user_id)
+                | Q(kind=InputLock.Kind.KIHONET_CODE)
+            )
             .select_related("lifted_by")
             .order_by("-locked_at")[:20]
         ),
@@ -545,8 +560,8 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
     sent, failed, available = _reminder_counts(desk, _aware(today))
     scope = StaffScope(desk=desk) if desk else StaffScope(everything=True)
     locks = scope.input_locks(
-        InputLock.objects.filter(
-            kind=InputLock.Kind.KIHONET_CODE, lifted_at__isnull=True, locked_until__gt=now
+        InputLock.objects.filter(lifted_at__isnull=True, locked_until__gt=now).exclude(
+            kind=InputLock.Kind.STAFF_LOGIN  # customers' locks only
         )
     )
     return Dashboard(
@@ -558,6 +573,33 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
         months=_expiry_chart(certificates, now),
         reminders_available=available,
     )
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert: MismatchAlert
+    customer: Customer | None
+
+
+MISMATCH_ALERT_HOURS = 24
+
+
+def recent_mismatch_alerts(user, desk: ServiceDesk | None, now: datetime | None = None) -> list:
+    """The companies whose many mismatches alerted the desk in the last 24 hours (not cached:
+    the desk must see an attack at once), each with its customer when there is one."""
+    now = now or timezone.now()
+    scope = staff_scope(user)
+    if desk is not None:
+        scope = StaffScope(desk=desk)
+    alerts = list(
+        scope.mismatch_alerts(
+            MismatchAlert.objects.filter(raised_at__gt=now - timedelta(hours=MISMATCH_ALERT_HOURS))
+        ).order_by("-raised_at")[:20]
+    )
+    customers = Customer.objects.in_bulk(
+        {alert.kihonet_code for alert in alerts}, field_name="kihonet_code"
+    )
+    return [AlertRow(alert, customers.get(alert.kihonet_code)) for alert in alerts]
 
 
 def _dashboard_key(desk: ServiceDesk | None, now: datetime) -> str:

@@ -44,7 +44,8 @@ def japanese_time(moment: datetime) -> str:
 
 
 class LockedError(ServiceError):
-    """The input lock: says until when, what to do and whom to call (the page names the desk)."""
+    """The input lock: says until when, what to do and whom to call (the page names the desk).
+    The lock's end (``locked_until``, when known) is in ``detail`` for the API and the page."""
 
     status_code = "3430"
     http_status = 429
@@ -52,19 +53,19 @@ class LockedError(ServiceError):
         "入力誤りが続いたため、しばらくの間お手続きを受け付けられません。時間をおいてから再度お試しください。"
     )
 
-    def __init__(self, locked_until: datetime | None = None) -> None:
+    def __init__(self, message=None, *, locked_until: datetime | None = None) -> None:
         self.locked_until = locked_until
-        if locked_until is None:
-            super().__init__()
-            return
-        super().__init__(
-            _(
+        if message is None and locked_until is not None:
+            message = _(
                 "入力誤りが続いたため、%(until)sまでお手続きを受け付けられません。"
                 "「ユーザーIDのお知らせ」の内容をご確認のうえ、%(until)s以降に再度お試しください。"
                 "お急ぎの場合は照会先にご連絡ください。"
-            )
-            % {"until": japanese_time(locked_until)},
-            detail={"locked_until": locked_until.isoformat()},
+            ) % {"until": japanese_time(locked_until)}
+        super().__init__(
+            message,
+            detail={"locked_until": timezone.localtime(locked_until).isoformat()}
+            if locked_until
+            else None,
         )
 
 

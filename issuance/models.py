@@ -493,17 +493,28 @@ class Enrollment(models.Model):
 
 
 class InputLock(models.Model):
-    """A lock after repeated mismatches of the six fields, by 企保ネットコード or by address.
+    """A lock after repeated failures: of the six fields for one person (企保ネットコード and
+    ユーザーID) or from one address, or of a staff member's sign-in.
 
-    The counting happens in the shared cache; this row makes the lock visible to staff.
+    This row is the lock: it is enforced while active (until ``locked_until``, unless lifted),
+    and staff see and lift this row. The shared cache only counts the attempts (issuance.attempts).
+    Locks of kind ``kihonet_code`` (a whole company) are no longer made; old rows are history.
     """
 
     class Kind(models.TextChoices):
-        KIHONET_CODE = "kihonet_code", _("企保ネットコード")
+        PERSON = "person", _("ユーザー（企保ネットコード・ユーザーID）")
         IP_ADDRESS = "ip_address", _("IPアドレス")
+        STAFF_LOGIN = "staff_login", _("職員のサインイン")
+        KIHONET_CODE = "kihonet_code", _("企保ネットコード（会社単位、旧方式）")
 
     kind = models.CharField(_("種類"), max_length=20, choices=Kind.choices)
-    value = models.CharField(_("対象"), max_length=64, db_index=True)
+    value = models.CharField(
+        _("対象"),
+        max_length=150,
+        db_index=True,
+        help_text=_("企保ネットコード、IPアドレス、または職員のユーザー名"),
+    )
+    user_id = models.CharField(_("ユーザーID"), max_length=16, blank=True, default="")
     locked_at = models.DateTimeField(_("ロック日時"), default=timezone.now)
     locked_until = models.DateTimeField(_("ロック解除予定"))
     lifted_at = models.DateTimeField(_("解除日時"), null=True, blank=True)
@@ -523,10 +534,31 @@ class InputLock(models.Model):
         permissions = [("lift_input_lock", _("入力ロックを解除できる"))]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.PERSON:
+            return f"{self.get_kind_display()} {self.value} {self.user_id}"
         return f"{self.get_kind_display()} {self.value}"
 
     def is_active(self, at=None) -> bool:
         return self.lifted_at is None and (at or timezone.now()) < self.locked_until
+
+
+class MismatchAlert(models.Model):
+    """Many mismatches for one company (企保ネットコード) within the window: the desk is alerted
+    (dashboard) instead of the company being locked, since anyone who knows the 8-digit code
+    could otherwise lock every user of the company out."""
+
+    kihonet_code = models.CharField(_("企保ネットコード"), max_length=8, db_index=True)
+    raised_at = models.DateTimeField(_("検知日時"), default=timezone.now, db_index=True)
+    failures = models.PositiveIntegerField(_("入力誤りの件数"))
+    window_seconds = models.PositiveIntegerField(_("集計期間（秒）"))
+
+    class Meta:
+        verbose_name = _("入力誤りの集中")
+        verbose_name_plural = _("入力誤りの集中")
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kihonet_code} {self.failures}"
 
 
 class RenewalChallenge(models.Model):

@@ -22,6 +22,7 @@ _VIEW = [
     ("issuance", "view_reissuerecord"),
     ("issuance", "view_auditevent"),
     ("issuance", "view_inputlock"),
+    ("issuance", "view_mismatchalert"),
     ("issuance", "view_enrollment"),
 ]
 _EVERYDAY = [

@@ -164,7 +164,7 @@ class EnrollView(View):
             )
         except NoticeUsedError as error:
             return self.render(request, form, error=error, desks=error.detail["desks"])
-        except (InputMismatchError, LockedError) as error:
+        except (InputMismatchError, LockedError) as error:  # 3430 carries its end, if known
             return self.render(request, form, error=error, **_way_forward(form.cleaned_data))
         except ServiceError as error:
             return self.render(request, form, error=error)

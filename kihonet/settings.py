@@ -217,12 +217,23 @@ KIHONET_ENROLLMENT_TOKEN_MINUTES = env_int("KIHONET_ENROLLMENT_TOKEN_MINUTES", 1
 # How long after issuing, the same acquisition or renewal request sent again (its answer was
 # lost) gets the same certificate back, for the same public key only.
 KIHONET_ISSUE_REPLAY_HOURS = env_int("KIHONET_ISSUE_REPLAY_HOURS", 24)
+
+# Brute force on the six fields (R03): a person (企保ネットコード and ユーザーID) is locked after
+# this many mismatches within the window, an address after its own limit; a company whose users
+# get the company limit of mismatches within the window alerts the desk (dashboard), and is not
+# locked. Counted atomically in the shared cache before each try is evaluated.
+KIHONET_INPUT_LOCK_MAX_FAILURES = env_int("KIHONET_INPUT_LOCK_MAX_FAILURES", 5)
+KIHONET_INPUT_LOCK_ADDRESS_MAX_FAILURES = env_int("KIHONET_INPUT_LOCK_ADDRESS_MAX_FAILURES", 20)
+KIHONET_INPUT_LOCK_WINDOW_SECONDS = env_int("KIHONET_INPUT_LOCK_WINDOW_SECONDS", 60 * 60)
+KIHONET_INPUT_LOCK_SECONDS = env_int("KIHONET_INPUT_LOCK_SECONDS", 60 * 60)
+KIHONET_INPUT_ALERT_COMPANY_FAILURES = env_int("KIHONET_INPUT_ALERT_COMPANY_FAILURES", 50)
 # The reverse proxies whose X-Forwarded-For and client-certificate headers are believed.
 KIHONET_TRUSTED_PROXIES = env_list("KIHONET_TRUSTED_PROXIES", [])
 
 # --- The back office -----------------------------------------------------------------------
 # Staff sign in with a password and a TOTP code (django-otp); after this many failures for one
-# username within the window the username is locked for the lock time (counted in the cache).
+# username (normalised as authentication does) within the window the username is locked for the
+# lock time (counted atomically in the cache before each try; the lock is an InputLock row).
 KIHONET_STAFF_LOGIN_MAX_FAILURES = env_int("KIHONET_STAFF_LOGIN_MAX_FAILURES", 5)
 KIHONET_STAFF_LOGIN_WINDOW_SECONDS = env_int("KIHONET_STAFF_LOGIN_WINDOW_SECONDS", 15 * 60)
 KIHONET_STAFF_LOGIN_LOCK_SECONDS = env_int("KIHONET_STAFF_LOGIN_LOCK_SECONDS", 15 * 60)

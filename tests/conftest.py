@@ -25,6 +25,7 @@ def require(available: bool, what: str) -> None:
 # ``pytest -m postgres`` (or ``-m "not browser"``) selects exactly the tests that need it.
 MARKER_OF_FIXTURE = {
     "postgres": "postgres",
+    "redis_cache": "redis",
     "browser": "browser",
     "page": "browser",
     "phone_page": "browser",
@@ -88,3 +89,20 @@ def issuing_ca(settings, tmp_path):
     ca.reset()
     yield ca.create()
     ca.reset()
+
+
+@pytest.fixture
+def redis_cache():
+    """For tests of what the shared Redis cache guarantees (atomic counts across processes)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    default = caches["default"]
+    available = isinstance(default, RedisCache)
+    if available:
+        try:
+            default._cache.get_client().ping()
+        except Exception:
+            available = False
+    require(available, "Redis as the cache (set CACHE_URL)")
+    return default

@@ -12,6 +12,7 @@ from django.db.models.signals import post_migrate
 DATA_MIGRATIONS = [
     ("issuance.migrations.0002_contact_table", "load_contacts"),
     ("issuance.migrations.0007_backoffice_roles", "create_roles"),
+    ("issuance.migrations.0015_mismatch_alert_view_permission", "grant"),
     ("issuance.migrations.0013_notice_import_permission", "grant"),
     ("notifications.migrations.0002_default_schedule", "create_schedule"),
     ("notifications.migrations.0003_dashboard_schedule", "create_schedule"),

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from issuance import desk_selectors, labels
+from issuance import audit, desk_selectors, labels, roles
+from issuance.admin.forms import ReasonForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
-from issuance.models import AuditEvent, CrlPublication, Enrollment, InputLock, RenewalChallenge
+from issuance.errors import ServiceError
+from issuance.models import (
+    AuditEvent,
+    CrlPublication,
+    Enrollment,
+    InputLock,
+    MismatchAlert,
+    RenewalChallenge,
+)
+from issuance.requests import client_ip
+from issuance.services import desk_actions, staff_login
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -132,19 +152,113 @@ class EnrollmentAdmin(ReadOnlyMixin, DeskScopedAdmin):
     sortable_by = []
 
 
+def _short(moment) -> str:
+    return date_format(localtime(moment), "Y/m/d H:i")
+
+
 @admin.register(InputLock)
 class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
-    """Locks by 企保ネットコード of the desk's customers; locks by address for supervisors.
-    Lifting is an action on the user screen (permission lift_input_lock)."""
+    """Locks of the desk's customers' users; locks by address and of staff sign-in for
+    supervisors. An active lock is lifted here (or on the user screen): a reason is required,
+    and the lifting is audited (permission lift_input_lock)."""
 
-    list_display = ["kind", "value", "locked_at", "locked_until", "lifted_at", "lifted_by"]
+    list_display = ["kind", "target", "period", "state", "lift_link"]
     list_select_related = ["lifted_by"]
     list_filter = ["kind"]
-    search_fields = ["=value"]
-    search_help_text = _("企保ネットコードまたはIPアドレスの完全一致で検索します。")
+    search_fields = ["=value", "=user_id"]
+    search_help_text = gettext_lazy(
+        "企保ネットコード・ユーザーID・IPアドレス・職員のユーザー名の完全一致で検索します。"
+    )
+    sortable_by = []
+
+    class Media:
+        css = {"all": ["issuance/admin-backoffice.css"]}
 
     def scope_queryset(self, request, queryset):
         return desk_selectors.staff_scope(request.user).input_locks(queryset)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact, and on the username as staff sign-in sees it (full-width typed alike)."""
+        term = staff_login.normalize(search_term)
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(value=term) | Q(user_id=term)), False
+
+    def get_urls(self):
+        lift = path(
+            "<int:lock_id>/lift/",
+            self.admin_site.admin_view(self.lift_view),
+            name="issuance_inputlock_lift",
+        )
+        return [lift, *super().get_urls()]
+
+    @admin.display(description=gettext_lazy("対象"))
+    def target(self, lock: InputLock) -> str:
+        if lock.user_id:
+            return _("%(code)s・ユーザーID %(user_id)s") % {
+                "code": lock.value,
+                "user_id": lock.user_id,
+            }
+        return lock.value
+
+    @admin.display(description=gettext_lazy("ロック日時～解除予定"))
+    def period(self, lock: InputLock) -> str:
+        return f"{_short(lock.locked_at)}～{_short(lock.locked_until)}"
+
+    @admin.display(description=gettext_lazy("状態"))
+    def state(self, lock: InputLock) -> str:
+        if lock.lifted_at:
+            return _("%(at)s 解除（%(by)s）") % {
+                "at": _short(lock.lifted_at),
+                "by": lock.lifted_by or _("システム"),
+            }
+        return _("ロック中") if lock.is_active() else _("期限切れ")
+
+    @admin.display(description=gettext_lazy("操作"))
+    def lift_link(self, lock: InputLock) -> str:
+        if not lock.is_active():
+            return ""
+        url = reverse("admin:issuance_inputlock_lift", args=[lock.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("ロック解除"))
+
+    def lift_view(self, request, lock_id: int):
+        if not request.user.has_perm(roles.LIFT_LOCK):
+            raise PermissionDenied(roles.LIFT_LOCK)
+        lock = get_object_or_404(self.get_queryset(request), pk=lock_id)  # 404 outside the desk
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                desk_actions.lift_input_lock(
+                    lock,
+                    reason=form.cleaned_data["reason"],
+                    actor=audit.Actor.staff_user(request.user, client_ip(request)),
+                )
+            except ServiceError as error:
+                form.add_error(None, str(error.message))
+            else:
+                messages.success(request, _("ロックを解除しました。"))
+                return HttpResponseRedirect(reverse("admin:issuance_inputlock_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("ロックの解除"),
+            "lock": lock,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/issuance/inputlock/lift.html", context)
+
+
+@admin.register(MismatchAlert)
+class MismatchAlertAdmin(ReadOnlyMixin, DeskScopedAdmin):
+    """Companies whose many mismatches alerted the desk (the dashboard shows the last day's)."""
+
+    list_display = ["raised_at", "kihonet_code", "failures", "window_seconds"]
+    search_fields = ["=kihonet_code"]
+    search_help_text = gettext_lazy("企保ネットコードの完全一致で検索します。")
+    sortable_by = []
+
+    def scope_queryset(self, request, queryset):
+        return desk_selectors.staff_scope(request.user).mismatch_alerts(queryset)
 
 
 @admin.register(RenewalChallenge)

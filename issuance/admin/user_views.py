@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -246,9 +247,11 @@ class UserActionViews(ExportMixin):
         user = self._user(request, object_id)
         require_permission(request, roles.LIFT_LOCK)
         lock = get_object_or_404(
-            InputLock,
+            InputLock.objects.filter(
+                Q(kind=InputLock.Kind.PERSON, user_id=user.user_id)
+                | Q(kind=InputLock.Kind.KIHONET_CODE)
+            ),
             pk=lock_id,
-            kind=InputLock.Kind.KIHONET_CODE,
             value=user.customer.kihonet_code,
         )
         form = forms.ReasonForm(request.POST or None)

@@ -75,16 +75,21 @@ def _used_notice_error(notice: Notice) -> NoticeUsedError:
 def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[Enrollment, str]:
     """Step ⑥: the six fields against the notices; a one-time token for the next steps.
 
-    A mismatch is counted (and a lock written) outside any transaction, so the refusal does
-    not roll the count back.
+    The try is counted before the fields are compared (per person and per address, R03), so
+    no more wrong tries than the limit are ever evaluated; a mismatch keeps its count (and may
+    write the lock) outside any transaction, so the refusal does not roll it back.
     """
-    counts = lockout.check_not_locked(fields.kihonet_code, ip_address)
-    notices = _notices_of(fields.user_id)
-    notice = _matching_notice(fields, notices)
+    attempt = lockout.begin(fields.kihonet_code, fields.user_id, ip_address)
+    try:
+        notices = _notices_of(fields.user_id)
+        notice = _matching_notice(fields, notices)
+    except BaseException:
+        lockout.release(attempt)  # not evaluated: the slot is given back
+        raise
     if notice is None:
-        lockout.record_mismatch(fields.kihonet_code, ip_address)
+        lockout.failed(attempt)
         raise InputMismatchError()
-    lockout.forget_mismatches(fields.kihonet_code, counts)
+    lockout.release(attempt)
     if notice.is_used or selectors.is_replaced(notice, notices):
         raise _used_notice_error(notice)
     return _open_enrollment_for(notice, ip_address)

@@ -1,60 +1,98 @@
 """Staff sign-in throttling: after ``KIHONET_STAFF_LOGIN_MAX_FAILURES`` failed sign-ins for one
-username within the window, the username is locked for a while. Counted in the shared cache
-(Redis in production and CI), so the limit holds across processes."""
+username within the window, the username is locked for ``KIHONET_STAFF_LOGIN_LOCK_SECONDS``.
+
+The username is the one authentication sees (Django's NFKC normalisation of the username field),
+so ``ｃｌｅｒｋ＿ｘ`` and ``clerk_x`` are one account with one count. Every try takes its slot in
+the shared cache before the password is checked (issuance.attempts), so no more tries than the
+limit are ever checked, across processes. The lock is an InputLock row of kind ``staff_login``:
+it is what is enforced, what supervisors see, and what they lift (audited)."""
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q
+from django.utils import timezone
 
-from issuance import audit
+from issuance import attempts, audit
+from issuance.models import InputLock
+from issuance.services import lockout
+
+KIND = InputLock.Kind.STAFF_LOGIN
+USERNAME_MAX_LENGTH = 150
 
 
-def _digest(username: str) -> str:
-    return hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+class StaffLoginLocked(Exception):
+    """The username is locked (the form shows one message, whatever the password)."""
 
 
-def _failures_key(username: str) -> str:
-    return f"kihonet:staff-login:failures:{_digest(username)}"
+def normalize(username: str) -> str:
+    """The username as the sign-in form hands it to authentication (stripped, NFKC)."""
+    return AbstractBaseUser.normalize_username((username or "").strip())[:USERNAME_MAX_LENGTH]
 
 
-def _lock_key(username: str) -> str:
-    return f"kihonet:staff-login:locked:{_digest(username)}"
+def _condition(username: str) -> Q:
+    return Q(kind=KIND, value=username, user_id="")
+
+
+def active_lock(username: str) -> InputLock | None:
+    username = normalize(username)
+    return lockout.active_lock(_condition(username)) if username else None
 
 
 def is_locked(username: str) -> bool:
-    return bool(username) and cache.get(_lock_key(username)) is not None
+    return active_lock(username) is not None
 
 
-def record_failure(username: str, ip_address: str | None) -> bool:
-    """Counts a failed sign-in; True when this failure locks the username."""
+@dataclass(frozen=True)
+class SignInTry:
+    username: str
+    failures: int  # this try's place in the count (the limit's try may lock)
+
+
+def begin(username: str) -> SignInTry | None:
+    """Takes the try's slot; raises StaffLoginLocked. None when there is no username to count."""
+    username = normalize(username)
     if not username:
+        return None
+    if lockout.active_lock(_condition(username)) is not None:
+        raise StaffLoginLocked()
+    slot = attempts.Slot(
+        lockout.counter_key(KIND, username), settings.KIHONET_STAFF_LOGIN_MAX_FAILURES
+    )
+    counts = attempts.take([slot], settings.KIHONET_STAFF_LOGIN_WINDOW_SECONDS)
+    if counts is None:
+        raise StaffLoginLocked()
+    return SignInTry(username, counts[0])
+
+
+def failed(attempt: SignInTry | None, ip_address: str | None) -> bool:
+    """Counts a failed sign-in (it keeps its slot); True when this failure locks the username."""
+    if attempt is None or attempt.failures < settings.KIHONET_STAFF_LOGIN_MAX_FAILURES:
         return False
-    key = _failures_key(username)
-    cache.add(key, 0, settings.KIHONET_STAFF_LOGIN_WINDOW_SECONDS)
-    try:
-        failures = cache.incr(key)
-    except ValueError:  # the count expired between add and incr
-        cache.set(key, 1, settings.KIHONET_STAFF_LOGIN_WINDOW_SECONDS)
-        failures = 1
-    if failures < settings.KIHONET_STAFF_LOGIN_MAX_FAILURES:
-        return False
-    cache.set(_lock_key(username), 1, settings.KIHONET_STAFF_LOGIN_LOCK_SECONDS)
-    cache.delete(key)
-    audit.record(
-        audit.Actor.system("staff_login"),
-        "staff_login_locked",
-        detail={"username": username[:150], "ip_address": ip_address, "failures": failures},
+    lockout.write_lock(
+        KIND,
+        attempt.username,
+        seconds=settings.KIHONET_STAFF_LOGIN_LOCK_SECONDS,
+        detail={"failures": attempt.failures, "ip_address": ip_address},
     )
     return True
 
 
-def forget_failures(username: str) -> None:
-    cache.delete(_failures_key(username))
+def succeeded(attempt: SignInTry | None) -> None:
+    """A successful sign-in clears the username's count."""
+    if attempt is not None:
+        attempts.clear(lockout.counter_key(KIND, attempt.username))
 
 
-def unlock(username: str) -> None:
-    """For a superuser who has confirmed the person: clears the lock and the count."""
-    cache.delete_many([_lock_key(username), _failures_key(username)])
+def unlock(username: str, *, actor: audit.Actor, reason: str) -> list[InputLock]:
+    """Lifts the username's active lock (a supervisor who has confirmed the person), audited;
+    the admin's lock screen does the same through desk_actions.lift_input_lock."""
+    from issuance.services import desk_actions
+
+    locks = InputLock.objects.filter(
+        _condition(normalize(username)), lifted_at__isnull=True, locked_until__gt=timezone.now()
+    )
+    return [desk_actions.lift_input_lock(lock, reason=reason, actor=actor) for lock in locks]

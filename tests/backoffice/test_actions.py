@@ -116,7 +116,7 @@ def test_revocation_asks_for_confirmation_then_reaches_crl_and_ocsp(
 
 def make_lock(value: str, **fields) -> InputLock:
     return InputLock.objects.create(
-        kind=InputLock.Kind.KIHONET_CODE,
+        kind=InputLock.Kind.PERSON,
         value=value,
         locked_until=timezone.now() + timedelta(minutes=30),
         **fields,
@@ -124,7 +124,7 @@ def make_lock(value: str, **fields) -> InputLock:
 
 
 def test_a_clerk_lifts_an_input_lock_of_the_desks_customer(customer_user):
-    lock = make_lock(customer_user.customer.kihonet_code)
+    lock = make_lock(customer_user.customer.kihonet_code, user_id=customer_user.user_id)
     clerk = make_staff(roles.CLERK, desk("法人サービスセンター"))
     client = staff_client(clerk)
     url = reverse("admin:issuance_kihonetuser_lift_lock", args=[customer_user.pk, lock.pk])
@@ -225,3 +225,46 @@ def test_r10_a_clerk_resends_the_renewal_guidance_to_the_registered_address(
     response = client.post(url, {"reason": ""})
     assert response.status_code == 200 and "再発行" in response.content.decode()
     assert len(mailoutbox) == 1
+
+
+def test_the_lock_of_one_user_is_not_offered_on_a_colleagues_screen(customer_user):
+    colleague = make_user(customer_user.customer)
+    lock = make_lock(customer_user.customer.kihonet_code, user_id=customer_user.user_id)
+    client = staff_client(make_staff(roles.SUPERVISOR))
+    page = client.get(reverse("admin:issuance_kihonetuser_change", args=[colleague.pk]))
+    assert "ロック中" not in page.content.decode()
+    url = reverse("admin:issuance_kihonetuser_lift_lock", args=[colleague.pk, lock.pk])
+    assert client.post(url, {"reason": "x"}).status_code == 404
+
+
+def test_locks_are_lifted_on_the_lock_screen_too_within_the_desk(customer_user):
+    """Address locks are on no user's screen: supervisors lift them on the lock screen; a
+    clerk lifts the locks of the desk's customers there too, and sees no others."""
+    person = make_lock(customer_user.customer.kihonet_code, user_id=customer_user.user_id)
+    address = InputLock.objects.create(
+        kind=InputLock.Kind.IP_ADDRESS,
+        value="198.51.100.9",
+        locked_until=timezone.now() + timedelta(minutes=30),
+    )
+    clerk = staff_client(make_staff(roles.CLERK, desk("法人サービスセンター")))
+    listing = clerk.get(reverse("admin:issuance_inputlock_changelist")).content.decode()
+    assert customer_user.user_id in listing and "198.51.100.9" not in listing
+    assert (
+        clerk.post(
+            reverse("admin:issuance_inputlock_lift", args=[address.pk]), {"reason": "x"}
+        ).status_code
+        == 404
+    )
+    response = clerk.post(
+        reverse("admin:issuance_inputlock_lift", args=[person.pk]), {"reason": "ご本人確認済み"}
+    )
+    assert response.status_code == 302
+    supervisor = make_staff(roles.SUPERVISOR)
+    response = staff_client(supervisor).post(
+        reverse("admin:issuance_inputlock_lift", args=[address.pk]), {"reason": "社内の誤操作"}
+    )
+    assert response.status_code == 302
+    address.refresh_from_db()
+    person.refresh_from_db()
+    assert address.lifted_by == supervisor and person.lifted_at is not None
+    assert AuditEvent.objects.filter(action="input_lock_lifted").count() == 2

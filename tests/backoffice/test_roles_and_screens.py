@@ -71,8 +71,9 @@ def busy_user():
     make_certificate(user, days_left=10)  # the renewal window is open
     make_certificate(user, days_left=-5)
     InputLock.objects.create(
-        kind="kihonet_code",
+        kind="person",
         value=user.customer.kihonet_code,
+        user_id=user.user_id,
         locked_until=timezone.now() + timedelta(minutes=30),
     )
     return user
@@ -162,6 +163,33 @@ def test_the_dashboard_shows_the_desks_figures_and_36_months(busy_user):
     assert "<script" not in chart and "style=" not in chart  # no JS, nothing the CSP blocks
 
 
+def test_r03_many_mismatches_for_a_company_alert_its_desk_on_the_dashboard(busy_user, settings):
+    """The company is not locked: its desk sees the alert at once (not from the cached
+    figures), other desks do not, supervisors do."""
+    from issuance.errors import InputMismatchError
+    from issuance.services import enrollment
+
+    settings.KIHONET_INPUT_ALERT_COMPANY_FAILURES = 6
+    code = busy_user.customer.kihonet_code
+    clerk = staff_client(make_staff(roles.CLERK, desk("企業保険サービス課")))
+    assert "kn-mismatch-alerts" not in clerk.get(reverse("admin:index")).content.decode()
+    for n in range(6):
+        with pytest.raises(InputMismatchError):
+            enrollment.start_enrollment(
+                enrollment.NoticeFields(
+                    code, "ZZ99999999", f"ZZ{n:05d}", "2026", "001", "x@example.jp"
+                ),
+                ip_address=f"203.0.113.{n + 1}",
+            )
+    page = clerk.get(reverse("admin:index")).content.decode()
+    assert "入力誤りの集中（直近24時間）" in page and code in page
+    assert busy_user.customer.name in page and "60分間に6件" in page
+    other = staff_client(make_staff(roles.CLERK, desk("団体保険課")))
+    assert "kn-mismatch-alerts" not in other.get(reverse("admin:index")).content.decode()
+    supervisor = staff_client(make_staff(roles.SUPERVISOR))
+    assert code in supervisor.get(reverse("admin:index")).content.decode()
+
+
 def test_the_refresh_job_computes_every_desks_dashboard_ahead_of_the_staff(
     busy_user, django_assert_num_queries
 ):
@@ -248,3 +276,19 @@ def test_search_terms_are_classified_by_their_form():
     assert kinds("１２３４５６７８")["kihonet_code"].values == ("12345678",)  # full-width typed
     assert kinds("ｕ００００")["user_id"] == desk_selectors.SearchLookup(part, ("u0000",))
     assert set(kinds("U0")) == {"name"}  # too short for a part of a key
+
+
+def test_r03_the_mismatch_alerts_list_is_scoped_to_the_desk(busy_user):
+    from issuance.models import MismatchAlert
+
+    MismatchAlert.objects.create(
+        kihonet_code=busy_user.customer.kihonet_code, failures=50, window_seconds=3600
+    )
+    MismatchAlert.objects.create(kihonet_code="99999999", failures=50, window_seconds=3600)
+    url = reverse("admin:issuance_mismatchalert_changelist")
+    clerk = staff_client(make_staff(roles.CLERK, desk("企業保険サービス課")))
+    page = clerk.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert busy_user.customer.kihonet_code in html and "99999999" not in html
+    assert "99999999" in staff_client(make_staff(roles.SUPERVISOR)).get(url).content.decode()

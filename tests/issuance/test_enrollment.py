@@ -2,7 +2,7 @@
 
 import json
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from issuance.errors import (
     NoticeUsedError,
     TokenError,
 )
-from issuance.models import AuditEvent, Certificate, InputLock, Notice
+from issuance.models import AuditEvent, Certificate, InputLock, MismatchAlert, Notice
 from issuance.services import enrollment
 from tests.csr import make_csr
 from tests.factories import make_customer, make_notice, make_user
@@ -283,18 +283,57 @@ def test_token_is_one_time_and_short_lived(client, issuing_ca, settings):
 # --- Brute force ------------------------------------------------------------------------------
 
 
-def test_five_mismatches_for_one_code_lock_it_with_its_own_status_code(client):
+def test_r03_five_mismatches_for_one_person_lock_that_person_with_its_own_status_code(client):
     notice = make_notice()
     for _ in range(5):
         status, body = post_json(
-            client, "/api/v1/enrollments", fields_of(notice, user_id="ZZ99999")
+            client, "/api/v1/enrollments", fields_of(notice, management_number="ZZ99999999")
         )
         assert body["status_code"] == "3420"
     status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
     assert (status, body["status_code"]) == (429, "3430")
     lock = InputLock.objects.get()
-    assert (lock.kind, lock.value) == ("kihonet_code", notice.user.customer.kihonet_code)
+    user = notice.user
+    assert (lock.kind, lock.value, lock.user_id) == (
+        "person",
+        user.customer.kihonet_code,
+        user.user_id,
+    )
+    assert datetime.fromisoformat(body["locked_until"]) == lock.locked_until
+    assert body["locked_until"].endswith("+09:00")  # Japan time
     assert AuditEvent.objects.filter(action="input_locked").exists()
+
+
+def test_r03_the_lock_is_per_person_not_per_company(client):
+    """Five misses against one user's notice lock that user only: anyone who knows a
+    company's 8-digit code must not lock all its users out."""
+    victim = make_notice()
+    colleague = make_notice(make_user(victim.user.customer))
+    for _ in range(5):
+        with pytest.raises(InputMismatchError):
+            start(victim, year="1999")
+    with pytest.raises(LockedError):
+        start(victim)
+    assert start(colleague)
+    status, _ = post_json(client, "/api/v1/enrollments", fields_of(colleague))
+    assert status == 201
+
+
+def test_r03_guessing_user_ids_of_a_company_locks_nobody_and_alerts_the_desk(settings):
+    settings.KIHONET_INPUT_ALERT_COMPANY_FAILURES = 12
+    notice = make_notice()
+    code = notice.user.customer.kihonet_code
+    for n in range(15):  # one address each, so that only the company count grows
+        with pytest.raises(InputMismatchError):
+            enrollment.start_enrollment(
+                enrollment.NoticeFields(**fields_of(notice, user_id=f"ZZ{n:05d}")),
+                ip_address=f"198.51.100.{n + 1}",
+            )
+    assert not InputLock.objects.exists()
+    alert = MismatchAlert.objects.get()  # once per window, at the threshold
+    assert (alert.kihonet_code, alert.failures) == (code, 12)
+    assert AuditEvent.objects.filter(action="input_mismatch_alert").count() == 1
+    assert start(notice)
 
 
 def test_twenty_mismatches_from_one_address_lock_the_address():
@@ -306,10 +345,30 @@ def test_twenty_mismatches_from_one_address_lock_the_address():
                 ),
                 ip_address="198.51.100.7",
             )
-    with pytest.raises(LockedError):
+    with pytest.raises(LockedError) as refused:
         enrollment.start_enrollment(
             enrollment.NoticeFields(**fields_of(make_notice())), ip_address="198.51.100.7"
         )
+    lock = InputLock.objects.get(kind="ip_address")
+    assert lock.value == "198.51.100.7" and refused.value.locked_until == lock.locked_until
+
+
+def test_r03_the_lock_page_keeps_its_text_and_knows_when_the_lock_ends(client):
+    notice = make_notice()
+    for _ in range(5):
+        client.post(reverse("issuance:enroll"), fields_of(notice, year="1999"))
+    response = client.post(reverse("issuance:enroll"), fields_of(notice))
+    html = response.content.decode()
+    assert "ステータスコード：3430" in html and str(LockedError.message) in html
+    assert response.context["locked_until"] == InputLock.objects.get().locked_until
+
+
+def test_a_match_does_not_count_against_the_limits(settings):
+    """Starting again (キャンセル on the confirmation, R04) is no mismatch."""
+    notice = make_notice()
+    for _ in range(settings.KIHONET_INPUT_LOCK_ADDRESS_MAX_FAILURES + 5):
+        assert start(notice)
+    assert not InputLock.objects.exists()
 
 
 def test_lifting_a_lock_lets_the_customer_in_again(admin_user):
@@ -319,7 +378,7 @@ def test_lifting_a_lock_lets_the_customer_in_again(admin_user):
     notice = make_notice()
     for _ in range(5):
         with pytest.raises(InputMismatchError):
-            start(notice, user_id="ZZ99999")
+            start(notice, branch_number="009")
     with pytest.raises(LockedError):
         start(notice)
     lift_lock(InputLock.objects.get(), actor=audit.Actor.staff_user(admin_user, "127.0.0.1"))
