@@ -13,6 +13,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "ca_created": _("認証局の作成"),
     "certificate_issued": _("証明書の発行"),
     "certificate_renewed": _("証明書の更新"),
+    "certificate_replayed": _("証明書の再送（応答が届かなかった要求の再試行）"),
     "certificate_revoked": _("証明書の失効"),
     "certificates_expired": _("期限切れ証明書の処理"),
     "crl_published": _("失効リスト（CRL）の公開"),
@@ -22,12 +23,17 @@ AUDIT_ACTIONS: dict[str, str] = {
     "enrollment_started": _("新規取得の受付"),
     "input_lock_lifted": _("入力ロックの解除"),
     "input_locked": _("入力ロック"),
+    "input_mismatch_alert": _("入力誤りの集中の検知"),
     "notice_printed": _("通知文書の印刷"),
     "notice_reissued": _("再発行"),
     "notices_imported": _("通知文書の取込み"),
+    "notices_import_refused": _("通知文書ファイルの取込み不可"),
+    "record_changed": _("登録内容の変更"),
+    "record_created": _("登録内容の追加"),
     "reminder_resent": _("更新案内メールの再送"),
     "staff_created": _("職員アカウントの作成"),
     "staff_login_locked": _("職員サインインのロック"),
+    "staff_login_unlocked": _("職員サインインのロック解除"),
 }
 
 # RFC 5280 CRLReason names (issuance.pki.crl.REASONS) as staff read them.
