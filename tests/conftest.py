@@ -1,9 +1,10 @@
 """Fixtures shared by the whole suite.
 
-Under CI=true a test that needs PostgreSQL, Redis, an SMTP server or Chromium fails when the
-service is missing; elsewhere it is skipped with the reason.
+Under CI=true a test that needs PostgreSQL, Redis, an SMTP server, Chromium or SoftHSM2 fails
+when it is missing; elsewhere it is skipped with the reason.
 """
 
+import itertools
 import os
 
 import pytest
@@ -61,3 +62,27 @@ def issuing_ca(settings, tmp_path):
     ca.reset()
     yield ca.create()
     ca.reset()
+
+
+# ------------------------------------------------------------------ PKCS#11 (SoftHSM2)
+
+_token_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def soft_hsm(tmp_path_factory):
+    """This test process's SoftHSM2, its configuration and tokens in a temporary folder."""
+    from issuance.pki import softhsm
+
+    require(softhsm.module_path() is not None, "softhsm2 (Debian package softhsm2)")
+    return softhsm.soft_hsm(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture
+def make_token(soft_hsm):
+    """Makes a fresh throwaway token: ``make_token()`` -> SoftToken(module, label, pin)."""
+
+    def make(prefix: str = "kihonet-test"):
+        return soft_hsm.create_token(f"{prefix}-{os.getpid()}-{next(_token_numbers)}")
+
+    return make
