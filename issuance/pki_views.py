@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from issuance import ca, responders
+from issuance.errors import CaUnavailableServiceError
 from issuance.pki import ocsp
 
 MAX_OCSP_REQUEST = 4096
@@ -39,7 +40,7 @@ def issuing_ca(request: HttpRequest) -> HttpResponse:
 def crl(request: HttpRequest, form: str) -> HttpResponse:
     try:
         der = responders.crl_der()
-    except ca.CaUnavailableError:
+    except (ca.CaUnavailableError, CaUnavailableServiceError):
         return _unavailable()
     if form == "pem":
         body = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(der) + b"-----END X509 CRL-----\n"

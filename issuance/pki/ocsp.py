@@ -205,5 +205,10 @@ def unauthorized_response() -> bytes:
     return _unsuccessful(x509_ocsp.OCSPResponseStatus.UNAUTHORIZED)
 
 
+def try_later_response() -> bytes:
+    """For a responder that cannot sign for now (RFC 6960 2.3: tryLater)."""
+    return _unsuccessful(x509_ocsp.OCSPResponseStatus.TRY_LATER)
+
+
 def internal_error_response() -> bytes:
     return _unsuccessful(x509_ocsp.OCSPResponseStatus.INTERNAL_ERROR)

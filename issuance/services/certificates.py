@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, ca
 from issuance.errors import (
+    CaUnavailableServiceError,
     CertificateRequestError,
     RevocationError,
     ServiceError,
@@ -20,8 +22,10 @@ from issuance.errors import (
 from issuance.models import Certificate, KihonetUser, Notice
 from issuance.pki import crl as pki_crl
 from issuance.pki import csr as pki_csr
-from issuance.pki import profile
+from issuance.pki import keys, profile
 from issuance.services.crl import publish_crl
+
+logger = logging.getLogger(__name__)
 
 CSR_MESSAGES = {
     "too_large": _("証明書署名要求（CSR）が大きすぎます。"),
@@ -102,6 +106,9 @@ def issue_certificate(
         )
     except profile.ProfileError as error:
         raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
+    except keys.KeyStoreError as error:  # the token went away and did not come back
+        logger.error("The CA cannot sign: %s", error)
+        raise CaUnavailableServiceError() from error
     der = built.public_bytes(serialization.Encoding.DER)
     certificate = Certificate(
         user=user,
