@@ -11,7 +11,7 @@ from django.utils import timezone
 from issuance import ca
 from issuance.models import Certificate, CrlPublication
 from issuance.pki import crl as pki_crl
-from issuance.pki import ocsp, profile
+from issuance.pki import keys, ocsp, profile
 from issuance.services import crl as crl_service
 from issuance.services import ocsp_responder
 
@@ -49,7 +49,7 @@ def ocsp_response(request_der: bytes) -> bytes:
     now = timezone.now()
     try:
         signer = ocsp_responder.responder(now)
-    except ca.CaUnavailableError:
+    except (ca.CaUnavailableError, keys.KeyStoreError):  # logged by the responder service
         return ocsp.try_later_response()
     certificate = (
         Certificate.objects.filter(serial=profile.serial_hex(query.serial))

@@ -11,6 +11,7 @@ carries the PIN.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -69,21 +70,27 @@ PRIVATE_TEMPLATE = {
 }
 PUBLIC_TEMPLATE = {Attribute.TOKEN: True, Attribute.VERIFY: True}
 
-_libraries: dict[str, pkcs11.lib] = {}
+_libraries: dict[str, tuple[int, pkcs11.lib]] = {}
 _libraries_lock = threading.Lock()
 
 
 def library(module: str) -> pkcs11.lib:
-    """The PKCS#11 module, loaded and initialised once per process."""
+    """The PKCS#11 module, loaded and initialised once per process (again in a forked child:
+    PKCS#11 sessions do not survive a fork)."""
     with _libraries_lock:
+        pid = os.getpid()
+        if module in _libraries and _libraries[module][0] != pid:
+            lib = _libraries[module][1]
+            lib.reinitialize()
+            _libraries[module] = (pid, lib)
         if module not in _libraries:
             try:
-                _libraries[module] = pkcs11.lib(module)
+                _libraries[module] = (pid, pkcs11.lib(module))
             except p11.PKCS11Error as error:
                 raise TokenUnavailableError(
                     f"cannot load the PKCS#11 module {module}: {type(error).__name__}"
                 ) from None
-        return _libraries[module]
+        return _libraries[module][1]
 
 
 class Pkcs11KeyStore:
@@ -106,6 +113,7 @@ class Pkcs11KeyStore:
         self._labels = dict(labels or {})
         self._lock = threading.RLock()
         self._session: pkcs11.Session | None = None
+        self._pid = os.getpid()
         self._private: dict[str, pkcs11.PrivateKey] = {}
 
     def __repr__(self) -> str:
@@ -118,7 +126,7 @@ class Pkcs11KeyStore:
 
     def exists(self, name: str) -> bool:
         label = self.label_for(name)
-        return self._call(lambda session: any(session.get_objects({Attribute.LABEL: label})))
+        return bool(self._call(lambda session: list(session.get_objects({Attribute.LABEL: label}))))
 
     def load(self, name: str) -> Pkcs11Key:
         label = self.label_for(name)
@@ -144,7 +152,7 @@ class Pkcs11KeyStore:
             raise ValueError(f"unknown key type {key_type!r}")
 
         def generate(session: pkcs11.Session) -> PublicKey:
-            if any(session.get_objects({Attribute.LABEL: label})):
+            if list(session.get_objects({Attribute.LABEL: label})):
                 raise KeyStoreError(
                     f"the token has a key labelled {label!r} already; it is never overwritten",
                     code="key_exists",
@@ -165,9 +173,10 @@ class Pkcs11KeyStore:
                 )
                 public, _ = parameters.generate_keypair(**options)
             else:
-                public, _ = session.generate_keypair(
-                    KeyType.RSA, _RSA_SIZES[key_type], public_exponent=b"\x01\x00\x01", **options
-                )
+                options["public_template"] = PUBLIC_TEMPLATE | {
+                    Attribute.PUBLIC_EXPONENT: b"\x01\x00\x01"
+                }
+                public, _ = session.generate_keypair(KeyType.RSA, _RSA_SIZES[key_type], **options)
             return _public_key(public)
 
         return Pkcs11Key(self, label, self._call(generate))
@@ -193,8 +202,11 @@ class Pkcs11KeyStore:
     def session(self) -> pkcs11.Session:
         """The store's session, opened once (with the PIN) and kept."""
         with self._lock:
+            if self._session is not None and self._pid != os.getpid():
+                self._session, self._private = None, {}  # the parent's, invalid after a fork
             if self._session is None:
                 self._session = self._open()
+                self._pid = os.getpid()
             return self._session
 
     def _open(self) -> pkcs11.Session:

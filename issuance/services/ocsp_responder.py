@@ -117,7 +117,11 @@ def _newest_on_disk(material: ca.CaMaterial, now: datetime) -> Responder | None:
     if not found:
         return None
     cert = max(found, key=lambda c: c.not_valid_after_utc)
-    key = ca.file_key_store().load(_key_name(cert))
+    try:
+        key = ca.file_key_store().load(_key_name(cert))
+    except keys.KeyStoreError as error:  # e.g. the passphrase changed: a new one is issued
+        logger.warning("Cannot load the OCSP responder key: %s", error)
+        return None
     if not isinstance(key, keys.PrivateKey):
         return None
     profile.check_ocsp_responder(cert, material.issuing_cert, key)

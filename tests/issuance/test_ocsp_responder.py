@@ -61,3 +61,35 @@ def test_the_hourly_crl_job_renews_the_responder(responders):
     assert issued() == 1
     cert = ocsp_responder.responder().cert
     assert cert.extensions.get_extension_for_class(x509.OCSPNoCheck).critical is False
+
+
+def test_try_later_when_there_is_no_responder_and_none_can_be_issued(responders, settings):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    from issuance import responders as published
+
+    issuer = responders.issuing_cert
+    request = (
+        x509_ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(*_hashes(issuer), serial_number=12345, algorithm=hashes.SHA1())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    settings.KIHONET_CA_PASSPHRASE = ""  # the responder's key cannot be written
+    settings.KIHONET_CA_PASSPHRASE_FILE = ""
+    answer = x509_ocsp.load_der_ocsp_response(published.ocsp_response(request))
+    assert answer.response_status == x509_ocsp.OCSPResponseStatus.TRY_LATER
+    assert issued() == 0
+    settings.KIHONET_CA_PASSPHRASE = "test passphrase"
+    answer = x509_ocsp.load_der_ocsp_response(published.ocsp_response(request))
+    assert answer.response_status == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert answer.certificate_status == x509_ocsp.OCSPCertStatus.UNKNOWN
+
+
+def _hashes(issuer):
+    from cryptography.hazmat.primitives import hashes
+
+    from issuance.pki.ocsp import issuer_hashes
+
+    return issuer_hashes(issuer, hashes.SHA1())
