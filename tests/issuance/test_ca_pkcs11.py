@@ -2,6 +2,7 @@
 the key ceremony, issuing, the CRL, OCSP through the delegated responder, a token that goes
 away and comes back, keys that cannot be extracted (R07, R08)."""
 
+import json
 import os
 import subprocess
 from io import StringIO
@@ -25,6 +26,7 @@ from issuance.services import ocsp_responder
 from issuance.services.crl import publish_crl
 from tests.csr import make_csr
 from tests.factories import make_notice
+from tests.issuance.test_enrollment import fields_of, post_json
 
 pytestmark = pytest.mark.django_db
 ACTOR = audit.Actor.customer("test", "127.0.0.1")
@@ -198,6 +200,16 @@ def test_pkcs11_token_away_then_back(token_ca, client, tmp_path):
         assert raised.value.http_status == 503
         assert "ただいま証明書を発行できません" in str(raised.value.message)
         assert token_ca.pin not in repr(raised.value.__cause__)
+        # The customer's client tool is told the same through the API, no 500.
+        notice = make_notice()
+        status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
+        token = body["token"]
+        assert post_json(client, f"/api/v1/enrollments/{token}/confirm", {})[0] == 200
+        status, body = post_json(
+            client, f"/api/v1/enrollments/{token}/certificate", {"csr": make_csr()[1]}
+        )
+        assert status == 503, body
+        assert "ただいま証明書を発行できません" in json.dumps(body, ensure_ascii=False)
         assert ocsp_status() == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
     finally:
         os.environ["SOFTHSM2_CONF"] = present
