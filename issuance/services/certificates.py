@@ -164,5 +164,14 @@ def revoke_certificate(
         reason=note,
         detail={"serial": locked.serial, "reason": reason},
     )
-    transaction.on_commit(publish_crl)
+    transaction.on_commit(_publish_crl_after_revocation)
     return locked
+
+
+def _publish_crl_after_revocation() -> None:
+    """The revocation is committed either way; while the CA cannot sign (its token away) the
+    hourly job publishes the CRL once it can, and OCSP answers "revoked" at once."""
+    try:
+        publish_crl()
+    except CaUnavailableServiceError:
+        logger.error("The CRL is not republished after a revocation: the CA cannot sign now")

@@ -19,7 +19,7 @@ from pkcs11 import exceptions as p11
 
 from issuance import audit, ca
 from issuance.errors import CaUnavailableServiceError
-from issuance.models import AuditEvent
+from issuance.models import AuditEvent, Certificate
 from issuance.pki import pkcs11 as ca_pkcs11
 from issuance.services import certificates as services
 from issuance.services import ocsp_responder
@@ -167,7 +167,9 @@ def test_pkcs11_issue_crl_and_ocsp_accepted_by_openssl(token_ca, client, tmp_pat
     responder.verify_directly_issued_by(material.issuing_cert)
 
 
-def test_pkcs11_token_away_then_back(token_ca, client, tmp_path):
+def test_pkcs11_token_away_then_back(
+    token_ca, client, tmp_path, django_capture_on_commit_callbacks
+):
     """While the token is gone, issuing says 「ただいま証明書を発行できません」 (503), OCSP keeps
     answering with the delegated responder; afterwards the same process signs again."""
     init(token_ca)
@@ -211,6 +213,17 @@ def test_pkcs11_token_away_then_back(token_ca, client, tmp_path):
         assert status == 503, body
         assert "ただいま証明書を発行できません" in json.dumps(body, ensure_ascii=False)
         assert ocsp_status() == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
+        # A desk revokes meanwhile: committed, OCSP says so; the CRL waits for the token.
+        stored = Certificate.objects.get(serial=format(leaf.serial_number, "X"))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.revoke_certificate(stored, reason="keyCompromise", actor=ACTOR)
+        answer = client.post(
+            "/pki/ocsp", data=ocsp_request, content_type="application/ocsp-request"
+        )
+        assert (
+            x509_ocsp.load_der_ocsp_response(answer.content).certificate_status
+            == x509_ocsp.OCSPCertStatus.REVOKED
+        )
     finally:
         os.environ["SOFTHSM2_CONF"] = present
         library.reinitialize()
