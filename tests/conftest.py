@@ -64,6 +64,37 @@ def issuing_ca(settings, tmp_path):
     ca.reset()
 
 
+def use_token(settings, token, folder) -> None:
+    """Settings for CA keys in ``token`` (a SoftToken), the PIN in a file of mode 0600."""
+    pin_file = folder / "token-pin"
+    pin_file.write_text(token.pin + "\n")
+    pin_file.chmod(0o600)
+    settings.KIHONET_CA_KEYSTORE = "pkcs11"
+    settings.KIHONET_CA_PKCS11_MODULE = token.module
+    settings.KIHONET_CA_PKCS11_TOKEN = token.label
+    settings.KIHONET_CA_PKCS11_PIN = ""
+    settings.KIHONET_CA_PKCS11_PIN_FILE = str(pin_file)
+
+
+@pytest.fixture(params=["file", "pkcs11"])
+def ca_store(request, settings, tmp_path):
+    """Parametrizes a test over the CA key stores: "file", and "pkcs11" (a fresh SoftHSM2
+    token in the settings; test ids ``[pkcs11]``). Use it before creating the CA."""
+    from issuance.services import ocsp_responder
+
+    if request.param == "pkcs11":
+        use_token(settings, request.getfixturevalue("make_token")("kihonet-ca"), tmp_path)
+    ocsp_responder.forget()
+    yield request.param
+    ocsp_responder.forget()
+
+
+@pytest.fixture
+def issuing_ca_each_store(ca_store, issuing_ca):
+    """``issuing_ca`` once with the file store and once with the keys in SoftHSM2."""
+    return issuing_ca
+
+
 # ------------------------------------------------------------------ PKCS#11 (SoftHSM2)
 
 _token_numbers = itertools.count(1)

@@ -24,6 +24,7 @@ from issuance.pki import pkcs11 as ca_pkcs11
 from issuance.services import certificates as services
 from issuance.services import ocsp_responder
 from issuance.services.crl import publish_crl
+from tests.conftest import use_token
 from tests.csr import make_csr
 from tests.factories import make_notice
 from tests.issuance.test_enrollment import fields_of, post_json
@@ -36,16 +37,9 @@ ACTOR = audit.Actor.customer("test", "127.0.0.1")
 def token_ca(settings, tmp_path, make_token):
     """Settings for a CA whose keys go into a fresh token; the PIN in a file of mode 0600."""
     token = make_token("kihonet-ca")
-    pin_file = tmp_path / "pin"
-    pin_file.write_text(token.pin + "\n")
-    pin_file.chmod(0o600)
     settings.KIHONET_CA_DIR = tmp_path / "ca"
     settings.KIHONET_CA_PASSPHRASE = "responder pass phrase"
-    settings.KIHONET_CA_KEYSTORE = "pkcs11"
-    settings.KIHONET_CA_PKCS11_MODULE = token.module
-    settings.KIHONET_CA_PKCS11_TOKEN = token.label
-    settings.KIHONET_CA_PKCS11_PIN = ""
-    settings.KIHONET_CA_PKCS11_PIN_FILE = str(pin_file)
+    use_token(settings, token, tmp_path)
     ca.reset()
     ocsp_responder.forget()
     yield token
