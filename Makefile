@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the checks use: Chromium for the browser tests, Japanese fonts for
-# screenshots and PDFs, Pango for WeasyPrint, poppler for reading PDFs, openssl for the CA checks.
+# screenshots and PDFs, Pango for WeasyPrint, poppler for reading PDFs, openssl for the CA checks,
+# SoftHSM2 for the CA keys in a PKCS#11 token.
 system-packages:
 	@sh .ci/system-packages
 

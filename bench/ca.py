@@ -1,7 +1,9 @@
 """The CA: issuing through the service against bare signing, the CRL at 100,000 entries, OCSP.
 
 Runs in one process on the benchmark database. A throwaway CA (EC P-256) is created in a
-temporary folder and removed at the end; the CA key is read and decrypted once and must stay
+temporary folder and removed at the end; then the same issuing and OCSP measures run again with
+the CA keys in a throwaway SoftHSM2 token (PKCS#11), printed side by side with the file store's
+(skipped, and said so, where softhsm2 is not installed); the CA key is read and decrypted once and must stay
 cached for the whole run. The 100,000 revoked rows of the CRL measure are kept between runs
 (they are recreated only when missing or about to expire); the certificates issued here are
 deleted at the start of each run.
@@ -45,28 +47,78 @@ def run() -> list[Result]:
     from django.test.utils import override_settings
 
     from issuance import ca
+    from issuance.pki import softhsm
+    from issuance.services import ocsp_responder
 
     ca_dir = Path(tempfile.mkdtemp(prefix="kihonet-bench-ca-"))
-    overrides = override_settings(
-        KIHONET_CA_DIR=ca_dir / "ca",
-        KIHONET_CA_PASSPHRASE=f"bench {secrets.token_hex(16)}",
-        KIHONET_CA_PASSPHRASE_FILE="",
+    common = {
+        "KIHONET_CA_PASSPHRASE": f"bench {secrets.token_hex(16)}",
+        "KIHONET_CA_PASSPHRASE_FILE": "",
         # Production-like: no query log on every cursor, and a host the test Client may use.
-        DEBUG=False,
-        ALLOWED_HOSTS=["localhost"],
-    )
-    overrides.enable()
+        "DEBUG": False,
+        "ALLOWED_HOSTS": ["localhost"],
+    }
+    # Not timed; half for the single statement, half for the ORM path (file store).
+    csrs = [_csr_pem() for _ in range(2 * N_CERTIFICATES)]
+    stores = [("file", {"KIHONET_CA_DIR": ca_dir / "ca", "KIHONET_CA_KEYSTORE": "file"})]
+    if softhsm.module_path():
+        token = softhsm.soft_hsm(ca_dir / "softhsm").create_token("kihonet-bench")
+        stores.append(
+            (
+                "pkcs11",
+                {
+                    "KIHONET_CA_DIR": ca_dir / "ca-pkcs11",
+                    "KIHONET_CA_KEYSTORE": "pkcs11",
+                    "KIHONET_CA_PKCS11_MODULE": token.module,
+                    "KIHONET_CA_PKCS11_TOKEN": token.label,
+                    "KIHONET_CA_PKCS11_PIN": token.pin,
+                    "KIHONET_CA_PKCS11_PIN_FILE": "",
+                },
+            )
+        )
+    else:
+        print("  softhsm2 is not installed: the PKCS#11 measures are skipped", flush=True)
+    results: list[Result] = []
     try:
-        ca.reset()
-        ca.create()  # EC P-256, the default key type
-        return _run()
+        for store, settings in stores:
+            overrides = override_settings(**common, **settings)
+            overrides.enable()
+            try:
+                ca.reset()
+                ocsp_responder.forget()
+                print(f"  CA keys in the {STORE_NAMES[store]}:", flush=True)
+                ca.create()  # EC P-256, the default key type
+                results += _run(store, csrs)
+            finally:
+                ca.reset()
+                ocsp_responder.forget()
+                overrides.disable()
     finally:
-        ca.reset()
-        overrides.disable()
         shutil.rmtree(ca_dir, ignore_errors=True)
+    _print_side_by_side(results)
+    return results
 
 
-def _run() -> list[Result]:
+STORE_NAMES = {"file": "file store", "pkcs11": "SoftHSM2 token (PKCS#11)"}
+STORE_LABELS = {"file": "", "pkcs11": ", keys in SoftHSM2"}
+
+
+def _print_side_by_side(results: list[Result]) -> None:
+    rows = [
+        ("certificates/s through the service", "CA{}: certificates/s through the service"),
+        ("bare build-and-sign, certificates/s", "CA{}: bare build-and-sign rate"),
+        ("OCSP responses/s (responder)", "OCSP{}: responses/s (responder)"),
+        ("OCSP responses/s (HTTP, in-process)", "OCSP{}: responses/s (HTTP, in-process)"),
+    ]
+    values = {result.name: result.value for result in results}
+    print(f"  {'measure':<38} {'file store':>12} {'SoftHSM2':>12}")
+    for label, pattern in rows:
+        cells = [values.get(pattern.format(STORE_LABELS[store])) for store in STORE_LABELS]
+        shown = [f"{value:>12,.0f}" if value is not None else f"{'-':>12}" for value in cells]
+        print(f"  {label:<38} {' '.join(shown)}", flush=True)
+
+
+def _run(store: str, csrs: list[str]) -> list[Result]:
     from issuance import ca
 
     reads = _ReadCounter()
@@ -76,10 +128,10 @@ def _run() -> list[Result]:
         issue_user, notice, crl_user = _bench_rows()
         _delete_issued(issue_user)
 
-        csrs = [_csr_pem() for _ in range(2 * N_CERTIFICATES)]  # not timed; half for each path
-        results = _issuing(material, issue_user, notice, csrs)
-        results += _crl(crl_user)
-        results += _ocsp(material, issue_user)
+        results = _issuing(material, issue_user, notice, csrs, store)
+        if store == "file":  # the CRL's time is its encoding; one signature either way
+            results += _crl(crl_user)
+        results += _ocsp(material, issue_user, store)
 
         assert ca.load() is material, "the CA material was reloaded"
         assert reads() == 0, f"the CA key was read {reads()} more time(s) after ca.create()"
@@ -191,7 +243,7 @@ def _csr_pem() -> str:
 # ---------------------------------------------------------------- issuing
 
 
-def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
+def _issuing(material, issue_user, notice, csrs: list[str], store: str) -> list[Result]:
     from cryptography import x509
     from django.utils import timezone
 
@@ -254,18 +306,31 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
     assert issued == len(csrs), f"{issued} certificates stored, {len(csrs)} expected"
 
     gain = service_rate / orm_rate - 1
+    label = STORE_LABELS[store]
     print(f"  bare build-and-sign: {bare_rate:,.0f} certificates/s")
     print(f"  through the service, one statement: {service_rate:,.0f} certificates/s")
     print(f"  through the service, ORM saves: {orm_rate:,.0f} certificates/s")
     print(f"  gain of the single statement: {gain:+.1%}", flush=True)
-    return [
+    key = "EC P-256 CA key" + (" in the token" if store != "file" else "")
+    results = [
         Result(
-            "CA: certificates/s through the service",
+            f"CA{label}: certificates/s through the service",
             service_rate,
             "certs/s",
             note=f"{half} issue_certificate() calls, one transaction each, "
             f"in chunks of {ISSUE_CHUNK} taking turns with the bare rate's and the ORM path's",
         ),
+        Result(
+            f"CA{label}: bare build-and-sign rate",
+            bare_rate,
+            "certs/s",
+            note=f"profile.build_client_certificate x {half}, {key}",
+        ),
+    ]
+    if store != "file":
+        return results
+    return [
+        *results,
         Result(
             "CA: certificates/s through the service, ORM saves",
             orm_rate,
@@ -278,12 +343,6 @@ def _issuing(material, issue_user, notice, csrs: list[str]) -> list[Result]:
             "%",
             f">= {SINGLE_STATEMENT_GAIN_TARGET:.0%}",
             gain >= SINGLE_STATEMENT_GAIN_TARGET,
-        ),
-        Result(
-            "CA: bare build-and-sign rate",
-            bare_rate,
-            "certs/s",
-            note=f"profile.build_client_certificate x {half}, EC P-256 CA key",
         ),
         Result("CA: service / bare ratio", service_rate / bare_rate, "ratio"),
     ]
@@ -402,7 +461,7 @@ def _ensure_revoked_rows(crl_user) -> None:
 # ---------------------------------------------------------------- OCSP
 
 
-def _ocsp(material, issue_user) -> list[Result]:
+def _ocsp(material, issue_user, store: str) -> list[Result]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509 import ocsp as x509_ocsp
@@ -443,15 +502,17 @@ def _ocsp(material, issue_user) -> list[Result]:
     http_rate = rate(N_OCSP, time.perf_counter() - start)
 
     print(f"  OCSP: {responder_rate:,.0f}/s responder, {http_rate:,.0f}/s over WSGI", flush=True)
+    label = STORE_LABELS[store]
     return [
         Result(
-            "OCSP: responses/s (responder)",
+            f"OCSP{label}: responses/s (responder)",
             responder_rate,
             "resp/s",
-            note=f"responders.ocsp_response() x {N_OCSP}, status good, nonce echoed",
+            note=f"responders.ocsp_response() x {N_OCSP}, status good, nonce echoed, "
+            "signed by the delegated responder",
         ),
         Result(
-            "OCSP: responses/s (HTTP, in-process)",
+            f"OCSP{label}: responses/s (HTTP, in-process)",
             http_rate,
             "resp/s",
             note=f"django.test.Client POST /pki/ocsp x {N_OCSP}, full middleware stack",

@@ -11,8 +11,9 @@ from django.utils import timezone
 from issuance import ca
 from issuance.models import Certificate, CrlPublication
 from issuance.pki import crl as pki_crl
-from issuance.pki import ocsp, profile
+from issuance.pki import keys, ocsp, profile
 from issuance.services import crl as crl_service
+from issuance.services import ocsp_responder
 
 OCSP_VALIDITY = timedelta(hours=1)
 
@@ -36,7 +37,8 @@ def crl_der() -> bytes:
 
 
 def ocsp_response(request_der: bytes) -> bytes:
-    """An RFC 6960 answer: good, revoked (with time and reason) or unknown, nonce echoed."""
+    """An RFC 6960 answer: good, revoked (with time and reason) or unknown, nonce echoed,
+    signed by the delegated responder; tryLater when there is none and the CA cannot sign."""
     try:
         query = ocsp.parse_ocsp_request(request_der)
     except ocsp.OcspError:
@@ -45,6 +47,10 @@ def ocsp_response(request_der: bytes) -> bytes:
     if not ocsp.matches_issuer(query, material.issuing_cert):
         return ocsp.unauthorized_response()
     now = timezone.now()
+    try:
+        signer = ocsp_responder.responder(now)
+    except (ca.CaUnavailableError, keys.KeyStoreError):  # logged by the responder service
+        return ocsp.try_later_response()
     certificate = (
         Certificate.objects.filter(serial=profile.serial_hex(query.serial))
         .only("revoked_at", "revocation_reason")
@@ -60,10 +66,11 @@ def ocsp_response(request_der: bytes) -> bytes:
     return ocsp.build_ocsp_response(
         query,
         material.issuing_cert,
-        material.issuing_key,
+        signer.key,
         status,
         this_update=now,
         next_update=now + OCSP_VALIDITY,
         revoked_at=revoked_at,
         reason=reason,
+        responder_cert=signer.cert,
     )

@@ -193,6 +193,21 @@ KIHONET_CA_PASSPHRASE_FILE = env_str(
     "KIHONET_CA_PASSPHRASE_FILE", "" if PRODUCTION else str(DATA_DIR / "ca-passphrase")
 )
 KIHONET_CA_KEY_TYPE = env_str("KIHONET_CA_KEY_TYPE", "ec-p256")
+# Where the root and issuing keys live: "file" (encrypted PKCS#8 in KIHONET_CA_DIR) or "pkcs11"
+# (generated inside a token of an HSM, never extractable). The PIN never on a command line.
+KIHONET_CA_KEYSTORE = env_str("KIHONET_CA_KEYSTORE", "file")
+KIHONET_CA_PKCS11_MODULE = env_str("KIHONET_CA_PKCS11_MODULE")
+KIHONET_CA_PKCS11_TOKEN = env_str("KIHONET_CA_PKCS11_TOKEN", "kihonet-ca")
+KIHONET_CA_PKCS11_PIN = env_str("KIHONET_CA_PKCS11_PIN")
+KIHONET_CA_PKCS11_PIN_FILE = env_str("KIHONET_CA_PKCS11_PIN_FILE")
+KIHONET_CA_PKCS11_ROOT_KEY_LABEL = env_str("KIHONET_CA_PKCS11_ROOT_KEY_LABEL", "kihonet-root-ca")
+KIHONET_CA_PKCS11_ISSUING_KEY_LABEL = env_str(
+    "KIHONET_CA_PKCS11_ISSUING_KEY_LABEL", "kihonet-issuing-ca"
+)
+# The delegated OCSP responder certificate (its key in the file store): its life and how long
+# before its end a new one is issued.
+KIHONET_OCSP_RESPONDER_DAYS = env_int("KIHONET_OCSP_RESPONDER_DAYS", 7)
+KIHONET_OCSP_RESPONDER_RENEW_DAYS = env_int("KIHONET_OCSP_RESPONDER_RENEW_DAYS", 3)
 KIHONET_CA_ORGANIZATION = env_str("KIHONET_CA_ORGANIZATION", "Kihonet")
 KIHONET_CRL_VALIDITY_HOURS = env_int("KIHONET_CRL_VALIDITY_HOURS", 24)
 # Where each new CRL (issuing CA's and root's, PEM) is written for the TLS proxy; empty: none.

@@ -1,9 +1,10 @@
 """Fixtures shared by the whole suite.
 
-Under CI=true a test that needs PostgreSQL, Redis, an SMTP server or Chromium fails when the
-service is missing; elsewhere it is skipped with the reason.
+Under CI=true a test that needs PostgreSQL, Redis, an SMTP server, Chromium or SoftHSM2 fails
+when it is missing; elsewhere it is skipped with the reason.
 """
 
+import itertools
 import os
 
 import pytest
@@ -106,3 +107,58 @@ def redis_cache():
             available = False
     require(available, "Redis as the cache (set CACHE_URL)")
     return default
+
+
+def use_token(settings, token, folder) -> None:
+    """Settings for CA keys in ``token`` (a SoftToken), the PIN in a file of mode 0600."""
+    pin_file = folder / "token-pin"
+    pin_file.write_text(token.pin + "\n")
+    pin_file.chmod(0o600)
+    settings.KIHONET_CA_KEYSTORE = "pkcs11"
+    settings.KIHONET_CA_PKCS11_MODULE = token.module
+    settings.KIHONET_CA_PKCS11_TOKEN = token.label
+    settings.KIHONET_CA_PKCS11_PIN = ""
+    settings.KIHONET_CA_PKCS11_PIN_FILE = str(pin_file)
+
+
+@pytest.fixture(params=["file", "pkcs11"])
+def ca_store(request, settings, tmp_path):
+    """Parametrizes a test over the CA key stores: "file", and "pkcs11" (a fresh SoftHSM2
+    token in the settings; test ids ``[pkcs11]``). Use it before creating the CA."""
+    from issuance.services import ocsp_responder
+
+    if request.param == "pkcs11":
+        use_token(settings, request.getfixturevalue("make_token")("kihonet-ca"), tmp_path)
+    ocsp_responder.forget()
+    yield request.param
+    ocsp_responder.forget()
+
+
+@pytest.fixture
+def issuing_ca_each_store(ca_store, issuing_ca):
+    """``issuing_ca`` once with the file store and once with the keys in SoftHSM2."""
+    return issuing_ca
+
+
+# ------------------------------------------------------------------ PKCS#11 (SoftHSM2)
+
+_token_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def soft_hsm(tmp_path_factory):
+    """This test process's SoftHSM2, its configuration and tokens in a temporary folder."""
+    from issuance.pki import softhsm
+
+    require(softhsm.module_path() is not None, "softhsm2 (Debian package softhsm2)")
+    return softhsm.soft_hsm(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture
+def make_token(soft_hsm):
+    """Makes a fresh throwaway token: ``make_token()`` -> SoftToken(module, label, pin)."""
+
+    def make(prefix: str = "kihonet-test"):
+        return soft_hsm.create_token(f"{prefix}-{os.getpid()}-{next(_token_numbers)}")
+
+    return make

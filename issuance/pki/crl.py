@@ -8,11 +8,11 @@ from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from . import der
-from .keys import PrivateKey
-from .profile import authority_key_identifier, check_issuer_key, signature_hash_for, utc
+from .keys import SigningKey
+from .profile import authority_key_identifier, check_issuer_key, utc
+from .signing import draft, sign, sign_bytes
 
 REASONS: dict[str, x509.ReasonFlags] = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -84,7 +84,7 @@ def revoked_certificate_der(entry: RevokedEntry) -> bytes:
 
 def build_crl(
     issuer_cert: x509.Certificate,
-    issuer_key: PrivateKey,
+    issuer_key: SigningKey,
     entries: Iterable[RevokedEntry],
     crl_number: int,
     this_update: datetime,
@@ -98,7 +98,7 @@ def build_crl(
 
 def build_crl_der(
     issuer_cert: x509.Certificate,
-    issuer_key: PrivateKey,
+    issuer_key: SigningKey,
     entries: Iterable[RevokedEntry],
     crl_number: int,
     this_update: datetime,
@@ -106,46 +106,38 @@ def build_crl_der(
 ) -> bytes:
     """The DER of ``build_crl``, made fast enough for 100,000 entries and more.
 
-    ``cryptography`` builds and signs the CRL without entries, so that the version, the
+    ``cryptography`` builds and signs the CRL without entries (with a placeholder key when the
+    key is in a token: ``signing.draft``), so that the version, the
     signature algorithm, the issuer, the times and the extensions are its own; the
     revokedCertificates list, encoded here, goes into that TBSCertList where RFC 5280 puts it
     (before crlExtensions), and the result is signed again and checked by ``cryptography``.
     Building 100,000 ``RevokedCertificate`` objects through its builder took several times
     longer. The tests prove the TBSCertList identical to the builder's, byte for byte.
     """
-    empty = _signed_without_entries(
+    builder = _builder_without_entries(
         issuer_cert, issuer_key, crl_number, this_update, next_update
-    ).public_bytes(serialization.Encoding.DER)
+    )
     entries_der = b"".join(revoked_certificate_der(entry) for entry in entries)
-    if not entries_der:
-        return empty  # RFC 5280 5.1.2.6: no revokedCertificates list at all
+    if not entries_der:  # RFC 5280 5.1.2.6: no revokedCertificates list at all
+        return sign(builder, issuer_key).public_bytes(serialization.Encoding.DER)
+    empty = draft(builder, issuer_key).public_bytes(serialization.Encoding.DER)
     empty_tbs, signature_algorithm, _ = der.elements(empty)
     version, algorithm, issuer, this, next_, extensions = der.elements(empty_tbs)
     tbs = der.sequence(
         version + algorithm + issuer + this + next_ + der.sequence(entries_der) + extensions
     )
-    signed = der.sequence(tbs + signature_algorithm + der.bit_string(_sign(issuer_key, tbs)))
+    signed = der.sequence(tbs + signature_algorithm + der.bit_string(sign_bytes(issuer_key, tbs)))
     x509.load_der_x509_crl(signed)  # the structure checked by a real parser before it is used
     return signed
 
 
-def _sign(key: PrivateKey, data: bytes) -> bytes:
-    """The signature ``CertificateRevocationListBuilder.sign`` makes (ECDSA or PKCS#1 v1.5)."""
-    algorithm = signature_hash_for(key)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(data, ec.ECDSA(algorithm))
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(data, padding.PKCS1v15(), algorithm)
-    raise TypeError(f"unsupported CA key type {type(key).__name__}")
-
-
-def _signed_without_entries(
+def _builder_without_entries(
     issuer_cert: x509.Certificate,
-    issuer_key: PrivateKey,
+    issuer_key: SigningKey,
     crl_number: int,
     this_update: datetime,
     next_update: datetime,
-) -> x509.CertificateRevocationList:
+) -> x509.CertificateRevocationListBuilder:
     check_issuer_key(issuer_cert, issuer_key)
     if crl_number < 0 or crl_number.bit_length() > 159:
         raise ValueError("crl_number must be non-negative and at most 20 octets")
@@ -158,13 +150,12 @@ def _signed_without_entries(
         ),
         x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(crl_number)),
     ]
-    builder = x509.CertificateRevocationListBuilder(
+    return x509.CertificateRevocationListBuilder(
         issuer_name=issuer_cert.subject,
         last_update=start,
         next_update=end,
         extensions=extensions,
     )
-    return builder.sign(issuer_key, signature_hash_for(issuer_key))
 
 
 def crl_to_pem(crl: x509.CertificateRevocationList) -> bytes:

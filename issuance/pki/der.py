@@ -1,4 +1,5 @@
-"""The few DER (X.690) encodings the CRL needs that ``cryptography`` has no fast path for.
+"""The few DER (X.690) encodings the CRL needs that ``cryptography`` has no fast path for, and
+the splitting that lets a token's signature replace a placeholder's (``signing``).
 
 Only definite lengths and the universal types below; everything else about a certificate or a
 CRL is left to ``cryptography``.
@@ -78,6 +79,14 @@ def elements(encoded: bytes) -> list[bytes]:
         found.append(encoded[position:end])
         position = end
     return found
+
+
+def content(encoded: bytes) -> bytes:
+    """The content of the one element ``encoded`` (any tag), without its tag and length."""
+    start, size = _header(encoded, 0)
+    if start + size != len(encoded):
+        raise ValueError("trailing or missing data after the element")
+    return encoded[start:]
 
 
 def _header(encoded: bytes, position: int) -> tuple[int, int]:

@@ -1,18 +1,20 @@
 """Private key generation and storage.
 
-Keys are kept behind the small :class:`KeyStore` protocol so that an HSM
-(PKCS#11) backend can replace :class:`EncryptedFileKeyStore` later without
-touching the callers.
+Keys are kept behind the small :class:`KeyStore` protocol: :class:`EncryptedFileKeyStore` here,
+and the PKCS#11 token of :mod:`issuance.pki.pkcs11`, whose keys never leave the token. A key
+a store hands out is a :data:`SigningKey`: a ``cryptography`` private key (file store) or a
+:class:`TokenKey` that only signs; :mod:`issuance.pki.signing` signs with either.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -54,6 +56,35 @@ class PassphraseError(KeyStoreError):
     code = "passphrase"
 
 
+class TokenUnavailableError(KeyStoreError):
+    """The token cannot be reached or refuses to sign (the message never holds the PIN)."""
+
+    code = "token_unavailable"
+
+
+class TokenKey(ABC):
+    """A private key that stays in a token: it has a public key and signs, nothing more."""
+
+    @abstractmethod
+    def public_key(self) -> PublicKey: ...
+
+    @abstractmethod
+    def sign(self, data: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
+        """The X.509 signature of ``data``: a DER ECDSA-Sig-Value or PKCS#1 v1.5."""
+
+    @property
+    def key_size(self) -> int:
+        return self.public_key().key_size
+
+    @property
+    def curve(self) -> ec.EllipticCurve | None:
+        public = self.public_key()
+        return public.curve if isinstance(public, ec.EllipticCurvePublicKey) else None
+
+
+SigningKey = PrivateKey | TokenKey
+
+
 def generate_private_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
     """Generate a key: "ec-p256" (default), "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"."""
     if key_type in _EC_CURVES:
@@ -66,10 +97,10 @@ def generate_private_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
 class KeyStore(Protocol):
     def exists(self, name: str) -> bool: ...
 
-    def load(self, name: str) -> PrivateKey: ...
+    def load(self, name: str) -> SigningKey: ...
 
-    def save(self, name: str, key: PrivateKey) -> None:
-        """Store ``key``; raise :class:`KeyStoreError` if ``name`` is already used."""
+    def generate(self, name: str, key_type: str = DEFAULT_KEY_TYPE) -> SigningKey:
+        """A new key made and kept by the store; :class:`KeyStoreError` if ``name`` is used."""
         ...
 
 
@@ -122,7 +153,15 @@ class EncryptedFileKeyStore(KeyStore):
             raise KeyStoreError(f"key {name!r} is neither EC nor RSA", code="unsupported_key")
         return key
 
+    def generate(self, name: str, key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
+        if self.exists(name):
+            raise KeyStoreError(f"a key named {name!r} already exists", code="key_exists")
+        key = generate_private_key(key_type)
+        self.save(name, key)
+        return key
+
     def save(self, name: str, key: PrivateKey) -> None:
+        """Store ``key``; raise :class:`KeyStoreError` if ``name`` is already used."""
         path = self.path_for(name)
         pem = key.private_bytes(
             encoding=serialization.Encoding.PEM,

@@ -1,4 +1,4 @@
-"""OCSP (RFC 6960) requests and responses, signed by the issuing CA itself."""
+"""OCSP (RFC 6960) requests and responses, signed by a delegated responder or the issuing CA."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp as x509_ocsp
 
 from .crl import reason_extension
-from .keys import PrivateKey
-from .profile import check_issuer_key, signature_hash_for, spki_der, utc
+from .keys import SigningKey
+from .profile import check_issuer_key, check_ocsp_responder, spki_der, utc
+from .signing import sign_ocsp
 
 CertStatus = Literal["good", "revoked", "unknown"]
 # RFC 8954: a nonce of up to 32 octets is echoed; longer ones are left out of the response.
@@ -133,7 +134,7 @@ def _subject_public_key_bits(spki: bytes) -> bytes:
 def build_ocsp_response(
     query: OcspQuery,
     issuer_cert: x509.Certificate,
-    issuer_key: PrivateKey,
+    signing_key: SigningKey,
     status: CertStatus,
     *,
     this_update: datetime,
@@ -141,14 +142,17 @@ def build_ocsp_response(
     revoked_at: datetime | None = None,
     reason: x509.ReasonFlags | None = None,
     cert: x509.Certificate | None = None,
+    responder_cert: x509.Certificate | None = None,
 ) -> bytes:
-    """A successful, DER-encoded BasicOCSPResponse signed by the issuing CA.
+    """A successful, DER-encoded BasicOCSPResponse.
 
-    The CertID is echoed from the request (same hash algorithm), so "unknown"
-    works without a certificate; ``cert``, when given, must carry the queried
-    serial. The responder ID is the CA's key hash. The nonce is echoed when
-    it has 1 to 32 octets (RFC 8954). A reason of "unspecified" is left out.
-    The caller must first check :func:`matches_issuer` (else ValueError).
+    Signed by ``signing_key``: the key of ``responder_cert``, a delegated responder certificate
+    the issuing CA issued (RFC 6960 4.2.2.2, sent along in ``certs``), or without one the
+    issuing CA's own key. The responder ID is the signer's key hash. The CertID is echoed from
+    the request (same hash algorithm), so "unknown" works without a certificate; ``cert``,
+    when given, must carry the queried serial. The nonce is echoed when it has 1 to 32 octets
+    (RFC 8954). A reason of "unspecified" is left out. The caller must first check
+    :func:`matches_issuer` (else ValueError).
     """
     if status not in _STATUSES:
         raise ValueError(f"unknown OCSP status {status!r}")
@@ -158,7 +162,10 @@ def build_ocsp_response(
         raise ValueError("the certificate does not have the queried serial number")
     if not matches_issuer(query, issuer_cert):
         raise ValueError("the request is not for this issuer")
-    check_issuer_key(issuer_cert, issuer_key)
+    if responder_cert is None:
+        check_issuer_key(issuer_cert, signing_key)
+    else:
+        check_ocsp_responder(responder_cert, issuer_cert, signing_key)
     revoked = status == "revoked"
     builder = x509_ocsp.OCSPResponseBuilder().add_response_by_hash(
         issuer_name_hash=query.issuer_name_hash,
@@ -171,10 +178,11 @@ def build_ocsp_response(
         revocation_time=utc(revoked_at) if revoked and revoked_at else None,
         revocation_reason=_ocsp_reason(reason) if revoked else None,
     )
-    builder = builder.responder_id(x509_ocsp.OCSPResponderEncoding.HASH, issuer_cert)
+    if responder_cert is not None:
+        builder = builder.certificates([responder_cert])
     if query.nonce and len(query.nonce) <= MAX_NONCE_BYTES:
         builder = builder.add_extension(x509.OCSPNonce(query.nonce), critical=False)
-    response = builder.sign(issuer_key, signature_hash_for(issuer_key))
+    response = sign_ocsp(builder, signing_key, responder_cert or issuer_cert)
     return response.public_bytes(serialization.Encoding.DER)
 
 
@@ -195,6 +203,11 @@ def malformed_request_response() -> bytes:
 def unauthorized_response() -> bytes:
     """For requests about certificates of another CA (RFC 6960 2.3)."""
     return _unsuccessful(x509_ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+
+def try_later_response() -> bytes:
+    """For a responder that cannot sign for now (RFC 6960 2.3: tryLater)."""
+    return _unsuccessful(x509_ocsp.OCSPResponseStatus.TRY_LATER)
 
 
 def internal_error_response() -> bytes:

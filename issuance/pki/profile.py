@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from .keys import PrivateKey, PublicKey
+from .keys import PublicKey, SigningKey
+from .signing import sign
 
 COUNTRY = "JP"
 # RFC 5280 Appendix A upper bounds (ub-common-name, ub-organization-name, ...).
@@ -62,13 +63,6 @@ def new_serial() -> int:
     return secrets.randbits(SERIAL_BITS - 1) | (1 << (SERIAL_BITS - 1))
 
 
-def signature_hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
-    """SHA-384 for P-384 signing keys, SHA-256 for everything else."""
-    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP384R1):
-        return hashes.SHA384()
-    return hashes.SHA256()
-
-
 def spki_der(public_key: PublicKey) -> bytes:
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -100,9 +94,19 @@ def _check_public_key(public_key: object) -> None:
         raise ProfileError("key_type", "only EC and RSA public keys can be certified")
 
 
-def check_issuer_key(issuer_cert: x509.Certificate, issuer_key: PrivateKey) -> None:
+def check_issuer_key(issuer_cert: x509.Certificate, issuer_key: SigningKey) -> None:
     if spki_der(issuer_key.public_key()) != spki_der(issuer_cert.public_key()):
         raise ProfileError("issuer_key_mismatch", "the issuer key does not match its certificate")
+
+
+def check_ocsp_responder(
+    responder_cert: x509.Certificate, issuer_cert: x509.Certificate, responder_key: SigningKey
+) -> None:
+    """``responder_cert`` was issued by ``issuer_cert``'s subject and ``responder_key`` is its
+    key (the signature itself is checked once, when the certificate is loaded)."""
+    if responder_cert.issuer != issuer_cert.subject:
+        raise ProfileError("responder_issuer", "the OCSP responder is not the CA's")
+    check_issuer_key(responder_cert, responder_key)
 
 
 def _check_attribute(label: str, value: str) -> None:
@@ -186,7 +190,7 @@ def _client_key_usage() -> x509.KeyUsage:
 
 
 def create_root_ca(
-    key: PrivateKey,
+    key: SigningKey,
     common_name: str,
     organization: str,
     not_before: datetime,
@@ -207,13 +211,13 @@ def create_root_ca(
         .add_extension(_ca_key_usage(digital_signature=False), critical=True)
         .add_extension(_ski(key.public_key()), critical=False)
     )
-    return builder.sign(key, signature_hash_for(key))
+    return sign(builder, key)
 
 
 def create_issuing_ca(
     key_public: PublicKey,
     root_cert: x509.Certificate,
-    root_key: PrivateKey,
+    root_key: SigningKey,
     common_name: str,
     organization: str,
     not_before: datetime,
@@ -241,7 +245,45 @@ def create_issuing_ca(
         .add_extension(_ski(key_public), critical=False)
         .add_extension(authority_key_identifier(root_cert), critical=False)
     )
-    return builder.sign(root_key, signature_hash_for(root_key))
+    return sign(builder, root_key)
+
+
+# ---------------------------------------------------------------- OCSP responder
+
+
+def build_ocsp_responder_certificate(
+    public_key: PublicKey,
+    organization: str,
+    not_before: datetime,
+    lifetime: timedelta,
+    issuer_cert: x509.Certificate,
+    issuer_key: SigningKey,
+) -> x509.Certificate:
+    """A delegated OCSP responder (RFC 6960 4.2.2.2): EKU id-kp-OCSPSigning, KeyUsage
+    digitalSignature (critical), id-pkix-ocsp-nocheck (4.2.2.2.1: clients do not check its
+    revocation, hence its short life), CA=false, SKI, AKI. notAfter is clamped to the issuer's."""
+    _check_public_key(public_key)
+    check_issuer_key(issuer_cert, issuer_key)
+    start = utc(not_before)
+    end = min(start + lifetime, issuer_cert.not_valid_after_utc)
+    if end <= start:
+        raise ProfileError("issuer_expired", "the issuing CA expires before the responder starts")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_ca_name(f"{organization} OCSP Responder", organization))
+        .issuer_name(issuer_cert.subject)
+        .public_key(public_key)
+        .serial_number(new_serial())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_client_key_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+        .add_extension(_ski(public_key), critical=False)
+        .add_extension(authority_key_identifier(issuer_cert), critical=False)
+    )
+    return sign(builder, issuer_key)
 
 
 # ---------------------------------------------------------------- client certificates
@@ -339,7 +381,7 @@ def build_client_certificate(
     serial: int,
     not_before: datetime,
     issuer_cert: x509.Certificate,
-    issuer_key: PrivateKey,
+    issuer_key: SigningKey,
 ) -> x509.Certificate:
     """Client authentication certificate; nothing is taken from the CSR but its key.
 
@@ -376,7 +418,7 @@ def build_client_certificate(
         .add_extension(_crl_distribution_points(urls.crl_url), critical=False)
         .add_extension(_authority_information_access(urls), critical=False)
     )
-    return builder.sign(issuer_key, signature_hash_for(issuer_key))
+    return sign(builder, issuer_key)
 
 
 def _crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, ca, selectors
 from issuance.errors import (
+    CaUnavailableServiceError,
     CertificateRequestError,
     IssuedForAnotherKeyError,
     RevocationError,
@@ -22,8 +24,10 @@ from issuance.errors import (
 from issuance.models import Certificate, KihonetUser, Notice
 from issuance.pki import crl as pki_crl
 from issuance.pki import csr as pki_csr
-from issuance.pki import profile
+from issuance.pki import keys, profile
 from issuance.services.crl import publish_crl
+
+logger = logging.getLogger(__name__)
 
 CSR_MESSAGES = {
     "too_large": _("証明書署名要求（CSR）が大きすぎます。"),
@@ -105,6 +109,9 @@ def issue_certificate(
         )
     except profile.ProfileError as error:
         raise ServiceError(RECORD_UNUSABLE, detail={"profile": error.code}) from error
+    except keys.KeyStoreError as error:  # the token went away and did not come back
+        logger.error("The CA cannot sign: %s", error)
+        raise CaUnavailableServiceError() from error
     der = built.public_bytes(serialization.Encoding.DER)
     certificate = Certificate(
         user=user,
@@ -190,5 +197,14 @@ def revoke_certificate(
         reason=note,
         detail={"serial": locked.serial, "reason": reason},
     )
-    transaction.on_commit(publish_crl)
+    transaction.on_commit(_publish_crl_after_revocation)
     return locked
+
+
+def _publish_crl_after_revocation() -> None:
+    """The revocation is committed either way; while the CA cannot sign (its token away) the
+    hourly job publishes the CRL once it can, and OCSP answers "revoked" at once."""
+    try:
+        publish_crl()
+    except CaUnavailableServiceError:
+        logger.error("The CRL is not republished after a revocation: the CA cannot sign now")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +14,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from issuance import audit, ca
+from issuance.errors import CaUnavailableServiceError
 from issuance.models import Certificate, CrlPublication
 from issuance.pki import crl as pki_crl
+from issuance.pki import keys
+from issuance.services import ocsp_responder
+
+logger = logging.getLogger(__name__)
 
 CRL_CACHE_KEY = "kihonet:crl:latest"
 CRL_KEEP = 10
@@ -68,9 +74,18 @@ def publish_crl(now: datetime | None = None) -> CrlPublication:
     publication = CrlPublication.objects.create(
         this_update=now, next_update=next_update, revoked_count=len(entries), der=b""
     )
-    publication.der = pki_crl.build_crl_der(
-        material.issuing_cert, material.issuing_key, entries, publication.number, now, next_update
-    )
+    try:
+        publication.der = pki_crl.build_crl_der(
+            material.issuing_cert,
+            material.issuing_key,
+            entries,
+            publication.number,
+            now,
+            next_update,
+        )
+    except keys.KeyStoreError as error:  # the token went away and did not come back
+        logger.error("The CA cannot sign the CRL: %s", error)
+        raise CaUnavailableServiceError() from error
     publication.save(update_fields=["der"])
     CrlPublication.objects.filter(number__lte=publication.number - CRL_KEEP).delete()
     transaction.on_commit(lambda: _distribute(publication, now))
@@ -90,9 +105,14 @@ def _distribute(publication: CrlPublication, now: datetime) -> None:
 
 @transaction.atomic
 def refresh_crl() -> CrlPublication:
-    """The hourly job: a new CRL well before the current one's nextUpdate, and its audit event
-    in the same transaction (both or neither)."""
+    """The hourly job: a new CRL well before the current one's nextUpdate, with its audit event
+    in the same transaction (both or neither), and the delegated OCSP responder renewed when due
+    (also when no OCSP request asked)."""
     publication = publish_crl()
+    try:
+        ocsp_responder.responder()
+    except ca.CaUnavailableError:
+        pass  # logged; the OCSP view answers tryLater until the CA can sign again
     audit.record(
         audit.Actor.system("refresh_crl"),
         "crl_published",

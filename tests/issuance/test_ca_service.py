@@ -22,6 +22,14 @@ from tests.csr import make_csr
 from tests.factories import make_notice
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def issuing_ca(issuing_ca_each_store):
+    """Every CA test here runs with the keys in the file store and in SoftHSM2 ([pkcs11])."""
+    return issuing_ca_each_store
+
+
 ACTOR = audit.Actor.customer("test", "127.0.0.1")
 
 
@@ -71,7 +79,11 @@ def test_init_ca_offers_other_key_types(settings, tmp_path, key_type):
     ca.reset()
 
 
-def test_signing_with_a_wrong_or_missing_passphrase_is_refused(settings, issuing_ca, caplog):
+def test_signing_with_a_wrong_or_missing_passphrase_is_refused(settings, tmp_path, caplog):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "test passphrase"
+    ca.reset()
+    ca.create()  # the file store: its keys need the passphrase
     ca.reset()
     settings.KIHONET_CA_PASSPHRASE = "not-the-passphrase"
     with pytest.raises(CaUnavailableServiceError):
@@ -239,7 +251,7 @@ def test_chain_endpoint_serves_issuing_then_root(client, issuing_ca):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_openssl_ocsp_says_good_then_revoked(live_server, settings, tmp_path):
+def test_openssl_ocsp_says_good_then_revoked(live_server, settings, tmp_path, ca_store):
     settings.KIHONET_CA_DIR = tmp_path / "ca"
     settings.KIHONET_CA_PASSPHRASE = "test passphrase"
     ca.reset()

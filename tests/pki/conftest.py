@@ -1,7 +1,13 @@
-"""A throwaway root + issuing CA for the PKI tests (no Django, no database)."""
+"""A throwaway root + issuing CA for the PKI tests (no Django, no database).
+
+The CA fixture ``pki`` comes twice: keys in the file store's form (``cryptography`` keys) and
+keys generated inside a throwaway SoftHSM2 token (test ids ``[pkcs11]``), so every test of the
+issuing, the CRL, OCSP, ``openssl verify``/``ocsp`` and pkilint runs with both.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from issuance.pki.keys import PrivateKey, PublicKey, generate_private_key
+from issuance.pki.keys import PrivateKey, PublicKey, SigningKey, generate_private_key
 from issuance.pki.profile import (
     CaUrls,
     ClientCertificateProfile,
@@ -37,9 +43,10 @@ SUBJECT = ClientSubject(
 @dataclass
 class Pki:
     directory: Path
-    root_key: PrivateKey
+    store: str
+    root_key: SigningKey
     root_cert: x509.Certificate
-    issuing_key: PrivateKey
+    issuing_key: SigningKey
     issuing_cert: x509.Certificate
     profile: ClientCertificateProfile
 
@@ -105,13 +112,37 @@ def _is_eddsa(key: object) -> bool:
     return isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
 
 
+KEY_STORES = ["file", "pkcs11"]
+
+
+@pytest.fixture(scope="session", params=KEY_STORES)
+def key_store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+def key_pair_source(
+    key_store_kind: str, request: pytest.FixtureRequest
+) -> Callable[[str, str], SigningKey]:
+    """Makes a CA key: ``cryptography``'s (file store) or one inside a SoftHSM2 token."""
+    if key_store_kind == "file":
+        return lambda name, key_type: generate_private_key(key_type)
+    from issuance.pki.pkcs11 import Pkcs11KeyStore
+
+    token = request.getfixturevalue("soft_hsm").create_token(f"kihonet-pki-{os.getpid()}")
+    store = Pkcs11KeyStore(token.module, token.label, token.pin)
+    request.addfinalizer(store.close)
+    return store.generate
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory, key_store_kind: str, key_pair_source) -> Pki:
+    store = key_store_kind
     directory = tmp_path_factory.mktemp("pki")
     start = datetime.now(UTC) - timedelta(days=1)
-    root_key = generate_private_key("ec-p384")
+    root_key = key_pair_source("root", "ec-p384")
     root_cert = create_root_ca(root_key, "Kihonet Test Root CA", ORGANIZATION, start, 7300)
-    issuing_key = generate_private_key("ec-p256")
+    issuing_key = key_pair_source("issuing", "ec-p256")
     issuing_cert = create_issuing_ca(
         issuing_key.public_key(),
         root_cert,
@@ -123,6 +154,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     )
     result = Pki(
         directory=directory,
+        store=store,
         root_key=root_key,
         root_cert=root_cert,
         issuing_key=issuing_key,

@@ -121,10 +121,9 @@ def reference_crl(
     number: int,
 ) -> x509.CertificateRevocationList:
     """What ``CertificateRevocationListBuilder`` makes of the entries (the slow path)."""
-    from cryptography.hazmat.primitives import hashes
-
     from issuance.pki.crl import reason_extension
-    from issuance.pki.profile import authority_key_identifier, signature_hash_for
+    from issuance.pki.profile import authority_key_identifier
+    from issuance.pki.signing import sign
 
     revoked = []
     for entry in entries:
@@ -147,8 +146,7 @@ def reference_crl(
         ],
         revoked_certificates=revoked,
     )
-    hash_algorithm: hashes.HashAlgorithm = signature_hash_for(issuer_key)
-    return builder.sign(issuer_key, hash_algorithm)
+    return sign(builder, issuer_key)
 
 
 VARIED_ENTRIES = [

@@ -302,3 +302,67 @@ def test_openssl_request_and_response(
         "ocsp", "-reqin", other, "-respin", response, "-issuer", issuing, "-CAfile", chain
     )
     assert "Nonce Verify error" in mismatch.stderr
+
+
+def test_openssl_accepts_the_delegated_responder(pki: Pki, client_cert: x509.Certificate) -> None:
+    """RFC 6960 4.2.2.2: signed by a responder certificate the CA issued (id-kp-OCSPSigning,
+    id-pkix-ocsp-nocheck), sent in the response; openssl checks it against the chain."""
+    from issuance.pki.keys import generate_private_key
+    from issuance.pki.profile import build_ocsp_responder_certificate
+
+    directory = pki.directory / "ocsp-delegated"
+    directory.mkdir()
+    client = directory / "client.pem"
+    client.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    issuing, chain = pki.directory / "issuing.pem", pki.directory / "chain.pem"
+    request, response = directory / "req.der", directory / "resp.der"
+    key = generate_private_key("ec-p256")
+    responder = build_ocsp_responder_certificate(
+        key.public_key(), "Kihonet Test", NOW - timedelta(minutes=5), timedelta(days=7),
+        pki.issuing_cert, pki.issuing_key,
+    )  # fmt: skip
+    assert (
+        run_openssl("ocsp", "-issuer", issuing, "-cert", client, "-reqout", request).returncode == 0
+    )
+    query = parse_ocsp_request(request.read_bytes())
+    response.write_bytes(
+        build_ocsp_response(
+            query, pki.issuing_cert, key, "good", this_update=THIS_UPDATE,
+            next_update=NEXT_UPDATE, responder_cert=responder,
+        )
+    )  # fmt: skip
+    parsed = x509_ocsp.load_der_ocsp_response(response.read_bytes())
+    assert parsed.certificates == [responder]
+    assert parsed.responder_key_hash == (
+        responder.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    )
+    checked = run_openssl(
+        "ocsp", "-reqin", request, "-respin", response, "-issuer", issuing, "-CAfile", chain
+    )
+    assert "Response verify OK" in checked.stderr, checked.stdout + checked.stderr
+    status = run_openssl(
+        "ocsp", "-respin", response, "-issuer", issuing, "-CAfile", chain, "-cert", client,
+        "-no_nonce",
+    )  # fmt: skip
+    assert f"{client}: good" in status.stdout
+
+    usage = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING]
+    assert responder.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    assert responder.not_valid_after_utc - responder.not_valid_before_utc == timedelta(days=7)
+
+
+def test_a_responder_of_another_ca_is_refused(pki: Pki, client_cert: x509.Certificate) -> None:
+    from issuance.pki.keys import generate_private_key
+    from issuance.pki.profile import ProfileError, build_ocsp_responder_certificate
+
+    key = generate_private_key("ec-p256")
+    foreign = build_ocsp_responder_certificate(
+        key.public_key(), "Other", NOW, timedelta(days=7), pki.root_cert, pki.root_key
+    )
+    query = parse_ocsp_request(request_der(client_cert, pki.issuing_cert))
+    with pytest.raises(ProfileError):
+        build_ocsp_response(
+            query, pki.issuing_cert, key, "good", this_update=THIS_UPDATE,
+            next_update=NEXT_UPDATE, responder_cert=foreign,
+        )  # fmt: skip

@@ -121,3 +121,33 @@ def test_ocsp_responses(pki: Pki, client_cert: x509.Certificate, status: str) ->
 def test_ocsp_unsuccessful_responses() -> None:
     assert_clean("OCSP malformedRequest", lint_ocsp_response(malformed_request_response()))
     assert_clean("OCSP unauthorized", lint_ocsp_response(unauthorized_response()))
+
+
+def _responder(pki: Pki):
+    from issuance.pki.profile import build_ocsp_responder_certificate
+
+    key = generate_private_key("ec-p256")
+    cert = build_ocsp_responder_certificate(
+        key.public_key(), "Kihonet Test", NOW, timedelta(days=7), pki.issuing_cert, pki.issuing_key
+    )
+    return key, cert
+
+
+def test_ocsp_responder_certificate(pki: Pki) -> None:
+    """The delegated responder (RFC 6960 4.2.2.2), signed by the issuing CA's key."""
+    _, cert = _responder(pki)
+    assert_clean("OCSP responder", lint_certificate(der(cert)))
+    assert_clean("OCSP responder chain", lint_chain(der(pki.issuing_cert), der(cert)))
+
+
+def test_ocsp_response_of_the_delegated_responder(pki: Pki, client_cert: x509.Certificate) -> None:
+    key, cert = _responder(pki)
+    request = x509_ocsp.OCSPRequestBuilder().add_certificate(
+        client_cert, pki.issuing_cert, hashes.SHA1()
+    )
+    query = parse_ocsp_request(request.build().public_bytes(serialization.Encoding.DER))
+    response = build_ocsp_response(
+        query, pki.issuing_cert, key, "good", this_update=NOW,
+        next_update=NOW + timedelta(hours=1), responder_cert=cert,
+    )  # fmt: skip
+    assert_clean("OCSP delegated", lint_ocsp_response(response))
