@@ -60,7 +60,7 @@ lint: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 test: $(STAMP) system-packages lint client-tool
-	KIHONET_CLIENT_TOOL_DIR=$(CLIENT_TOOL_DIR) $(PY) -m pytest
+	KIHONET_CLIENT_TOOL_DIR=$(abspath $(CLIENT_TOOL_DIR)) $(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -224,7 +224,10 @@ KIHONET_CLIENT_TOOL_PORT = env_int("KIHONET_CLIENT_TOOL_PORT", 47115)
 # The built client tools offered for download (kihonet_agent-windows.exe, kihonet_agent-macos,
 # kihonet_agent-linux; `make client-tool` builds the Linux one here). Where a system has no
 # build the download page offers the single-file script.
-KIHONET_CLIENT_TOOL_DIR = Path(env_str("KIHONET_CLIENT_TOOL_DIR", str(DATA_DIR / "client-tool")))
+# (A relative folder is taken from the project's root, wherever the process runs.)
+KIHONET_CLIENT_TOOL_DIR = BASE_DIR / env_str(
+    "KIHONET_CLIENT_TOOL_DIR", str(DATA_DIR / "client-tool")
+)
 # Where the completion pages send the customer to check the login (R06, R07): the login-check
 # name of the TLS proxy, e.g. https://login.kihonet.example.jp/login-check/. Empty: this site's.
 KIHONET_LOGIN_CHECK_URL = env_str("KIHONET_LOGIN_CHECK_URL")

@@ -115,9 +115,17 @@ class UserActionViews(ExportMixin):
         if request.method == "POST" and form.is_valid() and "back" not in request.POST:
             if not confirmed:
                 try:
+                    reissue.check_request(
+                        user,
+                        reason=form.cleaned_data["reason"],
+                        new_email=form.cleaned_data["new_email"] or "",
+                        note=form.cleaned_data["note"],
+                    )
                     branch_number = reissue.next_branch_number(user)
                 except ServiceError as error:
-                    form.add_error(None, str(error.message))
+                    form.add_error(
+                        error.field if error.field in form.fields else None, error.message
+                    )
                     return self._render(
                         request,
                         user,

@@ -60,6 +60,16 @@ def _check_note(reason: str, note: str) -> None:
         raise ReissueError(_("「その他」の場合は備考に理由を入力してください。"), field="note")
 
 
+def check_request(user: KihonetUser, *, reason: str, new_email: str = "", note: str = "") -> str:
+    """Every rule of a reissue request (a listed reason, a note for 「その他」, a new and different
+    address for an e-mail change, R05); returns the address of the new notice. The desk's
+    confirmation step asks it before showing what will happen; ``reissue_notice`` again."""
+    if reason not in Reason.values:
+        raise ReissueError(_("再発行理由を選択してください。"), field="reason")
+    _check_note(reason, note)
+    return _notice_email(user, reason, new_email)
+
+
 def _revoke_for_lost_pc(user: KihonetUser, actor: audit.Actor, note: str) -> list[str]:
     """A lost or stolen PC: every certificate not yet revoked ends now (keyCompromise)."""
     revoked = []
@@ -83,11 +93,8 @@ def reissue_notice(
 ) -> ReissueRecord:
     """Creates the reissue notice with the next branch number, issued ``today`` (R16, R02)."""
     desk_selectors.check_staff_may(actor, roles.REISSUE, user)
-    if reason not in Reason.values:
-        raise ReissueError(_("再発行理由を選択してください。"), field="reason")
-    _check_note(reason, note)
     user = KihonetUser.objects.select_for_update().select_related("customer").get(pk=user.pk)
-    email = _notice_email(user, reason, new_email)
+    email = check_request(user, reason=reason, new_email=new_email, note=note)
     issued_on = today or timezone.localdate()
     notice = Notice.objects.create(
         user=user,
