@@ -253,7 +253,7 @@ def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(chromium, de
     for name, path, columns in (
         ("21-reminder-list", "notifications/expiryreminder", ("email", "last_error")),
         ("22-enrollment-list", "issuance/enrollment", ("email", "expires_at")),
-        ("23-input-lock-list", "issuance/inputlock", ("value", "locked_until")),
+        ("23-input-lock-list", "issuance/inputlock", ("target", "period")),
         ("24-reissue-list", "issuance/reissuerecord", ("reason", "created_at")),
         ("25-notice-list", "issuance/notice", ("issued_on", "used_at")),
         ("26-customer-list", "issuance/customer", ("name", "created_at")),

@@ -132,8 +132,8 @@ def test_the_lock_page_says_until_when_what_to_do_and_whom_to_call(client):
     notice = started_notice()
     with time_machine.travel(datetime(2026, 12, 1, 14, 0, tzinfo=JST), tick=False):
         for _ in range(5):
-            client.post(ENROLL, fields_of(notice, user_id="ZZ99999"))
-    lock = InputLock.objects.get(kind=InputLock.Kind.KIHONET_CODE)
+            client.post(ENROLL, fields_of(notice, management_number="ZZ99999999"))
+    lock = InputLock.objects.get(kind=InputLock.Kind.PERSON)
     assert lock.locked_until == datetime(2026, 12, 1, 15, 0, tzinfo=JST)
     with time_machine.travel(datetime(2026, 12, 1, 14, 20, tzinfo=JST), tick=False):
         response = client.post(ENROLL, fields_of(notice))
@@ -151,11 +151,13 @@ def test_the_lock_in_the_api_gives_its_end_time(client):
     notice = started_notice()
     url = "/api/v1/enrollments"
     for _ in range(5):
-        client.post(url, fields_of(notice, user_id="ZZ99999"), content_type="application/json")
+        client.post(
+            url, fields_of(notice, management_number="ZZ99999999"), content_type="application/json"
+        )
     response = client.post(url, fields_of(notice), content_type="application/json")
     body = response.json()
     assert (response.status_code, body["status_code"]) == (429, "3430")
-    lock = InputLock.objects.get(kind=InputLock.Kind.KIHONET_CODE)
+    lock = InputLock.objects.get(kind=InputLock.Kind.PERSON)
     assert datetime.fromisoformat(body["locked_until"]) == lock.locked_until
     until = lock.locked_until.astimezone(JST)
     assert f"{until:%H:%M}までお手続きを受け付けられません" in body["message"]

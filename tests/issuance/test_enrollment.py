@@ -359,8 +359,10 @@ def test_r03_the_lock_page_keeps_its_text_and_knows_when_the_lock_ends(client):
         client.post(reverse("issuance:enroll"), fields_of(notice, year="1999"))
     response = client.post(reverse("issuance:enroll"), fields_of(notice))
     html = response.content.decode()
-    assert "ステータスコード：3430" in html and str(LockedError.message) in html
-    assert response.context["locked_until"] == InputLock.objects.get().locked_until
+    lock = InputLock.objects.get()
+    assert "ステータスコード：3430" in html
+    assert response.context["error"].locked_until == lock.locked_until
+    assert f"{timezone.localtime(lock.locked_until):%-m月%-d日 %H:%M}以降" in html
 
 
 def test_a_match_does_not_count_against_the_limits(settings):

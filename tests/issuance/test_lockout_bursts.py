@@ -317,3 +317,17 @@ def test_r03_a_lock_of_one_person_leaves_the_others_of_the_company(settings):
     assert enrollment.start_enrollment(
         enrollment.NoticeFields(**fields_of(colleague)), ip_address="203.0.113.5"
     )
+
+
+@pytest.mark.django_db
+def test_r03_a_lock_is_written_once_however_many_tries_fill_the_counter():
+    """In a burst, a right try gives its slot back and a later wrong one fills the counter
+    again while the first lock is being written: the second writer keeps the first lock."""
+    from issuance.models import AuditEvent
+    from issuance.services.lockout import write_lock
+
+    first = write_lock(InputLock.Kind.PERSON, "20000001", "U000001", seconds=3600, detail={})
+    second = write_lock(InputLock.Kind.PERSON, "20000001", "U000001", seconds=3600, detail={})
+    assert second.pk == first.pk
+    assert InputLock.objects.filter(kind="person", user_id="U000001").count() == 1
+    assert AuditEvent.objects.filter(action="input_locked").count() == 1
