@@ -126,6 +126,22 @@ def has_renewal(certificate: Certificate) -> bool:
     return Certificate.objects.renewals_of(certificate).exists()
 
 
+def certificate_status(serial: str, now: datetime) -> str | None:
+    """The client tool's view of a certificate: valid, renewed, revoked or expired.
+
+    Revoked before expired before renewed: a renewed certificate that has expired is
+    "expired". None for a serial kihonet did not issue.
+    """
+    certificate = Certificate.objects.filter(serial=serial).first()
+    if certificate is None:
+        return None
+    if certificate.status == Certificate.Status.REVOKED:
+        return "revoked"
+    if certificate.status == Certificate.Status.EXPIRED or certificate.not_after <= now:
+        return "expired"
+    return "renewed" if has_renewal(certificate) else "valid"
+
+
 def renewed_certificate(serial: str) -> Certificate | None:
     """A certificate made by a renewal, by its serial (unguessable: 159 random bits)."""
     return Certificate.objects.filter(serial=serial.upper(), renewed_from__isnull=False).first()

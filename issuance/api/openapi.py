@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from issuance import formats
+
 STATUS_CODES = {
     "3400": "リクエストの形式が正しくない",
     "3410": "項目の形式の誤り（errors に項目ごとのメッセージ）",
@@ -20,6 +22,7 @@ STATUS_CODES = {
     "3470": "更新できない証明書",
     "3480": "証明書の秘密鍵を保持していることを確認できない",
     "3490": "すでに失効している証明書",
+    "3495": "シリアル番号の証明書が見つからない",
     "3500": "証明書を発行できない（一時的）",
 }
 
@@ -51,6 +54,8 @@ def _string(pattern: str | None = None, **extra) -> dict:
         schema["pattern"] = pattern
     return schema
 
+
+SERIAL_PATTERN = formats.SERIAL_RE
 
 TOKEN_PARAMETER = {
     "name": "token",
@@ -188,6 +193,36 @@ def _resend(same: str) -> str:
     )
 
 
+SCHEMAS["CertificateStatus"] = {
+    "type": "object",
+    "required": ["serial", "status"],
+    "properties": {
+        "serial": _string(SERIAL_PATTERN),
+        "status": {"type": "string", "enum": ["valid", "renewed", "revoked", "expired"]},
+    },
+}
+
+STATUS_OPERATION = {
+    "get": {
+        "summary": "証明書の状態（クライアントツールの一覧用）",
+        "parameters": [
+            {
+                "name": "serial",
+                "in": "path",
+                "required": True,
+                "schema": _string(SERIAL_PATTERN, minLength=1, maxLength=40),
+            }
+        ],
+        "responses": {
+            "200": _success("CertificateStatus"),
+            "400": _error("シリアル番号の形式の誤り"),
+            "404": _error("シリアル番号の証明書が見つからない"),
+            "405": {"description": "GET 以外"},
+        },
+    }
+}
+
+
 def document() -> dict:
     paths = {
         "/api/v1/enrollments": _post(
@@ -211,6 +246,7 @@ def document() -> dict:
             errors={"403": _error("秘密鍵を保持していることを確認できない")},
             description=_resend("同じ証明書、同じチャレンジと署名、同じ新しい公開鍵の CSR"),
         ),
+        "/api/v1/certificates/{serial}/status": STATUS_OPERATION,
     }
     return {
         "openapi": "3.0.3",

@@ -24,4 +24,9 @@ urlpatterns = [
 urlpatterns += [
     path("renewals/challenge", views.renewal_challenge, name="api-renewal-challenge"),
     path("renewals", views.create_renewal, name="api-renewals"),
+    re_path(
+        r"^certificates/(?P<serial>[\s\S]+)/status\Z",
+        views.certificate_status,
+        name="api-certificate-status",
+    ),
 ]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from issuance import ca
+from issuance import ca, formats, selectors
 from issuance.errors import FieldFormatError, ServiceError
 from issuance.forms import EnrollmentForm
 from issuance.models import Certificate
@@ -137,3 +139,22 @@ def create_renewal(request: HttpRequest, data: dict) -> JsonResponse:
         ip_address=client_ip(request),
     )
     return JsonResponse(certificate_body(renewed, ca.signing_material().chain_pem), status=201)
+
+
+class CertificateUnknownError(ServiceError):
+    status_code = "3495"
+    http_status = 404
+
+    def __init__(self) -> None:
+        super().__init__(_("指定されたシリアル番号の証明書は見つかりません。"))
+
+
+@require_GET
+def certificate_status(request: HttpRequest, serial: str) -> JsonResponse:
+    """What the client tool's ``list`` shows: valid, renewed, revoked or expired (no person)."""
+    if not re.fullmatch(formats.SERIAL_RE, serial):
+        return error_response(ServiceError(_("シリアル番号の形式が正しくありません。")))
+    status = selectors.certificate_status(serial, timezone.now())
+    if status is None:
+        return error_response(CertificateUnknownError())
+    return JsonResponse({"serial": serial, "status": status})

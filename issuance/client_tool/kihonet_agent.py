@@ -3,16 +3,21 @@
 
 The customer's side of the client-certificate journey of 企業保険インターネットサービス
 (企保ネット).  The key pair is made on the customer's PC and the private key never leaves it:
-it is only ever written inside a password-protected PKCS#12 file.
+it is only ever written encrypted, in the tool's own store (password-protected PKCS#12 files)
+and, by default, into the certificate store the browser reads (Linux: the shared NSS database
+and Firefox profiles; Windows: the current user's personal store; macOS: the login keychain).
 
-Needs only the Python standard library and ``cryptography``.  Run as::
+Needs only the Python standard library and ``cryptography``; uses ``keyring`` where it is
+installed, to keep the store's secret in the OS keyring.  Run as::
 
     python kihonet_agent.py serve --server https://kihonet.example.jp
-    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ...
-    python kihonet_agent.py renew --server URL [--serial S]
-    python kihonet_agent.py list
+    python kihonet_agent.py enroll --server URL --kihonet-code ... --email ... [--no-install]
+    python kihonet_agent.py renew --server URL [--serial S] [--no-install]
+    python kihonet_agent.py list [--server URL]
+    python kihonet_agent.py install SERIAL
 
 Reusable pieces: ``AgentStore``, ``ApiClient``, ``enroll_with_token``, ``renew``,
+``install_certificate`` (with one ``StoreBackend`` per platform), ``resume_pending``,
 ``make_server`` and ``run_server``.
 """
 
@@ -23,16 +28,21 @@ import base64
 import contextlib
 import errno
 import getpass
+import hashlib
 import http.client
 import ipaddress
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import urllib.error
 import urllib.parse
@@ -75,6 +85,7 @@ ENV_PASSPHRASE = "KIHONET_AGENT_PASSPHRASE"  # noqa: S105 - the variable's name,
 ENV_PORT = "KIHONET_AGENT_PORT"
 ENV_SERVER = "KIHONET_SERVER"
 ENV_CAFILE = "KIHONET_CAFILE"
+ENV_PLATFORM = "KIHONET_AGENT_PLATFORM"  # linux | windows | macos: which certificate store
 
 UTC = timezone.utc  # noqa: UP017 - the tool also runs on customers' older Pythons
 JST = timezone(timedelta(hours=9), "JST")
@@ -181,8 +192,11 @@ class NetworkError(AgentError):
     default_status_code = "agent_network"
     default_http_status = 502
 
-    def __init__(self, message: str = NETWORK_ERROR_MESSAGE, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str = NETWORK_ERROR_MESSAGE, *, request_sent: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
+        self.request_sent = request_sent  # False: refused before the request left this PC
 
 
 class BadServerResponse(AgentError):
@@ -301,13 +315,27 @@ class CertificateInfo:
             "management_number": self.management_number,
         }
 
-    def describe(self) -> str:
-        """One line of ``list``: serial, subject, expiry."""
-        line = (
+    def summary_line(self) -> str:
+        """Serial, user ID, management number and expiry on one line."""
+        return (
             f"{self.serial}  ユーザーID：{self.user_id}  管理番号：{self.management_number}"
             f"  有効期限：{format_japanese_date(self.not_after)}"
         )
+
+    def describe(self) -> str:
+        """One line of the renewal choice: serial, subject, expiry."""
+        line = self.summary_line()
         return f"{line}  期限切れ" if self.is_expired() else line
+
+
+CERTIFICATE_STATUSES = ("valid", "renewed", "revoked", "expired", "unknown")
+STATUS_LABELS = {
+    "valid": "有効",
+    "renewed": "更新済み",
+    "revoked": "失効",
+    "expired": "期限切れ",
+    "unknown": "不明（サーバーで確認できませんでした）",
+}
 
 
 # --------------------------------------------------------------------------- keys
@@ -455,7 +483,7 @@ class AgentStore:
             raise store_write_error(exc, self.path) from exc
 
     def has_keys(self) -> bool:
-        return any(self._p12_files())
+        return any(self._p12_files()) or bool(self.pending_requests())
 
     def _p12_files(self) -> list[Path]:
         if not self.path.is_dir():
@@ -493,15 +521,17 @@ class AgentStore:
         files = self._p12_files()
         if files:
             self._read_p12(files[0])
+            return
+        for entry in self.pending_requests()[:1]:
+            self.pending_key(entry)
 
     def install(
         self, key: Any, certificate: x509.Certificate, chain: Iterable[x509.Certificate] = ()
     ) -> CertificateInfo:
         """Keep ``key`` + ``certificate`` + ``chain`` as ``<SERIAL>.p12`` and ``<SERIAL>.pem``."""
         info = CertificateInfo.from_certificate(certificate)
-        friendly_name = f"kihonet {info.user_id} {info.management_number}".encode()
         p12 = pkcs12.serialize_key_and_certificates(
-            friendly_name,
+            friendly_name(info),
             key,
             certificate,
             list(chain) or None,
@@ -535,6 +565,613 @@ class AgentStore:
         if key is None or certificate is None:
             raise CertificateNotFound(f"証明書ファイルの内容が正しくありません（{path.name}）。")
         return StoredCredential(key, certificate, list(chain))
+
+    # -- requests sent and not yet answered (issue: a certificate lost with its answer)
+
+    @property
+    def pending_path(self) -> Path:
+        return self.path / "pending"
+
+    def save_pending(self, request: Mapping[str, Any], key: Any) -> dict[str, Any]:
+        """Keep ``request`` and its new key (encrypted with the store's secret) on disk.
+
+        Called before the CSR is sent: if the answer is lost (connection dropped, tool or PC
+        stopped), the same key and CSR are sent again, now or on the tool's next start.
+        """
+        entry = dict(request)
+        entry["id"] = secrets.token_hex(8)
+        entry["created_at"] = isoformat_utc(utc_now())
+        entry["key"] = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(self.require_passphrase().encode("utf-8")),
+        ).decode("ascii")
+        self._write_pending(entry)
+        return entry
+
+    def _write_pending(self, entry: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.create()
+            try:
+                self.pending_path.mkdir(mode=0o700, exist_ok=True)
+                data = json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8")
+                atomic_write(self.pending_path / f"{entry['id']}.json", data)
+            except OSError as exc:
+                raise store_write_error(exc, self.pending_path) from exc
+
+    def update_pending(self, entry: dict[str, Any], **changes: Any) -> None:
+        entry.update(changes)
+        self._write_pending(entry)
+
+    def pending_requests(self) -> list[dict[str, Any]]:
+        """The requests waiting for an answer, oldest first."""
+        if not self.pending_path.is_dir():
+            return []
+        found = []
+        for path in self.pending_path.glob("*.json"):
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(entry, dict) and entry.get("kind") in ("enroll", "renew"):
+                found.append(entry)
+        return sorted(found, key=lambda entry: str(entry.get("created_at")))
+
+    def pending_key(self, entry: Mapping[str, Any]) -> Any:
+        try:
+            return serialization.load_pem_private_key(
+                str(entry["key"]).encode("ascii"), self.require_passphrase().encode("utf-8")
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WrongPassphrase("パスワードが正しくありません。") from exc
+
+    def drop_pending(self, entry: Mapping[str, Any]) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.pending_path / f"{entry['id']}.json").unlink()
+
+    # -- what the tool knows besides the files: where each certificate is installed, renewals
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            state = {}
+        if not isinstance(state, dict):
+            state = {}
+        for name in ("installed", "renewed_by"):
+            if not isinstance(state.get(name), dict):
+                state[name] = {}
+        return state
+
+    def _update_state(self, change: Callable[[dict[str, Any]], None]) -> None:
+        with self._lock:
+            self.create()
+            state = self._read_state()
+            change(state)
+            data = json.dumps(state, ensure_ascii=False, indent=1, sort_keys=True)
+            try:
+                atomic_write(self.state_path, data.encode("utf-8"))
+            except OSError as exc:
+                raise store_write_error(exc, self.path) from exc
+
+    def installed_in(self, serial: str) -> list[InstallTarget]:
+        entries = self._read_state()["installed"].get(normalize_serial(serial)) or []
+        targets = []
+        for entry in entries if isinstance(entries, list) else []:
+            with contextlib.suppress(KeyError, TypeError):
+                targets.append(InstallTarget.from_json(entry))
+        return targets
+
+    def record_installed(self, serial: str, targets: Iterable[InstallTarget]) -> None:
+        key = normalize_serial(serial)
+        known = self.installed_in(key)
+        added = [target for target in targets if target not in known]
+        if not added:
+            return
+
+        def change(state: dict[str, Any]) -> None:
+            state["installed"][key] = [target.to_json() for target in known + added]
+
+        self._update_state(change)
+
+    def record_removed(self, serial: str, target: InstallTarget) -> None:
+        key = normalize_serial(serial)
+        kept = [known for known in self.installed_in(key) if known != target]
+
+        def change(state: dict[str, Any]) -> None:
+            state["installed"][key] = [known.to_json() for known in kept]
+
+        self._update_state(change)
+
+    def record_renewal(self, renewed: str, new: str) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["renewed_by"][normalize_serial(renewed)] = normalize_serial(new)
+
+        self._update_state(change)
+
+    def renewed_by(self, serial: str) -> str | None:
+        value = self._read_state()["renewed_by"].get(normalize_serial(serial))
+        return value if isinstance(value, str) else None
+
+
+# --------------------------------------------------------------------------- browser stores
+#
+# One small interface, one backend per platform.  A backend names the stores it installs into
+# (``targets``), installs a held credential into one (``install``) and removes one from it
+# (``remove``).  Each is driven by the system's own tools (NSS ``certutil``/``pk12util``,
+# Windows ``certutil``/PowerShell, macOS ``security``), fed a temporary PKCS#12 file that is
+# protected by a one-time random password and deleted right after.
+
+STORE_TOOL_TIMEOUT_SECONDS = 120.0
+LEGACY_PKCS12_KDF_ROUNDS = 2048
+
+NSS_LABEL = "Google Chrome / Chromium 用の証明書ストア（Linux NSS 共有データベース）"
+FIREFOX_LABEL = "Mozilla Firefox の証明書ストア（プロファイル {profile}）"
+WINDOWS_LABEL = "Google Chrome / Microsoft Edge 用の証明書ストア（Windows 個人）"
+MACOS_LABEL = "Google Chrome / Safari 用の証明書ストア（macOS ログイン キーチェーン）"
+WINDOWS_STORE_LOCATION = "Cert:\\CurrentUser\\My"
+
+INSTALL_FAILED_MESSAGE = (
+    "証明書をブラウザーの証明書ストアにインストールできませんでした。"
+    "証明書はこのツールの保管フォルダーに保管されています。"
+    "「install シリアル番号」で、もう一度インストールできます。"
+)
+
+# What the stores' tools print when the user lacks the rights (Windows: E_ACCESSDENIED).
+_DENIED_MARKERS = (
+    "access is denied",
+    "0x80070005",
+    "e_accessdenied",
+    "unauthorizedaccess",
+    "permission denied",
+    "sec_error_read_only",
+    "pr_no_access_rights_error",
+    "write permissions",
+    "アクセスが拒否されました",
+)
+
+
+class InstallFailed(AgentError):
+    default_status_code = "install_failed"
+    default_http_status = 500
+
+    def __init__(self, message: str = INSTALL_FAILED_MESSAGE, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+def install_error_json(error: AgentError | None) -> dict[str, str] | None:
+    """``install_error`` of the ``/enroll`` and ``/renew`` answers."""
+    if error is None:
+        return None
+    code = "admin_rights_required" if isinstance(error, AdminRightsRequired) else error.status_code
+    return {"code": code, "message": error.message}
+
+
+@dataclass(frozen=True)
+class InstallTarget:
+    """One store a certificate is installed into: kind, Japanese label, path or store name."""
+
+    store: str
+    label: str
+    location: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"store": self.store, "label": self.label, "location": self.location}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InstallTarget:
+        return cls(str(data["store"]), str(data["label"]), str(data["location"]))
+
+    def describe(self) -> str:
+        return f"{self.label}（{self.location}）"
+
+
+def pkcs12_bytes(credential: StoredCredential, passphrase: str, *, legacy: bool = False) -> bytes:
+    """The credential as PKCS#12: AES-256/SHA-256, or ``legacy`` 3DES/SHA-1 (macOS, old Windows)."""
+    if legacy:
+        encryption = (
+            serialization.PrivateFormat.PKCS12.encryption_builder()
+            .kdf_rounds(LEGACY_PKCS12_KDF_ROUNDS)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())  # noqa: S303 - the form macOS and old Windows read
+            .build(passphrase.encode("utf-8"))
+        )
+    else:
+        encryption = pkcs12_encryption(passphrase)
+    return pkcs12.serialize_key_and_certificates(
+        friendly_name(CertificateInfo.from_certificate(credential.certificate)),
+        credential.key,
+        credential.certificate,
+        credential.chain or None,
+        encryption,
+    )
+
+
+def friendly_name(info: CertificateInfo) -> bytes:
+    return f"kihonet {info.user_id} {info.management_number}".encode()
+
+
+@contextlib.contextmanager
+def temporary_pkcs12(credential: StoredCredential, *, legacy: bool = False) -> Any:
+    """Yield (path, password) of a PKCS#12 file in a private temporary folder, then delete it."""
+    password = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="kihonet-") as folder:
+        os.chmod(folder, 0o700)
+        path = Path(folder) / "certificate.p12"
+        atomic_write(path, pkcs12_bytes(credential, password, legacy=legacy))
+        yield path, password
+
+
+def run_store_tool(
+    command: list[str], *, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one of the system's certificate tools; a missing tool is an ``InstallFailed``."""
+    try:
+        return subprocess.run(  # noqa: S603 - fixed argument lists, no shell
+            command,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            timeout=STORE_TOOL_TIMEOUT_SECONDS,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise InstallFailed(
+            f"証明書ストアの操作に必要なプログラム（{command[0]}）が見つかりません。"
+            + INSTALL_FAILED_MESSAGE,
+            status_code="store_tool_missing",
+        ) from exc
+    except PermissionError as exc:
+        raise AdminRightsRequired() from exc
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InstallFailed() from exc
+
+
+def check_store_tool(result: subprocess.CompletedProcess[str]) -> None:
+    """R14 when the tool was refused for want of rights; ``InstallFailed`` for other failures."""
+    if result.returncode == 0:
+        return
+    output = f"{result.stdout}\n{result.stderr}".lower()
+    if any(marker in output for marker in _DENIED_MARKERS):
+        raise AdminRightsRequired()
+    raise InstallFailed()
+
+
+def key_id(key: Any) -> str:
+    """NSS's CKA_ID of a key: SHA-1 of the EC point or of the RSA modulus (as ``certutil -K``)."""
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        data = public.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    else:
+        modulus = public.public_numbers().n
+        data = modulus.to_bytes((modulus.bit_length() + 7) // 8, "big")
+    return hashlib.sha1(data).hexdigest()  # noqa: S324 - an identifier, not a security measure
+
+
+def certificate_sha1(certificate: x509.Certificate) -> str:
+    """The SHA-1 fingerprint (Windows thumbprint, ``security -Z``), uppercase hex."""
+    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - an identifier
+
+
+class StoreBackend:
+    """The interface of a platform's certificate store."""
+
+    name = "none"
+
+    def targets(self) -> list[InstallTarget]:
+        raise NotImplementedError
+
+    def install(self, credential: StoredCredential, target: InstallTarget) -> None:
+        raise NotImplementedError
+
+    def remove(self, credential: StoredCredential, target: InstallTarget) -> None:
+        raise NotImplementedError
+
+
+def _home(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("HOME") or Path.home())
+
+
+class NssBackend(StoreBackend):
+    """Linux: the shared NSS database Chromium and Chrome read, and each Firefox profile."""
+
+    name = "linux"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def shared_database(self) -> Path:
+        """``~/.pki/nssdb`` if that folder exists, else ``${XDG_DATA_HOME:-~/.local/share}/pki/nssdb``."""
+        home = _home(self.environ)
+        legacy = home / ".pki" / "nssdb"
+        if legacy.is_dir():
+            return legacy
+        data_home = self.environ.get("XDG_DATA_HOME") or str(home / ".local" / "share")
+        return Path(data_home) / "pki" / "nssdb"
+
+    def firefox_profiles(self) -> list[Path]:
+        """Folders holding a Firefox certificate database (``cert9.db``)."""
+        home = _home(self.environ)
+        roots = (
+            home / ".mozilla" / "firefox",
+            home / "snap" / "firefox" / "common" / ".mozilla" / "firefox",
+            home / ".var" / "app" / "org.mozilla.firefox" / ".mozilla" / "firefox",
+        )
+        found: list[Path] = []
+        for root in roots:
+            if root.is_dir():
+                found.extend(sorted(p.parent for p in root.glob("*/cert9.db")))
+        return found
+
+    def targets(self) -> list[InstallTarget]:
+        shared = InstallTarget("nss", NSS_LABEL, str(self.shared_database()))
+        firefox = [
+            InstallTarget("firefox", FIREFOX_LABEL.format(profile=profile.name), str(profile))
+            for profile in self.firefox_profiles()
+        ]
+        return [shared, *firefox]
+
+    @staticmethod
+    def _database(target: InstallTarget) -> str:
+        return f"sql:{target.location}"
+
+    def _ensure_database(self, folder: Path) -> None:
+        if (folder / "cert9.db").is_file():
+            return
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store_write_error(exc, folder) from exc
+        check_store_tool(
+            run_store_tool(["certutil", "-N", "-d", f"sql:{folder}", "--empty-password"])
+        )
+
+    def install(self, credential: StoredCredential, target: InstallTarget) -> None:
+        folder = Path(target.location)
+        self._ensure_database(folder)
+        with temporary_pkcs12(credential) as (path, password):
+            password_file = path.with_name("password")
+            empty_file = path.with_name("empty")
+            atomic_write(password_file, password.encode())
+            atomic_write(empty_file, b"")
+            result = run_store_tool(
+                [
+                    "pk12util",
+                    "-i",
+                    str(path),
+                    "-d",
+                    self._database(target),
+                    "-w",
+                    str(password_file),
+                    "-k",
+                    str(empty_file),
+                ]
+            )
+        check_store_tool(result)
+
+    def remove(self, credential: StoredCredential, target: InstallTarget) -> None:
+        """Delete the key (and so the certificate NSS lists with it) by its key id.
+
+        NSS gives every certificate of one subject the same nickname, and ``certutil -D -n``
+        deletes the newest of them: a renewed certificate is therefore removed by its key id
+        (``certutil -F -k``).  Without its key, the browser no longer offers it.
+        """
+        identifier = key_id(credential.key)
+        with tempfile.TemporaryDirectory(prefix="kihonet-") as folder:
+            empty_file = Path(folder) / "empty"
+            atomic_write(empty_file, b"")
+            database = self._database(target)
+            listing = run_store_tool(["certutil", "-K", "-d", database, "-f", str(empty_file)])
+            if identifier not in listing.stdout.lower():
+                return
+            check_store_tool(
+                run_store_tool(
+                    ["certutil", "-F", "-d", database, "-f", str(empty_file), "-k", identifier]
+                )
+            )
+
+
+def platform_backend(environ: Mapping[str, str] | None = None) -> StoreBackend:
+    """The backend of this system (``KIHONET_AGENT_PLATFORM`` overrides the detection)."""
+    environ = os.environ if environ is None else environ
+    detected = {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
+    platform = (environ.get(ENV_PLATFORM) or "").strip().lower() or detected
+    backends: dict[str, Callable[[Mapping[str, str]], StoreBackend]] = {
+        "linux": NssBackend,
+        "windows": WindowsBackend,
+        "macos": MacKeychainBackend,
+    }
+    if platform not in backends:
+        raise BadRequest(f"環境変数 {ENV_PLATFORM} の値が正しくありません：{platform}")
+    return backends[platform](environ)
+
+
+@dataclass
+class InstallOutcome:
+    """Where a certificate is installed now, and why an install failed (if one did)."""
+
+    installed_in: list[InstallTarget] = field(default_factory=list)
+    error: AgentError | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "installed_in": [target.to_json() for target in self.installed_in],
+            "install_error": install_error_json(self.error),
+        }
+
+
+def install_certificate(
+    store: AgentStore,
+    serial: str,
+    *,
+    backend: StoreBackend | None = None,
+    replaces: str | None = None,
+) -> InstallOutcome:
+    """Install the held certificate ``serial`` into the browser's stores.
+
+    A store that refuses does not stop the others; the first refusal for want of rights
+    (R14) is reported, else the first other failure.  The certificate stays in the tool's own
+    store either way.  With ``replaces`` (after a renewal), the renewed certificate is removed
+    from each store only once the new one is in it.
+    """
+    backend = backend or platform_backend()
+    credential = store.load(serial)
+    installed: list[InstallTarget] = []
+    error: AgentError | None = None
+    for target in backend.targets():
+        try:
+            backend.install(credential, target)
+        except AgentError as exc:
+            if error is None or (
+                isinstance(exc, AdminRightsRequired) and not isinstance(error, AdminRightsRequired)
+            ):
+                error = exc
+            continue
+        installed.append(target)
+    store.record_installed(serial, installed)
+    if replaces and installed:
+        _remove_replaced(store, replaces, backend, installed)
+    return InstallOutcome(store.installed_in(serial), error)
+
+
+def _remove_replaced(
+    store: AgentStore, serial: str, backend: StoreBackend, replaced_in: list[InstallTarget]
+) -> None:
+    """Remove ``serial`` from the stores the new certificate went into (failures are kept)."""
+    try:
+        credential = store.load(serial)
+    except AgentError:
+        return
+    for target in store.installed_in(serial):
+        if target not in replaced_in:
+            continue
+        try:
+            backend.remove(credential, target)
+        except AgentError:
+            continue
+        store.record_removed(serial, target)
+
+
+# Retried with the legacy 3DES/SHA-1 PKCS#12 when Windows before 10 1709 cannot read AES.
+_WINDOWS_IMPORT_PS = (
+    "$ErrorActionPreference = 'Stop'; "
+    "$password = ConvertTo-SecureString -String $env:KIHONET_PFX_PASSWORD -AsPlainText -Force; "
+    "Import-PfxCertificate -FilePath $env:KIHONET_PFX_FILE "
+    "-CertStoreLocation 'Cert:\\CurrentUser\\My' -Password $password | Out-Null"
+)
+_WINDOWS_REMOVE_PS = (
+    "$ErrorActionPreference = 'Stop'; "
+    "Remove-Item -Path ('Cert:\\CurrentUser\\My\\' + $env:KIHONET_THUMBPRINT) -DeleteKey"
+)
+
+
+class WindowsBackend(StoreBackend):
+    """Windows: the current user's personal store, which Chrome and Edge read; no admin rights.
+
+    ``certutil -user -p PASSWORD -importPFX FILE NoRoot`` (``NoRoot``: the root CA is not
+    added to the user's Root store, which would ask the user in a dialog), else PowerShell's
+    ``Import-PfxCertificate``.  AES-256 PKCS#12 first (Windows 10 1709 and later, 11), then
+    the legacy 3DES/SHA-1 form for older systems.
+    """
+
+    name = "windows"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def targets(self) -> list[InstallTarget]:
+        return [InstallTarget("windows-user-my", WINDOWS_LABEL, WINDOWS_STORE_LOCATION)]
+
+    @staticmethod
+    def _has_certutil() -> bool:
+        return shutil.which("certutil") is not None
+
+    def install(self, credential: StoredCredential, target: InstallTarget) -> None:
+        failure: AgentError = InstallFailed()
+        for legacy in (False, True):
+            with temporary_pkcs12(credential, legacy=legacy) as (path, password):
+                if self._has_certutil():
+                    command = ["certutil", "-user", "-p", password, "-importPFX", str(path)]
+                    result = run_store_tool([*command, "NoRoot"])
+                else:
+                    result = run_store_tool(
+                        _powershell(_WINDOWS_IMPORT_PS),
+                        env={"KIHONET_PFX_FILE": str(path), "KIHONET_PFX_PASSWORD": password},
+                    )
+            try:
+                check_store_tool(result)
+            except AdminRightsRequired:
+                raise
+            except AgentError as exc:
+                failure = exc
+                continue
+            return
+        raise failure
+
+    def remove(self, credential: StoredCredential, target: InstallTarget) -> None:
+        thumbprint = certificate_sha1(credential.certificate)
+        if self._has_certutil():
+            result = run_store_tool(["certutil", "-user", "-delstore", "My", thumbprint])
+        else:
+            result = run_store_tool(
+                _powershell(_WINDOWS_REMOVE_PS), env={"KIHONET_THUMBPRINT": thumbprint}
+            )
+        check_store_tool(result)
+
+
+def _powershell(script: str) -> list[str]:
+    return ["powershell", "-NoProfile", "-NonInteractive", "-Command", script]
+
+
+class MacKeychainBackend(StoreBackend):
+    """macOS: the login keychain (Chrome and Safari read it), with ``security import``.
+
+    macOS often refuses AES/PBES2 PKCS#12 files ("MAC verification failed"), so it is handed
+    the legacy 3DES/SHA-1 form.
+    """
+
+    name = "macos"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def keychain(self) -> Path:
+        return _home(self.environ) / "Library" / "Keychains" / "login.keychain-db"
+
+    def targets(self) -> list[InstallTarget]:
+        return [InstallTarget("macos-login-keychain", MACOS_LABEL, str(self.keychain()))]
+
+    def install(self, credential: StoredCredential, target: InstallTarget) -> None:
+        with temporary_pkcs12(credential, legacy=True) as (path, password):
+            command = ["security", "import", str(path), "-k", target.location, "-f", "pkcs12"]
+            result = run_store_tool([*command, "-P", password])
+        check_store_tool(result)
+
+    def remove(self, credential: StoredCredential, target: InstallTarget) -> None:
+        thumbprint = certificate_sha1(credential.certificate)
+        result = run_store_tool(["security", "delete-identity", "-Z", thumbprint, target.location])
+        check_store_tool(result)
+
+
+def print_install_outcome(store: AgentStore, serial: str, outcome: InstallOutcome) -> None:
+    for target in outcome.installed_in:
+        print(f"インストール先：{target.describe()}", flush=True)
+    if outcome.error is not None:
+        print(outcome.error.message, file=sys.stderr)
+        print(
+            f"証明書はこのツールの保管フォルダー（{store.path}）に保管されています。"
+            f"「install {serial}」で、もう一度インストールできます。",
+            file=sys.stderr,
+        )
 
 
 # --------------------------------------------------------------------------- server API
@@ -599,15 +1236,17 @@ class ApiClient:
         )
 
     def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._send("POST", path, json.dumps(body).encode("utf-8"))
+
+    def get(self, path: str) -> dict[str, Any]:
+        return self._send("GET", path, None)
+
+    def _send(self, method: str, path: str, data: bytes | None) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "User-Agent": f"kihonet-agent/{__version__}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         request = urllib.request.Request(  # noqa: S310 - scheme checked in validate_server_url
-            self.server + path,
-            data=json.dumps(body).encode("utf-8"),
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": f"kihonet-agent/{__version__}",
-            },
-            method="POST",
+            self.server + path, data=data, headers=headers, method=method
         )
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
@@ -617,8 +1256,9 @@ class ApiClient:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, ssl.SSLError):
-                raise NetworkError(TLS_ERROR_MESSAGE) from exc
-            raise NetworkError() from exc
+                raise NetworkError(TLS_ERROR_MESSAGE, request_sent=False) from exc
+            unsent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+            raise NetworkError(request_sent=not unsent) from exc
 
     @staticmethod
     def _decode(raw: bytes) -> dict[str, Any]:
@@ -651,6 +1291,9 @@ class ApiClient:
             errors=errors,
             desks=desks,
         )
+
+    def certificate_status(self, serial: str) -> dict[str, Any]:
+        return self.get(f"/api/v1/certificates/{_quote(normalize_serial(serial))}/status")
 
     def create_enrollment(self, fields: Mapping[str, str]) -> dict[str, Any]:
         return self.post("/api/v1/enrollments", dict(fields))
@@ -691,40 +1334,246 @@ def _require_text(payload: Mapping[str, Any], name: str, *, limit: int = 4096) -
     return value.strip()
 
 
+# --------------------------------------------------------------------------- statuses
+
+
+def local_status(store: AgentStore, info: CertificateInfo, now: datetime) -> str:
+    """What the tool knows without the server: expired, renewed here, else unknown."""
+    if info.is_expired(now):
+        return "expired"
+    if store.renewed_by(info.serial):
+        return "renewed"
+    return "unknown"
+
+
+def certificate_statuses(
+    store: AgentStore,
+    infos: Iterable[CertificateInfo],
+    client: ApiClient | None,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Each certificate's status, from the server where it can be reached."""
+    now = now or utc_now()
+    reachable = client is not None
+    statuses: dict[str, str] = {}
+    for info in infos:
+        status = None
+        if reachable and client is not None:
+            try:
+                status = client.certificate_status(info.serial).get("status")
+            except (NetworkError, BadServerResponse):
+                reachable = False
+            except AgentError:
+                status = None
+        if status not in CERTIFICATE_STATUSES or status == "unknown":
+            status = local_status(store, info, now)
+        statuses[info.serial] = status
+    return statuses
+
+
+def certificates_json(
+    store: AgentStore, client: ApiClient | None, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The ``/certificates`` answer: each certificate with its status and where it is installed."""
+    now = now or utc_now()
+    infos = store.certificates()
+    statuses = certificate_statuses(store, infos, client, now)
+    return [
+        {
+            **info.to_json(now),
+            "status": statuses[info.serial],
+            "installed_in": [target.to_json() for target in store.installed_in(info.serial)],
+        }
+        for info in infos
+    ]
+
+
 # --------------------------------------------------------------------------- journeys
+
+
+RETRY_DELAYS_SECONDS = (1.0, 3.0)
+ANSWER_LOST_MESSAGE = (
+    "サーバーからの応答を受け取れませんでした。作成した鍵と申請の内容は、このパソコンに"
+    "保管してあります。ネットワークの接続を確認して、ツールをもう一度起動してください。"
+    "同じ鍵で自動的にやり直します。"
+)
+
+
+class AnswerLost(NetworkError):
+    """The request was sent and its answer never came; it is kept to be sent again."""
+
+    default_status_code = "agent_answer_lost"
+
+    def __init__(self, message: str = ANSWER_LOST_MESSAGE, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+def _answer_may_be_lost(exc: AgentError) -> bool:
+    """No answer, a broken one, or a server error (5xx): the request may have been done."""
+    if isinstance(exc, (NetworkError, BadServerResponse)):
+        return True
+    return isinstance(exc, ServerError) and exc.http_status >= 500
+
+
+def _send_kept_request(send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``send`` until it is answered; the same request every time (the server is retry-safe)."""
+    lost: AgentError | None = None
+    last: AgentError | None = None
+    for delay in (0.0, *RETRY_DELAYS_SECONDS):
+        time.sleep(delay)
+        try:
+            return send()
+        except AgentError as exc:
+            if not _answer_may_be_lost(exc):
+                exc.after_lost_answer = lost is not None  # type: ignore[attr-defined]
+                raise
+            last = exc
+            if getattr(exc, "request_sent", True):
+                lost = exc
+    if lost is None and last is not None:
+        raise last  # never reached the server (refused, no name, TLS): nothing to lose
+    raise AnswerLost() from lost
+
+
+def _pending_for(store: AgentStore, server: str, **match: str) -> dict[str, Any] | None:
+    for entry in store.pending_requests():
+        if entry.get("server") == server and all(entry.get(k) == v for k, v in match.items()):
+            return entry
+    return None
 
 
 def enroll_with_token(
     server: str | ApiClient, token: str, store: AgentStore, *, cafile: str | None = None
 ) -> CertificateInfo:
-    """New key + CSR for a confirmed enrollment ``token``; the certificate goes into ``store``."""
+    """New key + CSR for a confirmed enrollment ``token``; the certificate goes into ``store``.
+
+    The key is kept on disk (encrypted) before the CSR is sent; a request for the same token
+    that is still waiting for its answer is sent again with its own key and CSR.
+    """
     client = _as_client(server, cafile)
     token = _require_text({"token": token}, "token", limit=512)
     store.ensure_writable()
     store.require_passphrase()
-    key = generate_private_key()
-    response = client.request_certificate(token, build_csr_pem(key))
-    certificate, chain = parse_issued_certificate(response, key)
-    return store.install(key, certificate, chain)
+    pending = _pending_for(store, client.server, kind="enroll", token=token)
+    if pending is None:
+        key = generate_private_key()
+        request = {"kind": "enroll", "server": client.server, "token": token}
+        pending = store.save_pending({**request, "csr": build_csr_pem(key)}, key)
+    return _complete_enrollment(client, store, pending)
+
+
+def _complete_enrollment(
+    client: ApiClient, store: AgentStore, pending: dict[str, Any]
+) -> CertificateInfo:
+    key = store.pending_key(pending)
+    try:
+        response = _send_kept_request(
+            lambda: client.request_certificate(pending["token"], pending["csr"])
+        )
+        certificate, chain = parse_issued_certificate(response, key)
+    except AnswerLost:
+        raise
+    except AgentError:
+        store.drop_pending(pending)  # refused: the key will never be certified
+        raise
+    info = store.install(key, certificate, chain)
+    store.drop_pending(pending)
+    return info
 
 
 def renew(
     server: str | ApiClient, serial: str, store: AgentStore, *, cafile: str | None = None
 ) -> CertificateInfo:
-    """Renew the held certificate ``serial``: prove its key, get one for a new key, keep both."""
+    """Renew the held certificate ``serial``: prove its key, get one for a new key, keep both.
+
+    As for enrollment, the new key is kept on disk before the CSR is sent, and a renewal of
+    ``serial`` still waiting for its answer is sent again instead of starting another.
+    """
     client = _as_client(server, cafile)
+    serial = normalize_serial(serial)
     store.ensure_writable()
     held = store.load(serial)
+    pending = _pending_for(store, client.server, kind="renew", serial=serial)
+    if pending is not None:
+        return _complete_renewal(client, store, pending, resumed=True)
     held_pem = certificate_pem(held.certificate)
-    challenge_response = client.request_renewal_challenge(held_pem)
-    challenge = challenge_response.get("challenge")
+    challenge, signature = _signed_challenge(client, held, held_pem)
+    key = generate_private_key()
+    request = {"kind": "renew", "server": client.server, "serial": serial, "certificate": held_pem}
+    request.update({"challenge": challenge, "signature": signature, "csr": build_csr_pem(key)})
+    pending = store.save_pending(request, key)
+    return _complete_renewal(client, store, pending)
+
+
+def _signed_challenge(client: ApiClient, held: StoredCredential, held_pem: str) -> tuple[str, str]:
+    challenge = client.request_renewal_challenge(held_pem).get("challenge")
     if not isinstance(challenge, str) or not challenge:
         raise BadServerResponse()
-    signature = sign_challenge(held.key, challenge)
-    key = generate_private_key()
-    response = client.request_renewal(held_pem, challenge, signature, build_csr_pem(key))
-    certificate, chain = parse_issued_certificate(response, key)
-    return store.install(key, certificate, chain)
+    return challenge, sign_challenge(held.key, challenge)
+
+
+def _complete_renewal(
+    client: ApiClient, store: AgentStore, pending: dict[str, Any], *, resumed: bool = False
+) -> CertificateInfo:
+    key = store.pending_key(pending)
+
+    def send() -> dict[str, Any]:
+        return client.request_renewal(
+            pending["certificate"], pending["challenge"], pending["signature"], pending["csr"]
+        )
+
+    try:
+        try:
+            response = _send_kept_request(send)
+        except ServerError as refused:
+            # After a lost answer the challenge may be spent or expired: prove the held key
+            # again with a new challenge, and ask again for the same new key (same CSR).
+            if not (resumed or getattr(refused, "after_lost_answer", False)):
+                raise
+            held = store.load(pending["serial"])
+            challenge, signature = _signed_challenge(client, held, pending["certificate"])
+            store.update_pending(pending, challenge=challenge, signature=signature)
+            response = _send_kept_request(send)
+        certificate, chain = parse_issued_certificate(response, key)
+    except AnswerLost:
+        raise
+    except AgentError:
+        store.drop_pending(pending)
+        raise
+    info = store.install(key, certificate, chain)
+    store.record_renewal(pending["serial"], info.serial)
+    store.drop_pending(pending)
+    return info
+
+
+@dataclass
+class Resumed:
+    """A kept request sent again: the certificate it got, or why it failed."""
+
+    kind: str
+    renewed: str | None = None
+    info: CertificateInfo | None = None
+    error: AgentError | None = None
+
+
+def resume_pending(client: ApiClient, store: AgentStore) -> list[Resumed]:
+    """Send again every request to this server still waiting for its answer."""
+    results = []
+    for pending in store.pending_requests():
+        if pending.get("server") != client.server:
+            continue
+        kind = str(pending["kind"])
+        renewed = str(pending.get("serial")) if kind == "renew" else None
+        try:
+            if kind == "enroll":
+                info = _complete_enrollment(client, store, pending)
+            else:
+                info = _complete_renewal(client, store, pending, resumed=True)
+        except AgentError as exc:
+            results.append(Resumed(kind, renewed, error=exc))
+            continue
+        results.append(Resumed(kind, renewed, info=info))
+    return results
 
 
 # --------------------------------------------------------------------------- local server
@@ -744,12 +1593,19 @@ class AgentHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, port: int, *, server_url: str, store: AgentStore, cafile: str | None = None
+        self,
+        port: int,
+        *,
+        server_url: str,
+        store: AgentStore,
+        cafile: str | None = None,
+        backend: StoreBackend | None = None,
     ) -> None:
         self.server_url = validate_server_url(server_url)
         self.allowed_origin = server_origin(self.server_url)
         self.client = ApiClient(self.server_url, cafile=cafile)
         self.store = store
+        self.backend = backend
         super().__init__((LISTEN_HOST, port), AgentRequestHandler)
 
     def server_bind(self) -> None:
@@ -776,20 +1632,34 @@ def _route_status(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str,
 
 
 def _route_certificates(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
-    now = utc_now()
-    return {"certificates": [info.to_json(now) for info in server.store.certificates()]}
+    return {"certificates": certificates_json(server.store, server.client)}
 
 
 def _route_enroll(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
     token = _require_text(body, "token", limit=512)
     info = enroll_with_token(server.client, token, server.store)
-    return info.issued_summary()
+    outcome = install_certificate(server.store, info.serial, backend=server.backend)
+    print(f"{ENROLL_DONE_MESSAGE}（シリアル番号：{info.serial}）", flush=True)
+    print_install_outcome(server.store, info.serial, outcome)
+    return {**info.issued_summary(), **outcome.to_json()}
 
 
 def _route_renew(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
     serial = normalize_serial(_require_text(body, "serial", limit=64))
     info = renew(server.client, serial, server.store)
-    return info.issued_summary()
+    outcome = install_certificate(
+        server.store, info.serial, backend=server.backend, replaces=serial
+    )
+    print(f"{RENEW_DONE_MESSAGE}（シリアル番号：{info.serial}）", flush=True)
+    print_install_outcome(server.store, info.serial, outcome)
+    return {**info.issued_summary(), **outcome.to_json()}
+
+
+def _route_install(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    serial = normalize_serial(_require_text(body, "serial", limit=64))
+    info = CertificateInfo.from_certificate(server.store.load(serial).certificate)
+    outcome = install_certificate(server.store, serial, backend=server.backend)
+    return {**info.issued_summary(), **outcome.to_json()}
 
 
 ROUTES: dict[tuple[str, str], Callable[[AgentHTTPServer, Mapping[str, Any]], dict[str, Any]]] = {
@@ -797,6 +1667,7 @@ ROUTES: dict[tuple[str, str], Callable[[AgentHTTPServer, Mapping[str, Any]], dic
     ("GET", "/certificates"): _route_certificates,
     ("POST", "/enroll"): _route_enroll,
     ("POST", "/renew"): _route_renew,
+    ("POST", "/install"): _route_install,
 }
 KNOWN_PATHS = frozenset(path for _, path in ROUTES)
 
@@ -939,10 +1810,15 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    server_url: str, store: AgentStore, *, port: int = DEFAULT_PORT, cafile: str | None = None
+    server_url: str,
+    store: AgentStore,
+    *,
+    port: int = DEFAULT_PORT,
+    cafile: str | None = None,
+    backend: StoreBackend | None = None,
 ) -> AgentHTTPServer:
     """The local server, bound and listening (``port=0`` picks a free port)."""
-    return AgentHTTPServer(port, server_url=server_url, store=store, cafile=cafile)
+    return AgentHTTPServer(port, server_url=server_url, store=store, cafile=cafile, backend=backend)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -994,14 +1870,88 @@ def _ask(prompt: Callable[[str], str], text: str) -> str:
         raise AgentError("入力がありませんでした。", status_code="agent_no_input") from exc
 
 
+KEYRING_SERVICE = "kihonet-agent"
+NO_KEYRING_NOTICE = (
+    "このパソコンには、パスワードを安全に保管する仕組み（キーリング）が見つかりませんでした。"
+    "そのため、証明書の保管用パスワードを使います。このパスワードは、このパソコンに保管する"
+    "クライアント証明書とその秘密鍵を保護するものです。証明書の更新の際にも同じパスワードが"
+    "必要になりますので、忘れないようにしてください。"
+)
+
+
+def _is_trusted_keyring(backend: Any, explicit: bool) -> bool:
+    """A real OS keyring: not keyring's ``fail``/``null``, and one keyring itself recommends.
+
+    keyring rates the OS keyrings (Windows Credential Manager, macOS Keychain, Secret
+    Service) 1 and above; files like keyrings.alt's plaintext one rate below 1 and are used
+    only when chosen explicitly (``PYTHON_KEYRING_BACKEND`` or keyring's configuration file).
+    """
+    module = type(backend).__module__
+    if module.startswith(("keyring.backends.fail", "keyring.backends.null")):
+        return False
+    chained = getattr(backend, "backends", None)
+    if module.startswith("keyring.backends.chainer"):
+        return any(_is_trusted_keyring(b, explicit) for b in chained or ())
+    return explicit or float(getattr(backend, "priority", 0)) >= 1
+
+
+def store_keyring(environ: Mapping[str, str] | None = None) -> Any | None:
+    """The OS keyring through the ``keyring`` library, or None where there is none."""
+    environ = os.environ if environ is None else environ
+    try:
+        import keyring
+        import keyring.util.platform_
+    except ImportError:  # the single-file script on a PC without ``keyring``
+        return None
+    try:
+        backend = keyring.get_keyring()
+        config = Path(keyring.util.platform_.config_root()) / "keyringrc.cfg"
+        explicit = bool(environ.get("PYTHON_KEYRING_BACKEND")) or config.is_file()
+    except Exception:  # any failure of the keyring means: no keyring
+        return None
+    return backend if _is_trusted_keyring(backend, explicit) else None
+
+
+def keyring_secret(backend: Any, store: AgentStore) -> str | None:
+    """The store's random secret from the keyring, made and kept there on first use.
+
+    None when the store was already protected by a password of the user's (an earlier
+    version of the tool) or the keyring fails: then the password is asked for as before.
+    """
+    name = str(store.path.expanduser().resolve())
+    try:
+        secret = backend.get_password(KEYRING_SERVICE, name)
+        if secret:
+            return str(secret)
+        if store.has_keys():
+            return None
+        secret = secrets.token_urlsafe(32)
+        backend.set_password(KEYRING_SERVICE, name, secret)
+        return str(backend.get_password(KEYRING_SERVICE, name) or "") or None
+    except Exception:  # a locked or broken keyring: fall back to the password
+        return None
+
+
 def obtain_passphrase(
     store: AgentStore,
     *,
     environ: Mapping[str, str] | None = None,
     prompt: Callable[[str], str] = getpass.getpass,
 ) -> str:
-    """``KIHONET_AGENT_PASSPHRASE`` or a prompt (twice for a new store); sets ``store``'s."""
+    """The secret protecting ``store`` (sets ``store.passphrase``).
+
+    From the OS keyring where there is one (a random secret, made on first use: no password
+    to remember).  Elsewhere ``KIHONET_AGENT_PASSPHRASE`` or a prompt (twice for a new store),
+    after saying what the password protects and that renewal needs it again.
+    """
     environ = os.environ if environ is None else environ
+    backend = store_keyring(environ)
+    secret = keyring_secret(backend, store) if backend is not None else None
+    if secret is not None:
+        store.passphrase = secret
+        store.verify_passphrase()
+        return secret
+    print(NO_KEYRING_NOTICE, file=sys.stderr)
     if ENV_PASSPHRASE in environ:
         if not environ[ENV_PASSPHRASE]:
             raise WrongPassphrase(
@@ -1080,17 +2030,58 @@ def _print_error(exc: AgentError) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     store = AgentStore(args.store)
+    platform_backend()  # a wrong KIHONET_AGENT_PLATFORM is said before serving
     store.create()
     obtain_passphrase(store)
+    resume_and_report(ApiClient(args.server, cafile=args.cafile), store, platform_backend())
     run_server(args.server, store, port=args.port, cafile=args.cafile)
     return 0
 
 
+def resume_and_report(
+    client: ApiClient, store: AgentStore, backend: StoreBackend | None
+) -> list[Resumed]:
+    """Resume the requests kept from an earlier run, say how each ended, install what came."""
+    results = resume_pending(client, store)
+    for result in results:
+        what = "取得" if result.kind == "enroll" else "更新"
+        if result.info is None:
+            print(f"中断していた証明書の{what}を再開できませんでした。", file=sys.stderr)
+            if result.error is not None:
+                _print_error(result.error)
+            continue
+        print(f"中断していた証明書の{what}を再開し、完了しました。")
+        print(ENROLL_DONE_MESSAGE if result.kind == "enroll" else RENEW_DONE_MESSAGE)
+        print(f"シリアル番号：{result.info.serial}")
+        print(f"有効期限：{format_japanese_date(result.info.not_after)}")
+        if backend is not None:
+            outcome = install_certificate(
+                store, result.info.serial, backend=backend, replaces=result.renewed
+            )
+            print_install_outcome(store, result.info.serial, outcome)
+    return results
+
+
+def _exit_code(store: AgentStore, results: list[Resumed], backend: StoreBackend | None) -> int:
+    """1 when a resumed request failed, 3 when its certificate is not installed, else 0."""
+    if any(result.info is None for result in results):
+        return 1
+    if backend is None:
+        return 0
+    issued = [result.info for result in results if result.info is not None]
+    return EXIT_NOT_INSTALLED if any(not store.installed_in(i.serial) for i in issued) else 0
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
     client = ApiClient(args.server, cafile=args.cafile)
+    backend = None if args.no_install else platform_backend()
     store = AgentStore(args.store)
     store.ensure_writable()
     obtain_passphrase(store)
+    resumed = resume_and_report(client, store, backend)
+    if any(result.kind == "enroll" for result in resumed):
+        # The enrollment of an earlier run got (or still waits for) its certificate.
+        return _exit_code(store, resumed, backend)
     fields = {
         "kihonet_code": args.kihonet_code,
         "management_number": args.management_number,
@@ -1116,11 +2107,27 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     print(ENROLL_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")
     print(f"有効期限：{format_japanese_date(info.not_after)}")
-    return 0
+    return _install_after_issue(store, info.serial, backend)
+
+
+EXIT_NOT_INSTALLED = 3  # issued and kept in the tool's store, not installed in the browser's
+
+
+def _install_after_issue(
+    store: AgentStore, serial: str, backend: StoreBackend | None, *, replaces: str | None = None
+) -> int:
+    """Install unless ``--no-install`` (``backend`` None); exit code 3 when it failed."""
+    if backend is None:
+        print(f"証明書は保管フォルダー（{store.path}）にだけ保管しました。")
+        return 0
+    outcome = install_certificate(store, serial, backend=backend, replaces=replaces)
+    print_install_outcome(store, serial, outcome)
+    return EXIT_NOT_INSTALLED if outcome.error is not None else 0
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
     client = ApiClient(args.server, cafile=args.cafile)
+    backend = None if args.no_install else platform_backend()
     store = AgentStore(args.store)
     if args.serial:
         serial = normalize_serial(args.serial)
@@ -1128,19 +2135,41 @@ def cmd_renew(args: argparse.Namespace) -> int:
         serial = choose_certificate(store.renewable_certificates()).serial
     store.ensure_writable()
     obtain_passphrase(store)
+    resumed = resume_and_report(client, store, backend)
+    if any(result.renewed == serial for result in resumed):
+        return _exit_code(store, resumed, backend)
     info = renew(client, serial, store)
     print(RENEW_DONE_MESSAGE)
     print(f"シリアル番号：{info.serial}")
     print(f"有効期限：{format_japanese_date(info.not_after)}")
-    return 0
+    return _install_after_issue(store, info.serial, backend, replaces=serial)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Install (again) a certificate the tool holds, e.g. after a refusal (R14)."""
+    store = AgentStore(args.store)
+    serial = normalize_serial(args.serial)
+    if not store.p12_path(serial).is_file():
+        raise CertificateNotFound("指定された証明書が見つかりません。")
+    backend = platform_backend()
+    obtain_passphrase(store)
+    outcome = install_certificate(store, serial, backend=backend)
+    print_install_outcome(store, serial, outcome)
+    return EXIT_NOT_INSTALLED if outcome.error is not None else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    certificates = AgentStore(args.store).certificates()
+    store = AgentStore(args.store)
+    certificates = store.certificates()
     if not certificates:
         print("保管されている証明書はありません。")
+        return 0
+    client = ApiClient(args.server, cafile=args.cafile) if args.server else None
+    statuses = certificate_statuses(store, certificates, client)
     for info in certificates:
-        print(info.describe())
+        print(f"{info.summary_line()}  状態：{STATUS_LABELS[statuses[info.serial]]}")
+        for target in store.installed_in(info.serial):
+            print(f"  インストール先：{target.describe()}")
     return 0
 
 
@@ -1180,6 +2209,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="サーバー証明書を検証する認証局証明書（PEM）",
     )
 
+    no_install: dict[str, Any] = {
+        "action": "store_true",
+        "help": "ブラウザーの証明書ストアには入れず、保管フォルダーにだけ保管する",
+    }
     serve = commands.add_parser("serve", parents=[remote, store], help="ブラウザーからの受付を開始")
     serve.add_argument(
         "--port",
@@ -1200,14 +2233,34 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         enroll.add_argument(option, required=True, help=label)
     enroll.add_argument("--yes", action="store_true", help="Eメールアドレスの確認を省略")
+    enroll.add_argument("--no-install", **no_install)
     enroll.set_defaults(handler=cmd_enroll)
 
     renew_cmd = commands.add_parser("renew", parents=[remote, store], help="証明書の更新")
     renew_cmd.add_argument("--serial", help="更新する証明書のシリアル番号")
+    renew_cmd.add_argument("--no-install", **no_install)
     renew_cmd.set_defaults(handler=cmd_renew)
 
     list_cmd = commands.add_parser("list", parents=[store], help="保管している証明書の一覧")
+    list_cmd.add_argument(
+        "--server",
+        metavar="URL",
+        default=server_default,
+        help="証明書の状態を確認する企保ネットのアドレス（省略時はこのパソコンの記録だけ）",
+    )
+    list_cmd.add_argument(
+        "--cafile",
+        metavar="FILE",
+        default=os.environ.get(ENV_CAFILE) or None,
+        help="サーバー証明書を検証する認証局証明書（PEM）",
+    )
     list_cmd.set_defaults(handler=cmd_list)
+
+    install_cmd = commands.add_parser(
+        "install", parents=[store], help="保管している証明書をブラウザーの証明書ストアに入れ直す"
+    )
+    install_cmd.add_argument("serial", metavar="SERIAL", help="証明書のシリアル番号")
+    install_cmd.set_defaults(handler=cmd_install)
     return parser
 
 

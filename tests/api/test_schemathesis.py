@@ -53,8 +53,8 @@ CHECKS = [
     response_schema_conformance,
 ]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-# Examples per operation and mode: 5 operations x 2 modes x 110, plus 2 x 110 certificate
-# requests with a live token: 1,320 generated requests, ~30 s here.
+# Examples per operation and mode: 6 operations x 2 modes x 110, plus 2 x 110 certificate
+# requests with a live token: 1,540 generated requests, ~30 s here.
 MAX_EXAMPLES = 110
 MIN_GENERATED_REQUESTS = 1000
 TIME_BUDGET_SECONDS = 90
@@ -330,6 +330,7 @@ def check_the_api(sender: Sender, base_url: str) -> None:
     )
     operations = [result.ok() for result in schema.get_all_operations()]
     assert sorted(op.label for op in operations) == [
+        "GET /api/v1/certificates/{serial}/status",
         "POST /api/v1/enrollments",
         "POST /api/v1/enrollments/{token}/certificate",
         "POST /api/v1/enrollments/{token}/confirm",

@@ -145,16 +145,34 @@ class StubState:
     challenges: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Issue 14: how many certificate answers (201) to drop after issuing, closing the
+    # connection unanswered; and whether the same request again gets the same answer (the
+    # retry-safe server) or, as the server did before, 404 for a used token.
+    drop_answers: int = 0
+    retry_safe: bool = True
+    issued: list[str] = field(default_factory=list)
+    renewals: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)
+    # Called with (path, body) when a CSR arrives, before it is answered.
+    on_csr: Any = None
+    # Certificate statuses the stand-in answers on GET .../status (serial -> status).
+    statuses: dict[str, str] = field(default_factory=dict)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
     return status, {"status_code": code, "message": message, **extra}
 
 
+def _spki(public_key: Any) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def _issued(state: StubState, csr_pem: str, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
     csr = x509.load_pem_x509_csr(csr_pem.encode())
     if not csr.is_signature_valid:
         return _error(400, "3430", "CSRが正しくありません")
+    state.issued.append(csr_pem)
     certificate = state.ca.issue(
         csr.public_key(),
         user_id=fields["user_id"],
@@ -214,8 +232,19 @@ def stub_api(state: StubState, path: str, body: dict[str, Any]) -> tuple[int, di
         if parts[4] == "confirm":
             enrollment["confirmed"] = True
             return 200, {"confirmed": True, "email": enrollment["fields"]["email"]}
+        if parts[4] == "certificate" and enrollment.get("answer"):
+            key = _spki(x509.load_pem_x509_csr(body["csr"].encode()).public_key())
+            if not state.retry_safe:
+                return _error(404, "3450", "受付情報が見つかりません")
+            if key != enrollment["answer"][0]:
+                return _error(409, "3442", "この受付では別の鍵の証明書が発行済みです")
+            return 201, enrollment["answer"][1]
         if parts[4] == "certificate" and enrollment["confirmed"]:
-            return _issued(state, body["csr"], enrollment["fields"])
+            status, answer = _issued(state, body["csr"], enrollment["fields"])
+            if status == 201:
+                csr = x509.load_pem_x509_csr(body["csr"].encode())
+                enrollment["answer"] = (_spki(csr.public_key()), answer)
+            return status, answer
         return _error(409, "3440", "Eメールアドレスが確認されていません")
     held = x509.load_pem_x509_certificate(str(body.get("certificate", "")).encode())
     if path == "/api/v1/renewals/challenge":
@@ -226,30 +255,67 @@ def stub_api(state: StubState, path: str, body: dict[str, Any]) -> tuple[int, di
             "expires_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
         }
     if path == "/api/v1/renewals":
-        challenge = body["challenge"]
-        if state.challenges.pop(challenge, None) != format(held.serial_number, "X"):
+        challenge, serial = body["challenge"], format(held.serial_number, "X")
+        key = _spki(x509.load_pem_x509_csr(body["csr"].encode()).public_key())
+        done = state.renewals.get(serial)
+        if done is not None and state.retry_safe and done[0] == key:
+            return 201, done[1]  # the same renewal asked again: the same answer
+        if state.challenges.pop(challenge, None) != serial:
             return _error(400, "3450", "チャレンジが正しくありません")
         if not _verify(held, challenge, body["signature"]):
             return _error(400, "3451", "署名が正しくありません")
-        return _issued(state, body["csr"], _fields_of(held))
+        if done is not None:
+            return _error(409, "3460", "この証明書は更新済みです")
+        status, answer = _issued(state, body["csr"], _fields_of(held))
+        if status == 201:
+            state.renewals[serial] = (key, answer)
+        return status, answer
     return _error(404, "not_found", "見つかりません")
 
 
 class _StubHandler(BaseHTTPRequestHandler):
     server: _StubServer
 
+    def do_GET(self) -> None:
+        state = self.server.state
+        parts = self.path.strip("/").split("/")
+        with state.lock:
+            state.requests.append((self.path, {}))
+        if len(parts) == 5 and parts[:3] == ["api", "v1", "certificates"] and parts[4] == "status":
+            status = state.statuses.get(parts[3])
+            if status is not None:
+                self._answer(200, {"serial": parts[3], "status": status})
+                return
+        self._answer(*_error(404, "not_found", "見つかりません"))
+
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = json.loads(raw or b"{}")
-        with self.server.state.lock:
-            self.server.state.requests.append((self.path, body))
-            status, payload = stub_api(self.server.state, self.path, body)
+        state = self.server.state
+        if "csr" in body and state.on_csr is not None:
+            state.on_csr(self.path, body)
+        with state.lock:
+            state.requests.append((self.path, body))
+            status, payload = stub_api(state, self.path, body)
+            drop = status == 201 and "csr" in body and state.drop_answers > 0
+            if drop:
+                state.drop_answers -= 1
+        if drop:  # issued, and the answer never reaches the client
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._answer(status, payload)
+
+    def _answer(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client is gone (a test killed it): its answer is lost
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -329,11 +395,19 @@ def free_port() -> int:
 
 
 def agent_env(store: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIHONET_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KIHONET_") and k not in ("XDG_DATA_HOME", "XDG_CONFIG_HOME")
+    }
     env.update(
         {
             "KIHONET_AGENT_HOME": str(store),
             "KIHONET_AGENT_PASSPHRASE": PASSPHRASE,
+            # The browser's stores of a home of the test's own, never the machine user's.
+            "HOME": str(store.parent / "home"),
+            # No keyring unless a test sets one up (a developer's own keyring stays untouched).
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
             "PYTHONIOENCODING": "utf-8",
             "PYTHONUNBUFFERED": "1",
             "NO_PROXY": "*",
@@ -395,7 +469,9 @@ def _pump(stream: Any, sink: queue.Queue[str | None]) -> None:
 
 
 @contextmanager
-def serving_agent(store: Path, server: str, *, timeout: float = 15.0) -> Iterator[Agent]:
+def serving_agent(
+    store: Path, server: str, *, timeout: float = 15.0, **extra_env: str
+) -> Iterator[Agent]:
     """``kihonet_agent.py serve`` in a subprocess, yielded once it printed the ready line."""
     port = free_port()
     process = subprocess.Popen(
@@ -405,7 +481,7 @@ def serving_agent(store: Path, server: str, *, timeout: float = 15.0) -> Iterato
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
-        env=agent_env(store),
+        env=agent_env(store, **extra_env),
     )
     lines: list[str] = []
     sink: queue.Queue[str | None] = queue.Queue()

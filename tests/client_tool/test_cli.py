@@ -68,8 +68,9 @@ def test_list_command_output(store_dir: Path, ca: ThrowawayCA):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"{expired}  ユーザーID：U000009  管理番号：Z999999999  有効期限："
-        f"{agent.format_japanese_date(old + timedelta(days=365))}  期限切れ",
-        f"{valid}  ユーザーID：U000001  管理番号：A123456789  有効期限：2029年11月28日",
+        f"{agent.format_japanese_date(old + timedelta(days=365))}  状態：期限切れ",
+        f"{valid}  ユーザーID：U000001  管理番号：A123456789  有効期限：2029年11月28日"
+        "  状態：不明（サーバーで確認できませんでした）",
     ]
 
 
@@ -95,7 +96,7 @@ def test_version_as_script_and_as_module(tmp_path: Path):
     assert as_module.returncode == 0 and agent.__version__ in as_module.stdout
 
 
-def test_single_file_needs_only_stdlib_and_cryptography(tmp_path: Path):
+def test_single_file_needs_only_stdlib_cryptography_and_optionally_keyring(tmp_path: Path):
     tree = ast.parse(AGENT.read_text(encoding="utf-8"))
     imported = {
         alias.name.split(".")[0]
@@ -108,7 +109,8 @@ def test_single_file_needs_only_stdlib_and_cryptography(tmp_path: Path):
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
     }
-    assert imported - sys.stdlib_module_names == {"cryptography"}
+    # keyring is optional (imported inside a try): without it the tool asks for a password.
+    assert imported - sys.stdlib_module_names == {"cryptography", "keyring"}
     # A copy alone in a folder, as a customer downloads it, still runs.
     copy = tmp_path / "download" / "kihonet_agent.py"
     copy.parent.mkdir()
@@ -284,3 +286,28 @@ def test_tls_is_verified_and_cafile_trusts_a_private_ca(tmp_path: Path, ca: Thro
         with_env = run_agent("renew", "--server", server, store=store, KIHONET_CAFILE=str(root))
         assert with_env.returncode == 0, with_env.stderr
     assert len(agent.AgentStore(store).certificates()) == 2
+
+
+def test_list_asks_the_server_for_each_status(store_dir: Path, ca: ThrowawayCA):
+    now = datetime.now(UTC)
+    valid, revoked, renewed, unknown = _fill(
+        store_dir,
+        ca,
+        ("U000001", "A123456789", now, 30),
+        ("U000002", "B123456789", now, 60),
+        ("U000003", "C123456789", now, 90),
+        ("U000004", "D123456789", now, 120),
+    )
+    with stub_server(ca) as (server, state):
+        state.statuses = {valid: "valid", revoked: "revoked", renewed: "renewed"}
+        result = run_agent("list", "--server", server, store=store_dir)
+    assert result.returncode == 0, result.stderr
+    status = {line.split()[0]: line.rsplit("状態：", 1)[1] for line in result.stdout.splitlines()}
+    assert status == {
+        valid: "有効",
+        revoked: "失効",
+        renewed: "更新済み",
+        unknown: "不明（サーバーで確認できませんでした）",  # the server does not know it
+    }
+    asked = [path for path, _ in state.requests]
+    assert asked == [f"/api/v1/certificates/{s}/status" for s in (valid, revoked, renewed, unknown)]

@@ -224,7 +224,11 @@ def test_certificates_lists_the_store_sorted_by_expiry(running: Agent, ca: Throw
         "not_before",
         "not_after",
         "expired",
+        "status",
+        "installed_in",
     }
+    assert [c["status"] for c in listed] == ["expired", "unknown", "unknown"]
+    assert first["installed_in"] == []
     assert first["management_number"] == "A123456789"
     assert first["kihonet_code"] == "12345678"
     assert first["subject"] == "CN=U000001 A123456789,OU=12345678,O=Example Insurance Co.,C=JP"
@@ -256,16 +260,32 @@ def test_enroll_and_renew_through_the_local_server(tmp_path: Path, ca: Throwaway
             "subject",
             "user_id",
             "management_number",
+            "installed_in",
+            "install_error",
         }
         assert enrolled.body["user_id"] == "U000001"
         assert enrolled.headers["Access-Control-Allow-Origin"] == server
+        nss = {
+            "store": "nss",
+            "label": "Google Chrome / Chromium 用の証明書ストア（Linux NSS 共有データベース）",
+            "location": str(tmp_path / "home" / ".local" / "share" / "pki" / "nssdb"),
+        }
+        assert enrolled.body["installed_in"] == [nss]
+        assert enrolled.body["install_error"] is None
 
         renewed = call(running, "POST", "/renew", body={"serial": enrolled.body["serial"]})
         assert renewed.status == 200, renewed.body
         assert renewed.body["serial"] != enrolled.body["serial"]
+        assert renewed.body["installed_in"] == [nss]
+        assert renewed.body["install_error"] is None
 
         listed = call(running, "GET", "/certificates").body["certificates"]
-        assert {c["serial"] for c in listed} == {enrolled.body["serial"], renewed.body["serial"]}
+        by_serial = {c["serial"]: c for c in listed}
+        assert set(by_serial) == {enrolled.body["serial"], renewed.body["serial"]}
+        # The stand-in server has no status endpoint: the tool's own record says "renewed".
+        assert by_serial[enrolled.body["serial"]]["status"] == "renewed"
+        assert by_serial[enrolled.body["serial"]]["installed_in"] == []
+        assert by_serial[renewed.body["serial"]]["installed_in"] == [nss]
     old = pkcs12.load_key_and_certificates(
         (store / f"{enrolled.body['serial']}.p12").read_bytes(), PASSPHRASE.encode()
     )
@@ -303,3 +323,47 @@ def test_r14_enroll_without_rights_answers_admin_required(unwritable_dir: Path, 
     assert reply.status == 500
     assert reply.body == {"status_code": "admin_required", "message": agent.ADMIN_REQUIRED_MESSAGE}
     assert state.requests == []  # refused before asking the server for a certificate
+
+
+def _enrollment_token(server: str) -> str:
+    client = agent.ApiClient(server)
+    token = client.create_enrollment(
+        {
+            "kihonet_code": "12345678",
+            "management_number": "A123456789",
+            "user_id": "U000001",
+            "year": "2024",
+            "branch_number": "001",
+            "email": "taro@example.jp",
+        }
+    )["token"]
+    client.confirm_enrollment(token)
+    return token
+
+
+def test_r14_refused_install_is_said_in_the_enroll_answer_and_install_retries(
+    tmp_path: Path, unwritable_dir: Path, ca: ThrowawayCA
+):
+    """The pages' contract: the certificate is issued (200) and ``install_error`` says R14."""
+    store = tmp_path / "store"
+    with (
+        stub_server(ca) as (server, _),
+        serving_agent(store, server, HOME=str(unwritable_dir)) as running,
+    ):
+        enrolled = call(running, "POST", "/enroll", body={"token": _enrollment_token(server)})
+        assert enrolled.status == 200, enrolled.body
+        assert enrolled.body["installed_in"] == []
+        assert enrolled.body["install_error"] == {
+            "code": "admin_rights_required",
+            "message": agent.ADMIN_REQUIRED_MESSAGE,
+        }
+        serial = enrolled.body["serial"]
+        assert (store / f"{serial}.p12").is_file()  # kept in the tool's own store
+        retried = call(running, "POST", "/install", body={"serial": serial})
+        assert retried.status == 200
+        assert retried.body["serial"] == serial
+        assert retried.body["install_error"]["code"] == "admin_rights_required"
+        unknown = call(running, "POST", "/install", body={"serial": "ABC"})
+        assert unknown.status == 404 and unknown.body["status_code"] == "agent_not_found"
+        listed = call(running, "GET", "/certificates").body["certificates"]
+        assert [(c["serial"], c["installed_in"]) for c in listed] == [(serial, [])]

@@ -25,7 +25,15 @@ def live_ca(settings, live_server, tmp_path):
 
 
 def run_tool(tool, *args, store):
-    env = {**os.environ, "KIHONET_AGENT_PASSPHRASE": "pc password"}
+    # HOME of the test's own: the tool installs into the browser's store of that home.
+    home = store.parent / "home"
+    env = {
+        **os.environ,
+        "KIHONET_AGENT_PASSPHRASE": "pc password",
+        "HOME": str(home),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",  # not the developer's keyring
+    }
+    env.pop("XDG_DATA_HOME", None)
     return subprocess.run(
         [sys.executable, str(tool), *args, "--store", str(store)],
         capture_output=True,

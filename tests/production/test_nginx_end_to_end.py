@@ -224,6 +224,8 @@ def acquire_with_the_client_tool(site, notice) -> Path:
         **os.environ,
         "KIHONET_AGENT_PASSPHRASE": PASSWORD,
         "KIHONET_CAFILE": str(site["tls_ca"]),
+        "HOME": str(site["dir"] / "home"),  # the browser's store of the test's own home
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
     result = subprocess.run(
         [

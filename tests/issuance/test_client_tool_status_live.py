@@ -1,0 +1,52 @@
+"""The client tool's ``list`` asks the running server for each certificate's status."""
+
+import pytest
+
+from issuance.models import Certificate
+from issuance.services import certificates
+from tests.factories import make_notice
+from tests.issuance.test_client_tool_live import live_ca, run_tool  # noqa: F401 - fixture
+from tests.issuance.test_renewal import ACTOR
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_list_shows_the_status_the_server_gives(live_server, live_ca, tmp_path, client):  # noqa: F811
+    tool = "issuance/client_tool/kihonet_agent.py"
+    notice = make_notice()
+    user, store = notice.user, tmp_path / "store"
+    enrolled = run_tool(
+        tool,
+        "enroll",
+        "--server",
+        live_server.url,
+        "--kihonet-code",
+        user.customer.kihonet_code,
+        "--management-number",
+        user.management_number,
+        "--user-id",
+        user.user_id,
+        "--year",
+        str(notice.registration_year),
+        "--branch-number",
+        "001",
+        "--email",
+        notice.email,
+        "--yes",
+        "--no-install",
+        store=store,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    certificate = Certificate.objects.get(user=user)
+
+    listed = run_tool(tool, "list", "--server", live_server.url, store=store)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith(certificate.serial)
+    assert listed.stdout.splitlines()[0].endswith("状態：有効")
+
+    certificates.revoke_certificate(certificate, reason="keyCompromise", actor=ACTOR)
+    listed = run_tool(tool, "list", "--server", live_server.url, store=store)
+    assert listed.stdout.splitlines()[0].endswith("状態：失効")
+
+    offline = run_tool(tool, "list", store=store)
+    assert offline.stdout.splitlines()[0].endswith("状態：不明（サーバーで確認できませんでした）")
