@@ -178,6 +178,7 @@ class CertificateRow:
     in_renewal_window: bool
     renewal_opens_at: datetime
     is_valid: bool
+    auto_renewal: Any = None  # the PC's last report (AutoRenewal), or None
 
 
 @dataclass
@@ -241,13 +242,18 @@ def _notice_rows(user: KihonetUser) -> list[NoticeRow]:
 
 
 def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
-    certificates = Certificate.objects.filter(user=user).order_by("-not_after", "-pk")
+    certificates = (
+        Certificate.objects.filter(user=user)
+        .select_related("auto_renewal")
+        .order_by("-not_after", "-pk")
+    )
     return [
         CertificateRow(
             certificate=c,
             in_renewal_window=selectors.is_in_renewal_window(c, now),
             renewal_opens_at=selectors.renewal_opens_at(c.not_after),
             is_valid=c.is_valid_at(now),
+            auto_renewal=getattr(c, "auto_renewal", None),
         )
         for c in certificates
     ]

@@ -9,8 +9,9 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 
+from issuance import renewal_info
 from issuance.models import Certificate
 from notifications.models import ExpiryReminder
 from notifications.selectors import JST, Contacts
@@ -52,6 +53,7 @@ class ReminderMail:
     new_expires_at: str
     renew_url: str
     contacts: Contacts
+    auto_renewal: bool = False
 
 
 def reminder_mail(
@@ -61,10 +63,17 @@ def reminder_mail(
     renewal_not_after: datetime | None,
     contacts: Contacts,
     renewal_revoked: bool = False,
+    auto_renewal_checked_in_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> ReminderMail:
     """``renewal_revoked``: the renewal made from ``certificate`` was revoked since (a renewed
-    certificate is never renewed again, so the mail asks for a reissue instead, R16)."""
+    certificate is never renewed again, so the mail asks for a reissue instead, R16).
+    ``auto_renewal_checked_in_at``: the PC's last report that auto-renewal is on; when recent,
+    the 30-day mail says the PC renews by itself instead of asking the customer to act."""
     renewed = stage == ExpiryReminder.Stage.DAYS_7 and renewal_not_after is not None
+    auto_renewal = stage == ExpiryReminder.Stage.DAYS_30 and renewal_info.checked_in_recently(
+        auto_renewal_checked_in_at, now or timezone.now()
+    )
     return ReminderMail(
         stage=stage,
         customer_name=certificate.user.customer.name,
@@ -76,6 +85,7 @@ def reminder_mail(
         new_expires_at=format_jst(renewal_not_after) if renewed else "",
         renew_url=renew_url(),
         contacts=contacts,
+        auto_renewal=auto_renewal,
     )
 
 
