@@ -5,7 +5,7 @@ import sys
 
 from bench.core import Result, setup_django
 
-BENCHMARKS: list[str] = ["ca", "reminders", "admin_search", "http_load"]
+BENCHMARKS: list[str] = ["ca", "reminders", "admin_search", "http_load", "auto_renew"]
 
 
 def print_table(results: list[Result]) -> None:

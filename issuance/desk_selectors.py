@@ -20,6 +20,7 @@ from django.utils import timezone
 from issuance import formats, roles, selectors
 from issuance.models import (
     AuditEvent,
+    AutoRenewal,
     Certificate,
     Customer,
     DeskContact,
@@ -242,6 +243,7 @@ class CertificateRow:
     renewal_opens_at: datetime
     is_valid: bool
     may_resend: bool = False
+    auto_renewal: AutoRenewal | None = None  # the PC's last report
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,11 @@ def _notice_rows(user: KihonetUser) -> list[NoticeRow]:
 
 
 def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
-    certificates = Certificate.objects.filter(user=user).order_by("-not_after", "-pk")
+    certificates = (
+        Certificate.objects.filter(user=user)
+        .select_related("auto_renewal")
+        .order_by("-not_after", "-pk")
+    )
     return [
         CertificateRow(
             certificate=c,
@@ -362,6 +368,7 @@ def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
             renewal_opens_at=selectors.renewal_opens_at(c.not_after),
             is_valid=c.is_valid_at(now),
             may_resend=may_resend_reminder(c, now),
+            auto_renewal=getattr(c, "auto_renewal", None),
         )
         for c in certificates
     ]

@@ -285,6 +285,7 @@ class Certificate(models.Model):
         permissions = [
             ("revoke_certificate", _("証明書を失効できる")),
             ("resend_reminder", _("更新案内メールを再送できる")),
+            ("move_renewal_window", _("更新推奨期間を変更できる（今すぐ更新）")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["serial"], name="certificate_serial_unique"),
@@ -564,6 +565,10 @@ class MismatchAlert(models.Model):
 class RenewalChallenge(models.Model):
     """A one-time challenge the client tool signs with the current certificate's key."""
 
+    class Purpose(models.TextChoices):
+        RENEWAL = "renewal", _("更新")
+        AUTO_RENEWAL_REPORT = "auto_renewal_report", _("自動更新の報告")
+
     certificate = models.ForeignKey(
         Certificate,
         on_delete=models.PROTECT,
@@ -574,6 +579,11 @@ class RenewalChallenge(models.Model):
     created_at = models.DateTimeField(_("作成日時"), default=timezone.now)
     expires_at = models.DateTimeField(_("有効期限"))
     used_at = models.DateTimeField(_("使用日時"), null=True, blank=True)
+    # A challenge serves the purpose it was given for only: one for the daily report of the
+    # auto-renewal, given out before the renewal window too, can never renew.
+    purpose = models.CharField(
+        _("用途"), max_length=30, choices=Purpose.choices, default=Purpose.RENEWAL
+    )
 
     class Meta:
         verbose_name = _("更新のチャレンジ")
@@ -609,3 +619,56 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.get_username()} ({self.desk or '-'})"
+
+
+class AutoRenewal(models.Model):
+    """The client tool's signed report that it renews this certificate by itself (自動更新),
+    and when the PC last checked in."""
+
+    certificate = models.OneToOneField(
+        Certificate,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="auto_renewal",
+        verbose_name=_("クライアント証明書"),
+    )
+    enabled = models.BooleanField(_("自動更新"), default=True)
+    changed_at = models.DateTimeField(_("設定の変更日時"))
+    checked_in_at = models.DateTimeField(_("最終確認日時"))
+    ip_address = models.GenericIPAddressField(_("IPアドレス"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("自動更新")
+        verbose_name_plural = _("自動更新")
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {'on' if self.enabled else 'off'}"
+
+
+class RenewalWindowMove(models.Model):
+    """The CA moved a certificate's suggested renewal time (for example 「今すぐ更新」 after an
+    incident); the renewal-info answer follows it, always inside the renewal window (R09)."""
+
+    certificate = models.OneToOneField(
+        Certificate,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="renewal_window_move",
+        verbose_name=_("クライアント証明書"),
+    )
+    start = models.DateTimeField(_("更新推奨期間の開始"))
+    end = models.DateTimeField(_("更新推奨期間の終了"))
+    reason = models.TextField(_("理由"))
+    moved_at = models.DateTimeField(_("変更日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("更新推奨期間の変更")
+        verbose_name_plural = _("更新推奨期間の変更")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="renewal_window_move_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {self.start:%Y-%m-%d %H:%M}"

@@ -125,3 +125,11 @@ class CertificateQuerySet(models.QuerySet):
 
     def with_renewal(self) -> CertificateQuerySet:
         return self.annotate(**self.renewal_columns())
+
+    def auto_renewal_columns(self, outer: str = "pk") -> dict[str, Subquery]:
+        """``auto_renewal_checked_in_at``: when the PC of the certificate that ``outer`` names
+        last reported auto-renewal on (None when it is off or never reported)."""
+        from issuance.models import AutoRenewal
+
+        report = AutoRenewal.objects.filter(certificate=OuterRef(outer), enabled=True)
+        return {"auto_renewal_checked_in_at": Subquery(report.values("checked_in_at")[:1])}

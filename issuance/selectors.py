@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from issuance import tokens
+from issuance import renewal_info, tokens
 from issuance.models import (
     Certificate,
     Customer,
@@ -18,6 +18,7 @@ from issuance.models import (
     Enrollment,
     Notice,
     ProductLine,
+    RenewalWindowMove,
     ServiceDesk,
 )
 
@@ -166,6 +167,10 @@ def certificate_status(serial: str, now: datetime) -> str | None:
     certificate = Certificate.objects.filter(serial=serial).first()
     if certificate is None:
         return None
+    return _status_of(certificate, now)
+
+
+def _status_of(certificate: Certificate, now: datetime) -> str:
     if certificate.status == Certificate.Status.REVOKED:
         return "revoked"
     if certificate.status == Certificate.Status.EXPIRED or certificate.not_after <= now:
@@ -181,3 +186,50 @@ def renewed_certificate(serial: str) -> Certificate | None:
 def open_challenge_count(certificate: Certificate, now: datetime) -> int:
     """Renewal challenges of ``certificate`` that are neither used nor expired."""
     return certificate.renewal_challenges.filter(used_at__isnull=True, expires_at__gt=now).count()
+
+
+def renewal_offered_from() -> datetime:
+    """R11: the first moment renewal is offered, 0:00 Japan time of the start date."""
+    return timezone.make_aware(datetime.combine(settings.KIHONET_RENEWAL_START_DATE, time.min))
+
+
+@dataclass(frozen=True)
+class RenewalInfo:
+    """The renewal-info answer: the certificate's status and, while it is valid and not
+    renewed, the suggested window (``renewal_info.suggested_window``)."""
+
+    serial: str
+    status: str
+    window: renewal_info.Window | None
+    retry_after: timedelta
+    moved: bool
+
+
+def renewal_info_of(
+    certificate: Certificate, now: datetime, *, spread: timedelta = renewal_info.SPREAD
+) -> RenewalInfo:
+    status = _status_of(certificate, now)
+    window = None
+    move = RenewalWindowMove.objects.filter(certificate=certificate).first()
+    if status == "valid":
+        window = renewal_info.suggested_window(
+            serial=certificate.serial,
+            opens_at=renewal_opens_at(certificate.not_after),
+            not_after=certificate.not_after,
+            offered_from=renewal_offered_from(),
+            moved=renewal_info.Window(move.start, move.end) if move else None,
+            spread=spread,
+        )
+    return RenewalInfo(
+        serial=certificate.serial,
+        status=status,
+        window=window,
+        retry_after=renewal_info.retry_after(window, now),
+        moved=move is not None and window is not None,
+    )
+
+
+def renewal_info_for_serial(serial: str, now: datetime) -> RenewalInfo | None:
+    """``GET /api/v1/certificates/{serial}/renewal-info``; None for a serial not ours."""
+    certificate = Certificate.objects.filter(serial=serial).first()
+    return renewal_info_of(certificate, now) if certificate else None

@@ -9,8 +9,9 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 
+from issuance import renewal_info
 from issuance.models import Certificate
 from notifications.models import ExpiryReminder
 from notifications.selectors import JST, Contacts
@@ -53,6 +54,7 @@ class ReminderMail:
     renew_url: str
     contacts: Contacts
     resent: bool = False
+    auto_renewal: bool = False
 
 
 def reminder_mail(
@@ -63,12 +65,21 @@ def reminder_mail(
     contacts: Contacts,
     renewal_revoked: bool = False,
     resent: bool = False,
+    auto_renewal_checked_in_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> ReminderMail:
     """The job's mail of ``stage``; a desk's resend (``resent``) tells a renewed certificate's
     user that nothing is left to do, whatever the stage. ``renewal_revoked``: the renewal made
     from ``certificate`` was revoked since (a renewed certificate is never renewed again, so the
-    mail asks for a reissue instead, R16)."""
+    mail asks for a reissue instead, R16). ``auto_renewal_checked_in_at``: the PC's last report
+    that auto-renewal is on; when recent, the job's 30-day mail says the PC renews by itself
+    instead of asking the customer to act."""
     renewed = renewal_not_after is not None and (resent or stage == ExpiryReminder.Stage.DAYS_7)
+    auto_renewal = (
+        not resent
+        and stage == ExpiryReminder.Stage.DAYS_30
+        and renewal_info.checked_in_recently(auto_renewal_checked_in_at, now or timezone.now())
+    )
     return ReminderMail(
         stage=stage,
         customer_name=certificate.user.customer.name,
@@ -81,6 +92,7 @@ def reminder_mail(
         renew_url=renew_url(),
         contacts=contacts,
         resent=resent,
+        auto_renewal=auto_renewal,
     )
 
 

@@ -65,6 +65,7 @@ def _with_mail_data(certificates: QuerySet[Certificate]) -> QuerySet[Certificate
         certificates.select_related("user__customer")
         .only(*MAIL_FIELDS)
         .annotate(**Certificate.objects.renewal_columns())
+        .annotate(**Certificate.objects.auto_renewal_columns())
     )
 
 
@@ -124,11 +125,13 @@ def claimed_reminders(*, ids: list[int], token) -> list[ExpiryReminder]:
         .select_related("certificate__user__customer")
         .defer("certificate__pem")
         .annotate(**Certificate.objects.renewal_columns("certificate_id"))
+        .annotate(**Certificate.objects.auto_renewal_columns("certificate_id"))
         .order_by("pk")
     )
     for reminder in reminders:
         reminder.certificate.renewal_not_after = reminder.renewal_not_after
         reminder.certificate.renewal_revoked_at = reminder.renewal_revoked_at
+        reminder.certificate.auto_renewal_checked_in_at = reminder.auto_renewal_checked_in_at
     return reminders
 
 

@@ -295,6 +295,7 @@ def _message(item: _Outbound, directory: selectors.DeskDirectory, connection):
         certificate=item.certificate,
         renewal_not_after=item.renewal_not_after,
         renewal_revoked=item.certificate.renewal_revoked_at is not None,
+        auto_renewal_checked_in_at=getattr(item.certificate, "auto_renewal_checked_in_at", None),
         contacts=directory.for_customer(item.certificate.user.customer),
     )
     item.reminder.renewed = mail.renewed

@@ -16,9 +16,10 @@ from issuance import audit, roles
 from issuance.admin.export import ExportMixin
 from issuance.admin.forms import NoticeImportForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
-from issuance.models import Certificate, Notice, ReissueRecord
+from issuance.models import AutoRenewal, Certificate, Notice, ReissueRecord, RenewalWindowMove
 from issuance.notice_import import RowError
 from issuance.requests import client_ip
+from issuance.services import auto_renewal
 from issuance.services.notice_import import import_file
 
 CERTIFICATE_SEARCH = {
@@ -80,8 +81,49 @@ class CertificateAdmin(UserLinkMixin, ExportMixin, ReadOnlyMixin, DeskScopedAdmi
         (_("Eメールアドレス"), "email"),
     ]
 
+    actions = ["export_csv", "renew_now", "restore_renewal_window"]
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_move_renewal_window_permission(self, request) -> bool:
+        return request.user.has_perm("issuance.move_renewal_window")
+
+    @admin.action(
+        description=_("今すぐ更新（自動更新の更新推奨期間を前倒し）"),
+        permissions=["move_renewal_window"],
+    )
+    def renew_now(self, request, queryset):
+        """After an incident: the PCs with auto-renewal renew at their next run (inside R09)."""
+        moved = auto_renewal.move_renewal_windows(
+            queryset.select_related("user"),
+            start=timezone.now(),
+            reason=RENEW_NOW_REASON,
+            actor=audit.Actor.staff_user(request.user, client_ip(request)),
+        )
+        self.message_user(
+            request,
+            _(
+                "%(count)d 件の証明書の更新推奨期間を今すぐに変更しました。"
+                "更新期間（有効期限の30日前から）に入っていない証明書は、期間の初日に更新されます。"
+            )
+            % {"count": moved},
+        )
+
+    @admin.action(description=_("更新推奨期間を元に戻す"), permissions=["move_renewal_window"])
+    def restore_renewal_window(self, request, queryset):
+        restored = auto_renewal.restore_renewal_windows(
+            queryset.select_related("user"),
+            reason=RESTORE_REASON,
+            actor=audit.Actor.staff_user(request.user, client_ip(request)),
+        )
+        self.message_user(
+            request, _("%(count)d 件の証明書の更新推奨期間を元に戻しました。") % {"count": restored}
+        )
+
+
+RENEW_NOW_REASON = "今すぐ更新（管理画面の一括操作）"
+RESTORE_REASON = "更新推奨期間を元に戻す（管理画面の一括操作）"
 
 
 @admin.register(Notice)
@@ -160,3 +202,32 @@ class ReissueRecordAdmin(UserLinkMixin, ReadOnlyMixin, DeskScopedAdmin):
         "email": "user__email",
     }
     sortable_by = []
+
+
+class CertificateLinkMixin:
+    @admin.display(description=_("クライアント証明書"), ordering="certificate__serial")
+    def certificate_serial(self, obj) -> str:
+        return obj.certificate.serial
+
+
+@admin.register(AutoRenewal)
+class AutoRenewalAdmin(CertificateLinkMixin, ReadOnlyMixin, DeskScopedAdmin):
+    """The PCs' reports: read-only (only the certificate's key changes them)."""
+
+    customer_path = "certificate__user__customer"
+    list_display = ["certificate_serial", "enabled", "checked_in_at", "changed_at"]
+    list_select_related = ["certificate"]
+    list_filter = ["enabled"]
+    search_paths = {"serial": "certificate__serial"}
+    sortable_by = ["checked_in_at"]
+
+
+@admin.register(RenewalWindowMove)
+class RenewalWindowMoveAdmin(CertificateLinkMixin, ReadOnlyMixin, DeskScopedAdmin):
+    """Moved windows: made and undone by the certificate list's actions, which audit them."""
+
+    customer_path = "certificate__user__customer"
+    list_display = ["certificate_serial", "start", "end", "reason", "moved_at"]
+    list_select_related = ["certificate"]
+    search_paths = {"serial": "certificate__serial"}
+    sortable_by = ["moved_at"]

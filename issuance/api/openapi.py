@@ -285,6 +285,81 @@ def _resend(same: str) -> str:
     )
 
 
+SERIAL_PARAMETER = STATUS_OPERATION["get"]["parameters"][0]
+
+SCHEMAS["ChallengeRequest"]["properties"]["purpose"] = {
+    "type": "string",
+    "enum": ["renewal", "auto_renewal_report"],
+    "default": "renewal",
+    "description": "auto_renewal_report: 自動更新の報告用（更新期間外でも発行、更新には使えない）",
+}
+
+SCHEMAS["RenewalInfo"] = {
+    "type": "object",
+    "required": ["serial", "status", "suggestedWindow"],
+    "properties": {
+        "serial": _string(formats.SERIAL_RE),
+        "status": {"type": "string", "enum": ["valid", "renewed", "revoked", "expired"]},
+        "suggestedWindow": {
+            "type": "object",
+            "nullable": True,
+            "required": ["start", "end"],
+            "properties": {
+                "start": _string(format="date-time"),
+                "end": _string(format="date-time"),
+            },
+        },
+        "moved": {"type": "boolean", "description": "認証局が更新推奨期間を変更した"},
+    },
+}
+
+SCHEMAS["AutoRenewalReportRequest"] = {
+    "type": "object",
+    "required": ["certificate", "challenge", "signature", "enabled"],
+    "properties": {
+        "certificate": _string(description="自動更新するクライアント証明書（PEM）"),
+        "challenge": _string(description="purpose auto_renewal_report のチャレンジ"),
+        "signature": _string(
+            description="「kihonet-auto-renewal:on:チャレンジ」（無効にするときは off）への"
+            "証明書の鍵による署名（Base64）"
+        ),
+        "enabled": {"type": "boolean"},
+    },
+}
+
+SCHEMAS["AutoRenewalReport"] = {
+    "type": "object",
+    "required": ["serial", "enabled", "checked_in_at"],
+    "properties": {
+        "serial": _string(formats.SERIAL_RE),
+        "enabled": {"type": "boolean"},
+        "checked_in_at": _string(format="date-time"),
+    },
+}
+
+RENEWAL_INFO_OPERATION = {
+    "get": {
+        "summary": "更新の推奨時期（ACME Renewal Information, RFC 9773 にならう）",
+        "description": (
+            "suggestedWindow は更新期間（有効期限の30日前から有効期限まで、R09）の中で、証明書"
+            "ごとに（シリアル番号から）ずらした期間。クライアントはその中の無作為な時刻を選び、"
+            "それ以後の最初の実行で更新する（終了を過ぎていればすぐ）。有効で未更新の証明書"
+            "以外は null。Retry-After（秒）の後に再度問い合わせる。"
+        ),
+        "parameters": [SERIAL_PARAMETER],
+        "responses": {
+            "200": {
+                **_success("RenewalInfo"),
+                "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+            },
+            "400": _error("シリアル番号の形式の誤り"),
+            "404": _error("シリアル番号の証明書が見つからない"),
+            "405": {"description": "GET 以外"},
+        },
+    }
+}
+
+
 def document() -> dict:
     paths = {
         "/api/v1/enrollments": _post(
@@ -309,6 +384,15 @@ def document() -> dict:
             description=_resend("同じ証明書、同じチャレンジと署名、同じ新しい公開鍵の CSR"),
         ),
         "/api/v1/certificates/{serial}/status": STATUS_OPERATION,
+        "/api/v1/certificates/{serial}/renewal-info": RENEWAL_INFO_OPERATION,
+        "/api/v1/certificates/{serial}/auto-renewal": _post(
+            "自動更新の報告（毎回の確認時、証明書の鍵で署名）",
+            "AutoRenewalReportRequest",
+            "AutoRenewalReport",
+            status=200,
+            parameters=[SERIAL_PARAMETER],
+            errors={"403": _error("秘密鍵を保持していることを確認できない")},
+        ),
     }
     return {
         "openapi": "3.0.3",

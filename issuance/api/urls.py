@@ -29,4 +29,14 @@ urlpatterns += [
         views.certificate_status,
         name="api-certificate-status",
     ),
+    re_path(
+        r"^certificates/(?P<serial>[\s\S]+)/renewal-info\Z",
+        views.renewal_info,
+        name="api-certificate-renewal-info",
+    ),
+    re_path(
+        r"^certificates/(?P<serial>[\s\S]+)/auto-renewal\Z",
+        views.report_auto_renewal,
+        name="api-certificate-auto-renewal",
+    ),
 ]

@@ -18,9 +18,9 @@ from issuance import ca, formats, selectors
 from issuance.errors import FieldFormatError, ServiceError
 from issuance.forms import EnrollmentForm
 from issuance.middleware import bad_input_message
-from issuance.models import Certificate
+from issuance.models import Certificate, RenewalChallenge
 from issuance.requests import client_ip
-from issuance.services import enrollment, renewal
+from issuance.services import auto_renewal, enrollment, renewal
 from issuance.untrusted import JsonTooDeep, any_forbidden, json_strings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -137,7 +137,10 @@ def enrollment_certificate(request: HttpRequest, data: dict, token: str) -> Json
 
 @api_view
 def renewal_challenge(request: HttpRequest, data: dict) -> JsonResponse:
-    issued, challenge = renewal.create_challenge(_string(data, "certificate"))
+    purpose = data.get("purpose", RenewalChallenge.Purpose.RENEWAL)
+    if purpose not in RenewalChallenge.Purpose.values:
+        raise ServiceError(_("purpose の値が正しくありません。"))
+    issued, challenge = renewal.create_challenge(_string(data, "certificate"), purpose)
     return JsonResponse(
         {"challenge": challenge, "expires_at": issued.expires_at.isoformat()}, status=201
     )
@@ -163,12 +166,63 @@ class CertificateUnknownError(ServiceError):
         super().__init__(_("指定されたシリアル番号の証明書は見つかりません。"))
 
 
+def _bad_serial(serial: str) -> JsonResponse | None:
+    if not re.fullmatch(formats.SERIAL_RE, serial):
+        return error_response(ServiceError(_("シリアル番号の形式が正しくありません。")))
+    return None
+
+
 @require_GET
 def certificate_status(request: HttpRequest, serial: str) -> JsonResponse:
     """What the client tool's ``list`` shows: valid, renewed, revoked or expired (no person)."""
-    if not re.fullmatch(formats.SERIAL_RE, serial):
-        return error_response(ServiceError(_("シリアル番号の形式が正しくありません。")))
+    if bad := _bad_serial(serial):
+        return bad
     status = selectors.certificate_status(serial, timezone.now())
     if status is None:
         return error_response(CertificateUnknownError())
     return JsonResponse({"serial": serial, "status": status})
+
+
+@require_GET
+def renewal_info(request: HttpRequest, serial: str) -> JsonResponse:
+    """When to renew (RFC 9773 in spirit): the suggested window and Retry-After."""
+    if bad := _bad_serial(serial):
+        return bad
+    info = selectors.renewal_info_for_serial(serial, timezone.now())
+    if info is None:
+        return error_response(CertificateUnknownError())
+    body: dict = {"serial": info.serial, "status": info.status, "suggestedWindow": None}
+    if info.window is not None:
+        body["suggestedWindow"] = {
+            "start": info.window.start.isoformat(),
+            "end": info.window.end.isoformat(),
+        }
+        body["moved"] = info.moved
+    response = JsonResponse(body)
+    response["Retry-After"] = str(int(info.retry_after.total_seconds()))
+    return response
+
+
+@api_view
+def report_auto_renewal(request: HttpRequest, data: dict, serial: str) -> JsonResponse:
+    """The tool's signed check-in: auto-renewal on or off for this certificate."""
+    if not re.fullmatch(formats.SERIAL_RE, serial):
+        raise ServiceError(_("シリアル番号の形式が正しくありません。"))
+    enabled = data.get("enabled")
+    if not isinstance(enabled, bool):
+        raise ServiceError(_("enabled を true または false で送信してください。"))
+    report = auto_renewal.report_auto_renewal(
+        serial=serial,
+        certificate_pem=_string(data, "certificate"),
+        challenge=_string(data, "challenge"),
+        signature=_string(data, "signature"),
+        enabled=enabled,
+        ip_address=client_ip(request),
+    )
+    return JsonResponse(
+        {
+            "serial": serial,
+            "enabled": report.enabled,
+            "checked_in_at": report.checked_in_at.isoformat(),
+        }
+    )

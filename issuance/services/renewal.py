@@ -81,12 +81,37 @@ def check_renewable(certificate: Certificate, now: datetime) -> None:
         raise RenewalError(_("このクライアント証明書の更新は%(day)sから可能です。") % {"day": day})
 
 
+def check_reportable(certificate: Certificate, now: datetime) -> None:
+    """Why the auto-renewal of a certificate can no longer be reported: revoked or expired
+    (the tool then stops for it and shows the desks to call, R15)."""
+    if certificate.is_revoked:
+        raise _with_desks(
+            _(
+                "このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"
+            ),
+            certificate,
+        )
+    if now >= certificate.not_after:
+        raise _with_desks(
+            _("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate
+        )
+
+
 @transaction.atomic
-def create_challenge(certificate_pem: str) -> tuple[RenewalChallenge, str]:
-    """Step ⑥, first half: a fresh one-time challenge for the certificate the tool holds."""
+def create_challenge(
+    certificate_pem: str, purpose: str = RenewalChallenge.Purpose.RENEWAL
+) -> tuple[RenewalChallenge, str]:
+    """Step ⑥, first half: a fresh one-time challenge for the certificate the tool holds.
+
+    ``purpose`` ``auto_renewal_report``: a challenge for the tool's signed report that
+    auto-renewal is on (``services.auto_renewal``), given out outside the renewal window too;
+    it cannot renew."""
     certificate, _parsed = _our_certificate(certificate_pem)
     now = timezone.now()
-    check_renewable(certificate, now)
+    if purpose == RenewalChallenge.Purpose.AUTO_RENEWAL_REPORT:
+        check_reportable(certificate, now)
+    else:
+        check_renewable(certificate, now)
     if selectors.open_challenge_count(certificate, now) >= MAX_OPEN_CHALLENGES:
         raise TooManyChallengesError()
     challenge = tokens.new_token()
@@ -95,6 +120,7 @@ def create_challenge(certificate_pem: str) -> tuple[RenewalChallenge, str]:
         challenge_digest=tokens.digest(challenge),
         created_at=now,
         expires_at=now + timedelta(minutes=settings.KIHONET_RENEWAL_CHALLENGE_MINUTES),
+        purpose=purpose,
     )
     return issued, challenge
 
@@ -106,17 +132,23 @@ def _decode_signature(signature: str) -> bytes:
         raise ProofOfPossessionError() from error
 
 
-def _offered_challenge(certificate: Certificate, challenge: str) -> RenewalChallenge | None:
-    """The challenge given out for ``certificate``, its row locked."""
+def _offered_challenge(
+    certificate: Certificate, challenge: str, purpose: str = RenewalChallenge.Purpose.RENEWAL
+) -> RenewalChallenge | None:
+    """The challenge given out for ``certificate`` and ``purpose``, its row locked."""
     return one_or_none(
         RenewalChallenge.objects.select_for_update().filter(
-            challenge_digest=tokens.digest(challenge), certificate=certificate
+            challenge_digest=tokens.digest(challenge), certificate=certificate, purpose=purpose
         )
     )
 
 
-def _check_signature(parsed: x509.Certificate, challenge: str, signature: str) -> None:
-    if not pop.verify_challenge_signature(parsed, challenge.encode(), _decode_signature(signature)):
+def _check_signature(
+    parsed: x509.Certificate, challenge: str, signature: str, signed: bytes | None = None
+) -> None:
+    """``signed``: what was signed, when it is more than the challenge itself."""
+    data = challenge.encode() if signed is None else signed
+    if not pop.verify_challenge_signature(parsed, data, _decode_signature(signature)):
         raise ProofOfPossessionError()
 
 
@@ -126,10 +158,11 @@ def _use_challenge(
     challenge: str,
     signature: str,
     now: datetime,
+    signed: bytes | None = None,
 ) -> None:
     if offered is None or offered.used_at is not None or offered.expires_at <= now:
         raise ProofOfPossessionError()
-    _check_signature(parsed, challenge, signature)
+    _check_signature(parsed, challenge, signature, signed)
     offered.used_at = now
     offered.save(update_fields=["used_at"])
 

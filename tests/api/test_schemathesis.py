@@ -357,7 +357,9 @@ def check_the_api(sender: Sender, base_url: str) -> None:
     )
     operations = [result.ok() for result in schema.get_all_operations()]
     assert sorted(op.label for op in operations) == [
+        "GET /api/v1/certificates/{serial}/renewal-info",
         "GET /api/v1/certificates/{serial}/status",
+        "POST /api/v1/certificates/{serial}/auto-renewal",
         "POST /api/v1/enrollments",
         "POST /api/v1/enrollments/{token}/certificate",
         "POST /api/v1/enrollments/{token}/confirm",
