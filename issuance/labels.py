@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 AUDIT_ACTIONS: dict[str, str] = {
     "ca_created": _("認証局の作成"),
+    "auto_renewal_disabled": _("自動更新の停止（パソコンからの報告）"),
+    "auto_renewal_enabled": _("自動更新の設定（パソコンからの報告）"),
     "certificate_issued": _("証明書の発行"),
     "certificate_renewed": _("証明書の更新"),
     "certificate_replayed": _("証明書の再送（応答が届かなかった要求の再試行）"),
@@ -31,6 +33,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "record_changed": _("登録内容の変更"),
     "record_created": _("登録内容の追加"),
     "reminder_resent": _("更新案内メールの再送"),
+    "renewal_window_moved": _("更新推奨期間の前倒し"),
+    "renewal_window_restored": _("更新推奨期間を元に戻す"),
     "staff_created": _("職員アカウントの作成"),
     "staff_login_locked": _("職員サインインのロック"),
     "staff_login_unlocked": _("職員サインインのロック解除"),
