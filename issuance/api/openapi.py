@@ -316,12 +316,15 @@ SCHEMAS["RenewalInfo"] = {
 SCHEMAS["AutoRenewalReportRequest"] = {
     "type": "object",
     "required": ["certificate", "challenge", "signature", "enabled"],
+    "additionalProperties": False,
     "properties": {
-        "certificate": _string(description="自動更新するクライアント証明書（PEM）"),
-        "challenge": _string(description="purpose auto_renewal_report のチャレンジ"),
+        "certificate": _pem(["CERTIFICATE"], description="自動更新するクライアント証明書（PEM）"),
+        "challenge": {**TOKEN, "description": "purpose auto_renewal_report のチャレンジ"},
         "signature": _string(
+            BASE64_RE,
+            minLength=1,
             description="「kihonet-auto-renewal:on:チャレンジ」（無効にするときは off）への"
-            "証明書の鍵による署名（Base64）"
+            "証明書の鍵による署名（Base64）",
         ),
         "enabled": {"type": "boolean"},
     },

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from issuance import audit, renewal_info
-from issuance.errors import ProofOfPossessionError, ServiceError
+from issuance.errors import ProofOfPossessionError, RenewalError, ServiceError
 from issuance.models import AutoRenewal, Certificate, RenewalChallenge, RenewalWindowMove
 from issuance.pki import profile
 from issuance.services.renewal import (
@@ -40,7 +40,7 @@ def report_auto_renewal(
         raise ProofOfPossessionError()
     certificate, parsed = _our_certificate(certificate_pem, lock=True)
     if profile.serial_hex(parsed.serial_number) != serial:
-        raise ServiceError(_("シリアル番号と証明書が一致しません。"))
+        raise RenewalError(_("シリアル番号と証明書が一致しません。"))
     now = timezone.now()
     check_reportable(certificate, now)
     offered = _offered_challenge(

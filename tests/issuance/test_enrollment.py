@@ -444,6 +444,8 @@ def test_openapi_document_describes_every_endpoint(client):
         "/api/v1/renewals/challenge",
         "/api/v1/renewals",
         "/api/v1/certificates/{serial}/status",
+        "/api/v1/certificates/{serial}/renewal-info",
+        "/api/v1/certificates/{serial}/auto-renewal",
     }
 
 

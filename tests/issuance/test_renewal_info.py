@@ -294,7 +294,9 @@ def test_check_in_bad_input_is_a_json_4xx(client, old):
         assert_error(
             post(client, report_url(certificate.serial), body | {"enabled": "yes"}), 400, "3400"
         )
-        assert_error(post(client, report_url("ABC"), body), 400, "3400")
+        assert_error(post(client, report_url("XYZ"), body), 400, "3400")
+        # a well-formed serial that is not the certificate's: a mismatch, not a malformed request
+        assert_error(post(client, report_url("ABC"), body), 409, "3470")
         response = post(client, CHALLENGE_URL, {"certificate": certificate.pem, "purpose": "x"})
         assert_error(response, 400, "3400")
 
