@@ -15,17 +15,12 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, desk_selectors, labels, roles
 from issuance import selectors as issuance_selectors
-from issuance.errors import ServiceError
+from issuance.errors import ResendError
 from issuance.models import Certificate
 from notifications import emails, selectors
 from notifications.models import ExpiryReminder
 
 logger = logging.getLogger(__name__)
-
-
-class ResendError(ServiceError):
-    status_code = "3520"
-    message = _("更新のご案内を再送できませんでした。")
 
 
 def _stage(certificate: Certificate, now) -> int:

@@ -5,27 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from issuance import formats, tokens
+from issuance import errors, formats, tokens
 from issuance.pki import csr
 
-STATUS_CODES = {
-    "3400": "リクエストの形式が正しくない",
-    "3410": "項目の形式の誤り（errors に項目ごとのメッセージ）",
-    "3413": "データが大きすぎる",
-    "3420": "入力情報エラー（どの項目かは示さない）",
-    "3430": "入力誤りが続いたためのロック（locked_until に解除予定日時）",
-    "3431": "更新のチャレンジの要求が多すぎる",
-    "3440": "使用済みの通知文書（再発行が必要、desks に照会先）",
-    "3450": "受付番号が無効または期限切れ",
-    "3451": "Eメールアドレスが未確認",
-    "3452": "同じ受付・チャレンジで、すでに別の鍵に証明書を発行済み（desks に照会先）",
-    "3460": "証明書署名要求（CSR）の誤り",
-    "3470": "更新できない証明書",
-    "3480": "証明書の秘密鍵を保持していることを確認できない",
-    "3490": "すでに失効している証明書",
-    "3495": "シリアル番号の証明書が見つからない",
-    "3500": "証明書を発行できない（一時的）",
-}
+# The status codes and what each means: generated from issuance/errors.py, never kept by hand.
+STATUS_CODES = errors.api_status_codes()
 
 
 def _error(description: str) -> dict:

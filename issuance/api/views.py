@@ -15,7 +15,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from issuance import ca, formats, selectors
-from issuance.errors import FieldFormatError, ServiceError
+from issuance.errors import (
+    CertificateUnknownError,
+    FieldFormatError,
+    RequestTooLargeError,
+    ServiceError,
+)
 from issuance.forms import EnrollmentForm
 from issuance.middleware import bad_input_message
 from issuance.models import Certificate, RenewalChallenge
@@ -34,13 +39,13 @@ def error_response(error: ServiceError) -> JsonResponse:
 
 def _read_json(request: HttpRequest) -> dict:
     if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
-        raise _TooLarge()
+        raise RequestTooLargeError()
     try:
         body = request.body
     except RequestDataTooBig as error:
-        raise _TooLarge() from error
+        raise RequestTooLargeError() from error
     if len(body) > MAX_BODY_BYTES:
-        raise _TooLarge()
+        raise RequestTooLargeError()
     try:
         data = json.loads(body or b"{}")
     except RecursionError as error:
@@ -60,14 +65,6 @@ def _read_json(request: HttpRequest) -> dict:
 
 def _too_deep() -> ServiceError:
     return ServiceError(_("JSON の入れ子が深すぎます。項目を入れ子にせずに送信してください。"))
-
-
-class _TooLarge(ServiceError):
-    status_code = "3413"
-    http_status = 413
-
-    def __init__(self) -> None:
-        super().__init__(_("送信されたデータが大きすぎます。"))
 
 
 def api_view(function: Callable) -> Callable:
@@ -156,14 +153,6 @@ def create_renewal(request: HttpRequest, data: dict) -> JsonResponse:
         ip_address=client_ip(request),
     )
     return JsonResponse(certificate_body(renewed, ca.signing_material().chain_pem), status=201)
-
-
-class CertificateUnknownError(ServiceError):
-    status_code = "3495"
-    http_status = 404
-
-    def __init__(self) -> None:
-        super().__init__(_("指定されたシリアル番号の証明書は見つかりません。"))
 
 
 def _bad_serial(serial: str) -> JsonResponse | None:

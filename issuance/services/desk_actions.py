@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, desk_selectors, labels, roles
-from issuance.errors import ServiceError
+from issuance.errors import DeskActionError
 from issuance.models import Certificate, InputLock, Notice
 from issuance.services import lockout
 from issuance.services.certificates import revoke_certificate
@@ -37,11 +37,6 @@ STAFF_REVOCATION_HELP: dict[str, str] = {
     "cessationOfOperation": _("お客様が企保ネットのご利用をやめる場合（解約など）。"),
     "unspecified": _("上のどれにも当たらない場合。理由の詳細に必ず内容を入力してください。"),
 }
-
-
-class DeskActionError(ServiceError):
-    status_code = "3510"
-    message = _("操作を完了できませんでした。")
 
 
 def _require_reason(reason: str) -> str:

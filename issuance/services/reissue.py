@@ -17,17 +17,12 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, desk_selectors, formats, roles
 from issuance.business_days import registration_year
-from issuance.errors import ServiceError
+from issuance.errors import ReissueError
 from issuance.models import Certificate, KihonetUser, Notice, ReissueRecord
 from issuance.services.certificates import revoke_certificate
 
 Reason = ReissueRecord.Reason
 LAST_BRANCH_NUMBER = 999
-
-
-class ReissueError(ServiceError):
-    status_code = "3500"
-    message = _("再発行できませんでした。")
 
 
 def next_branch_number(user: KihonetUser) -> str:

@@ -9,10 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from issuance import audit, roles
-from issuance.errors import NoticeUsedError
+from issuance.errors import NoticeUsedError, ReissueError
 from issuance.models import AuditEvent, Certificate, Notice, ReissueRecord
 from issuance.services import enrollment
-from issuance.services.reissue import ReissueError, reissue_notice
+from issuance.services.reissue import reissue_notice
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import desk, make_staff, staff_client
 from tests.csr import make_csr
