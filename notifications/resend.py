@@ -50,19 +50,24 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
     before the mail leaves (no transaction is open across the SMTP send), then
     ``reminder_resent`` or ``reminder_resend_failed`` records the outcome. A mail therefore
     never leaves without its audit row, even when the process dies after sending it."""
-    message, detail = _claim(certificate, actor, reason)
+    certificate, message, detail = _claim(certificate, actor, reason)
     try:
         sent = message.send()
     except Exception as error:
         logger.warning("resend of %s failed: %r", detail["serial"], error)
-        _record_outcome("reminder_resend_failed", certificate, actor, reason, detail, error)
+        failed = detail | {"error": type(error).__name__}
+        audit.record(
+            actor, "reminder_resend_failed", certificate, **_about(certificate, reason, failed)
+        )
         raise ResendError(
             _("メールを送信できませんでした。時間をおいて再度お試しください。")
         ) from error
     if sent != 1:
-        _record_outcome("reminder_resend_failed", certificate, actor, reason, detail, None)
+        audit.record(
+            actor, "reminder_resend_failed", certificate, **_about(certificate, reason, detail)
+        )
         raise ResendError()
-    _record_outcome("reminder_resent", certificate, actor, reason, detail, None)
+    audit.record(actor, "reminder_resent", certificate, **_about(certificate, reason, detail))
     return detail["message_id"]
 
 
@@ -109,24 +114,9 @@ def _claim(certificate: Certificate, actor: audit.Actor, reason: str):
         reason=reason,
         detail=detail,
     )
-    return message, detail
+    return certificate, message, detail
 
 
-@transaction.atomic
-def _record_outcome(
-    action: str,
-    certificate: Certificate,
-    actor: audit.Actor,
-    reason: str,
-    detail: dict,
-    error: BaseException | None,
-) -> None:
-    extra = {"error": type(error).__name__} if error is not None else {}
-    audit.record(
-        actor,
-        action,
-        certificate,
-        kihonet_user=certificate.user,
-        reason=reason,
-        detail=detail | extra,
-    )
+def _about(certificate: Certificate, reason: str, detail: dict) -> dict:
+    """The fields of the outcome's event (one INSERT: atomic without a transaction)."""
+    return {"kihonet_user": certificate.user, "reason": reason, "detail": detail}
