@@ -483,10 +483,13 @@ def test_two_requests_at_once_give_one_certificate(postgres, settings, tmp_path,
         tokens = [start(notice)] * 2 if same_token else [start(notice), start(notice)]
         for token in tokens:
             enrollment.confirm_email(token, ip_address=None)
+        # The keys and CSRs are made before the barrier: generating one takes longer than a
+        # request, and made inside the threads they would let the first one finish alone.
+        csrs = [make_csr()[1] for _ in tokens]
         results = run_together(
             *[
-                (lambda t=t: enrollment.complete_enrollment(t, make_csr()[1], ip_address=None))
-                for t in tokens
+                (lambda t=t, c=c: enrollment.complete_enrollment(t, c, ip_address=None))
+                for t, c in zip(tokens, csrs, strict=True)
             ]
         )
         issued = [r for r in results if isinstance(r, Certificate)]
