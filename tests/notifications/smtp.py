@@ -90,3 +90,34 @@ class SmtpServer:
         settings.EMAIL_USE_TLS = False
         settings.EMAIL_USE_SSL = False
         settings.EMAIL_TIMEOUT = 5
+
+
+class SmtpControl:
+    """What a test does to the real server Django mails through (the ``smtp_server`` fixture):
+    refuse an address (``refusals``), be unreachable, and see what it was offered."""
+
+    def __init__(self, server: SmtpServer, settings) -> None:
+        self.server = server
+        self.settings = settings
+
+    @property
+    def refusals(self) -> dict[str, list[int]]:
+        return self.server.handler.refusals
+
+    @property
+    def attempts(self) -> list[str]:
+        """Every recipient offered (RCPT TO), accepted or refused, in order."""
+        return self.server.handler.recipients
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.server.handler.messages
+
+    @property
+    def unreachable(self) -> bool:
+        return self.settings.EMAIL_PORT != self.server.port
+
+    @unreachable.setter
+    def unreachable(self, value: bool) -> None:
+        # A port nobody listens on: the connection is refused, as with a server that is down.
+        self.settings.EMAIL_PORT = free_port() if value else self.server.port
