@@ -278,7 +278,6 @@ class UserOverview:
     notices: list[NoticeRow]
     certificates: list[CertificateRow]
     reminders: list[ReminderRow]
-    reminders_available: bool
     reissues: list[ReissueRecord]
     input_locks: list[InputLock]
     audit_events: list[AuditEvent]
@@ -297,23 +296,19 @@ AUDIT_ROWS = 50
 
 
 def _reminder_model():
-    """notifications.ExpiryReminder, when the notifications app is installed."""
-    try:
-        return apps.get_model("notifications", "ExpiryReminder")
-    except LookupError:
-        return None
+    """notifications.ExpiryReminder, looked up when used (notifications imports this module)."""
+    return apps.get_model("notifications", "ExpiryReminder")
 
 
 REMINDER_ROWS = 50
 
 
-def reminders_for_user(user: KihonetUser) -> tuple[list[ReminderRow], bool]:
+def reminders_for_user(user: KihonetUser) -> list[ReminderRow]:
     """The job's reminders and the desk's resends (kept in the audit trail), newest first."""
     model = _reminder_model()
-    if model is None:
-        return [], False
     stages = dict(model.Stage.choices)
-    sent = model.Status.SENT
+    # A resend's outcome: the started event alone is a resend whose outcome is not known.
+    outcome = {"reminder_resent": model.Status.SENT, "reminder_resend_failed": model.Status.FAILED}
     rows = [
         ReminderRow(
             serial=r.certificate.serial,
@@ -329,15 +324,15 @@ def reminders_for_user(user: KihonetUser) -> tuple[list[ReminderRow], bool]:
         .select_related("certificate")
         .order_by("-created_at", "-pk")[:REMINDER_ROWS]
     ]
-    resends = AuditEvent.objects.filter(kihonet_user=user, action="reminder_resent").order_by(
+    resends = AuditEvent.objects.filter(kihonet_user=user, action__in=outcome).order_by(
         "-created_at", "-pk"
     )[:REMINDER_ROWS]
     rows += [
         ReminderRow(
             serial=event.detail.get("serial", ""),
             stage_label=f"{stages.get(event.detail.get('stage'), '')}（窓口から再送）",
-            status=sent,
-            status_label=str(model.Status(sent).label),
+            status=outcome[event.action],
+            status_label=str(model.Status(outcome[event.action]).label),
             email=event.detail.get("email", ""),
             at=event.created_at,
             attempts="-",
@@ -347,7 +342,7 @@ def reminders_for_user(user: KihonetUser) -> tuple[list[ReminderRow], bool]:
         for event in resends
     ]
     rows.sort(key=lambda row: row.at or user.created_at, reverse=True)
-    return rows[:REMINDER_ROWS], True
+    return rows[:REMINDER_ROWS]
 
 
 def _notice_rows(user: KihonetUser) -> list[NoticeRow]:
@@ -378,7 +373,6 @@ def user_overview(user: KihonetUser, now: datetime | None = None) -> UserOvervie
     """The overview of one user, in a fixed number of queries."""
     now = now or timezone.now()
     customer = Customer.objects.prefetch_related("product_lines").get(pk=user.customer_id)
-    reminders, reminders_available = reminders_for_user(user)
     return UserOverview(
         user=user,
         customer=customer,
@@ -386,8 +380,7 @@ def user_overview(user: KihonetUser, now: datetime | None = None) -> UserOvervie
         desks=selectors.desks_for_customer(customer),
         notices=_notice_rows(user),
         certificates=_certificate_rows(user, now),
-        reminders=reminders,
-        reminders_available=reminders_available,
+        reminders=reminders_for_user(user),
         reissues=list(
             ReissueRecord.objects.filter(user=user)
             .select_related("new_notice", "staff")
@@ -451,12 +444,10 @@ CHART_MONTHS = 37
 class MonthBar:
     month: date
     count: int
-    percent: float
 
 
 @dataclass(frozen=True)
 class Dashboard:
-    desk_name: str
     valid: int
     expiring_30: int
     expiring_7: int
@@ -465,11 +456,6 @@ class Dashboard:
     reminders_failed_today: int
     locked_notices: int
     months: list[MonthBar]
-    reminders_available: bool
-
-    @property
-    def chart_max(self) -> int:
-        return max((bar.count for bar in self.months), default=0)
 
 
 def _month_start(day: date) -> date:
@@ -501,13 +487,8 @@ def _expiry_chart(certificates: QuerySet[Certificate], now: datetime) -> list[Mo
     by_month = {
         timezone.localtime(m).date() if isinstance(m, datetime) else m: n for m, n in counts.items()
     }
-    peak = max(by_month.values(), default=0)
     return [
-        MonthBar(
-            month,
-            by_month.get(month, 0),
-            round(100 * by_month.get(month, 0) / peak, 1) if peak else 0.0,
-        )
+        MonthBar(month, by_month.get(month, 0))
         for month in (_add_months(start, i) for i in range(CHART_MONTHS))
     ]
 
@@ -529,11 +510,8 @@ def _desk_certificates(desk: ServiceDesk | None) -> QuerySet[Certificate]:
     return Certificate.objects.filter(user__customer__in=_desk_customers(desk).values("pk"))
 
 
-def _reminder_counts(desk: ServiceDesk | None, today_start: datetime) -> tuple[int, int, bool]:
-    model = _reminder_model()
-    if model is None:
-        return 0, 0, False
-    reminders = model.objects.filter(updated_at__gte=today_start)
+def _reminder_counts(desk: ServiceDesk | None, today_start: datetime) -> tuple[int, int]:
+    reminders = _reminder_model().objects.filter(updated_at__gte=today_start)
     if desk is not None:
         reminders = reminders.filter(
             certificate__user__customer__in=_desk_customers(desk).values("pk")
@@ -542,7 +520,7 @@ def _reminder_counts(desk: ServiceDesk | None, today_start: datetime) -> tuple[i
         sent=Count("pk", filter=Q(status="sent", sent_at__gte=today_start)),
         failed=Count("pk", filter=Q(status="failed")),
     )
-    return counts["sent"], counts["failed"], True
+    return counts["sent"], counts["failed"]
 
 
 def _certificate_counts(
@@ -564,7 +542,7 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
     today = timezone.localdate(now)
     certificates = _desk_certificates(desk)
     counts = _certificate_counts(certificates, now, _aware(_month_start(today)))
-    sent, failed, available = _reminder_counts(desk, _aware(today))
+    sent, failed = _reminder_counts(desk, _aware(today))
     scope = StaffScope(desk=desk) if desk else StaffScope(everything=True)
     locks = scope.input_locks(
         InputLock.objects.filter(lifted_at__isnull=True, locked_until__gt=now).exclude(
@@ -572,13 +550,11 @@ def _compute_dashboard(desk: ServiceDesk | None, now: datetime) -> Dashboard:
         )
     )
     return Dashboard(
-        desk_name=desk.name if desk else "",
         **counts,
         reminders_sent_today=sent,
         reminders_failed_today=failed,
         locked_notices=locks.count(),
         months=_expiry_chart(certificates, now),
-        reminders_available=available,
     )
 
 

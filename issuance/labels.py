@@ -32,6 +32,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "notices_import_refused": _("通知文書ファイルの取込み不可"),
     "record_changed": _("登録内容の変更"),
     "record_created": _("登録内容の追加"),
+    "reminder_resend_failed": _("更新案内メールの再送の失敗"),
+    "reminder_resend_started": _("更新案内メールの再送の開始"),
     "reminder_resent": _("更新案内メールの再送"),
     "renewal_window_moved": _("更新推奨期間の前倒し"),
     "renewal_window_restored": _("更新推奨期間を元に戻す"),

@@ -38,9 +38,37 @@ def _message_id(stage: int, serial: str) -> str:
     return f"<reminder-resend-{stage}-{serial}-{uuid.uuid4().hex[:12]}@{emails.sender_domain()}>"
 
 
-@transaction.atomic
 def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str = "") -> str:
-    """Mails the guidance for ``certificate`` again; returns the Message-ID."""
+    """Mails the guidance for ``certificate`` again; returns the Message-ID.
+
+    The reminders' claim-then-send order: the ``reminder_resend_started`` event is committed
+    before the mail leaves (no transaction is open across the SMTP send), then
+    ``reminder_resent`` or ``reminder_resend_failed`` records the outcome. A mail therefore
+    never leaves without its audit row, even when the process dies after sending it."""
+    certificate, message, detail = _claim(certificate, actor, reason)
+    try:
+        sent = message.send()
+    except Exception as error:
+        logger.warning("resend of %s failed: %r", detail["serial"], error)
+        failed = detail | {"error": type(error).__name__}
+        audit.record(
+            actor, "reminder_resend_failed", certificate, **_about(certificate, reason, failed)
+        )
+        raise ResendError(
+            _("メールを送信できませんでした。時間をおいて再度お試しください。")
+        ) from error
+    if sent != 1:
+        audit.record(
+            actor, "reminder_resend_failed", certificate, **_about(certificate, reason, detail)
+        )
+        raise ResendError()
+    audit.record(actor, "reminder_resent", certificate, **_about(certificate, reason, detail))
+    return detail["message_id"]
+
+
+@transaction.atomic
+def _claim(certificate: Certificate, actor: audit.Actor, reason: str):
+    """Checks the resend and commits its ``reminder_resend_started`` event; returns the mail."""
     certificate = Certificate.objects.select_related("user__customer").get(pk=certificate.pk)
     desk_selectors.check_staff_may(actor, roles.RESEND, certificate.user)
     now = timezone.now()
@@ -66,27 +94,24 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
     )
     message_id = _message_id(stage, certificate.serial)
     message = emails.build_message(mail=mail, to=certificate.email, message_id=message_id)
-    try:
-        sent = message.send()
-    except Exception as error:
-        logger.warning("resend of %s failed: %r", certificate.serial, error)
-        raise ResendError(
-            _("メールを送信できませんでした。時間をおいて再度お試しください。")
-        ) from error
-    if sent != 1:
-        raise ResendError()
+    detail = {
+        "serial": certificate.serial,
+        "stage": int(stage),
+        "email": certificate.email,
+        "renewed": mail.renewed,
+        "message_id": message_id,
+    }
     audit.record(
         actor,
-        "reminder_resent",
+        "reminder_resend_started",
         certificate,
         kihonet_user=certificate.user,
         reason=reason,
-        detail={
-            "serial": certificate.serial,
-            "stage": int(stage),
-            "email": certificate.email,
-            "renewed": mail.renewed,
-            "message_id": message_id,
-        },
+        detail=detail,
     )
-    return message_id
+    return certificate, message, detail
+
+
+def _about(certificate: Certificate, reason: str, detail: dict) -> dict:
+    """The fields of the outcome's event (one INSERT: atomic without a transaction)."""
+    return {"kihonet_user": certificate.user, "reason": reason, "detail": detail}

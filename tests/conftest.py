@@ -27,6 +27,7 @@ def require(available: bool, what: str) -> None:
 MARKER_OF_FIXTURE = {
     "postgres": "postgres",
     "redis_cache": "redis",
+    "smtp_server": "smtp",
     "browser": "browser",
     "page": "browser",
     "phone_page": "browser",
@@ -48,6 +49,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if IN_CI and skipped and exitstatus == 0:
         reporter.write_line(f"CI: {len(skipped)} test(s) skipped; under CI every test must run.")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server (aiosmtpd) on loopback that Django mails through; its ``handler``
+    records the messages and can refuse (``fail_first``, ``refusals``)."""
+    from tests.notifications.smtp import RecordingHandler, SmtpServer
+
+    with SmtpServer(RecordingHandler()) as server:
+        server.serve_django(settings)
+        yield server
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,4 @@
-"""The JSON API v1 against its own OpenAPI document, on the live server (issue 8).
+"""The JSON API v1 against its own OpenAPI document, on the live server.
 
 Schemathesis loads ``/api/v1/openapi.json`` from the running server and sends generated
 requests, valid and invalid, to every operation. No answer may be a 5xx, and every answer must
@@ -15,7 +15,7 @@ A request generated from the document (positive mode) must never be refused as m
 
 Changes this test led to: the 403 of /renewals (3480) and the status code 3490 are documented,
 and a token with a slash or a newline in it gets the JSON 404 of an unknown token instead of
-Django's HTML page; the fields' patterns and lengths (issue 14).
+Django's HTML page; the fields' patterns and lengths.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import ca, roles
+from issuance import ca, desk_selectors, roles
 from issuance.models import AuditEvent, Certificate, InputLock, Notice, ReissueRecord
 from issuance.services.certificates import issue_certificate
 from issuance.services.reissue import reissue_notice
@@ -225,6 +225,47 @@ def test_r10_a_clerk_resends_the_renewal_guidance_to_the_registered_address(
     response = client.post(url, {"reason": ""})
     assert response.status_code == 200 and "再発行" in response.content.decode()
     assert len(mailoutbox) == 1
+
+
+def test_r10_a_resend_is_recorded_before_the_mail_leaves_and_its_outcome_after(
+    customer_user, smtp_server
+):
+    """Claim then send: the ``reminder_resend_started`` event is there before the SMTP
+    server gets the mail, and ``reminder_resent`` with the same Message-ID after it."""
+    from tests.backoffice.conftest import make_certificate
+
+    certificate = make_certificate(customer_user, days_left=20)
+    clerk = make_staff(roles.CLERK, desk("団体保険課"))
+    url = reverse("admin:issuance_kihonetuser_resend", args=[customer_user.pk, certificate.pk])
+    response = staff_client(clerk).post(url, {"reason": "届かないとのお電話"})
+    assert response.status_code == 302
+    started = AuditEvent.objects.get(action="reminder_resend_started")
+    resent = AuditEvent.objects.get(action="reminder_resent")
+    assert started.pk < resent.pk
+    message_id = started.detail["message_id"]
+    assert resent.detail["message_id"] == message_id
+    assert smtp_server.handler.message_ids() == {message_id: 1}
+
+
+def test_r10_a_resend_the_smtp_server_refuses_is_recorded_as_failed(customer_user, smtp_server):
+    from tests.backoffice.conftest import make_certificate
+
+    certificate = make_certificate(customer_user, days_left=20)
+    smtp_server.handler.refusals[certificate.email] = [451]
+    clerk = make_staff(roles.CLERK, desk("団体保険課"))
+    url = reverse("admin:issuance_kihonetuser_resend", args=[customer_user.pk, certificate.pk])
+    response = staff_client(clerk).post(url, {"reason": "届かないとのお電話"})
+    assert response.status_code == 200
+    assert "メールを送信できませんでした" in response.content.decode()
+    assert smtp_server.handler.recipients == [certificate.email]
+    assert smtp_server.handler.messages == []
+    started = AuditEvent.objects.get(action="reminder_resend_started")
+    failed = AuditEvent.objects.get(action="reminder_resend_failed")
+    assert failed.detail["message_id"] == started.detail["message_id"]
+    assert failed.detail["error"] == "SMTPRecipientsRefused"
+    assert not AuditEvent.objects.filter(action="reminder_resent").exists()
+    [row] = desk_selectors.user_overview(customer_user).reminders
+    assert (row.serial, row.status) == (certificate.serial, "failed")
 
 
 def test_the_lock_of_one_user_is_not_offered_on_a_colleagues_screen(customer_user):

@@ -295,7 +295,7 @@ def test_the_chart_never_names_two_years_side_by_side():
 
     for first_month in range(1, 13):
         months = [
-            desk_selectors.MonthBar(desk_selectors._add_months(date(2026, first_month, 1), i), 0, 0)
+            desk_selectors.MonthBar(desk_selectors._add_months(date(2026, first_month, 1), i), 0)
             for i in range(desk_selectors.CHART_MONTHS)
         ]
         named = [bar["x"] for bar in expiry_chart(months)["bars"] if bar["year_label"]]

@@ -1,4 +1,4 @@
-"""Every admin's search resolves (issue 14: searching reissue records by e-mail was a 500)."""
+"""Every admin's search resolves (searching reissue records by e-mail was a 500)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Where staff land after signing in: the page they asked for when it is ours, otherwise the
-dashboard (issue 14: an unsafe ``next`` led to /accounts/profile/, a 404)."""
+dashboard (an unsafe ``next`` led to /accounts/profile/, a 404)."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ class StubState:
     challenges: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Issue 14: how many certificate answers (201) to drop after issuing, closing the
+    # How many certificate answers (201) to drop after issuing, closing the
     # connection unanswered; and whether the same request again gets the same answer (the
     # retry-safe server) or, as the server did before, 404 for a used token.
     drop_answers: int = 0

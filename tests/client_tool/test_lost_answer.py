@@ -1,4 +1,4 @@
-"""Issue 14, the client side: a certificate is not lost when its answer is lost.
+"""The client side: a certificate is not lost when its answer is lost.
 
 The tool keeps the new key (encrypted with the store's secret) and the request on disk before
 it sends the CSR; when the answer does not come it sends the same request again, then or on

@@ -1,4 +1,4 @@
-"""Bad input from outside is refused with a 400 in Japanese, never a 500 (issue 14).
+"""Bad input from outside is refused with a 400 in Japanese, never a 500.
 
 A NUL byte or another control character in a path, query string, form body or cookie is
 refused before any view or the database (issuance.middleware); JSON nested a thousand levels

@@ -1,5 +1,4 @@
-"""Every URL of the site, the API and the back office, fed hostile input, answers below 500
-(issue 14).
+"""Every URL of the site, the API and the back office, fed hostile input, answers below 500.
 
 The URLs come from the URL configuration itself (a new page is walked without touching this
 file), each with real object IDs where it takes one. Each is requested as an anonymous

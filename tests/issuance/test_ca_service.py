@@ -286,3 +286,35 @@ def test_openssl_ocsp_says_good_then_revoked(live_server, settings, tmp_path, ca
     answer = ask()
     assert f"{cert}: revoked" in answer and "Reason: keyCompromise" in answer
     ca.reset()
+
+
+def test_init_ca_uses_the_key_type_setting(settings, tmp_path):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "pass phrase"
+    settings.KIHONET_CA_KEY_TYPE = "ec-p384"
+    ca.reset()
+    call_command("init_ca", stdout=StringIO())
+    assert ca.load().issuing_cert.public_key().curve.name == "secp384r1"
+    event = AuditEvent.objects.get(action="ca_created")
+    assert event.detail["key_type"] == "ec-p384"
+    ca.reset()
+
+
+def test_init_ca_records_its_event_with_its_first_crl_or_not_at_all(
+    settings, tmp_path, monkeypatch
+):
+    """The ``ca_created`` event is written in the transaction of the first CRL: when signing the
+    CRL fails, neither is left behind."""
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "pass phrase"
+    ca.reset()
+
+    def token_gone(*args, **kwargs):
+        raise RuntimeError("the signer went away")
+
+    monkeypatch.setattr("issuance.services.crl.pki_crl.build_crl_der", token_gone)
+    with pytest.raises(RuntimeError):
+        call_command("init_ca", stdout=StringIO())
+    assert not AuditEvent.objects.filter(action="ca_created").exists()
+    assert not CrlPublication.objects.exists()
+    ca.reset()

@@ -1,4 +1,4 @@
-"""Issue 14 end to end: the certificate's answer is dropped after the server committed it.
+"""End to end: the certificate's answer is dropped after the server committed it.
 
 A proxy between the client tool and the running server forwards the tool's CSR, lets the
 server issue the certificate, and closes the tool's connection without the answer. The tool

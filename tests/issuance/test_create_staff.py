@@ -90,3 +90,29 @@ def test_the_first_superuser_signs_in_with_password_and_the_code_of_the_printed_
     assert response.status_code == 302 and response["Location"] == "/admin/"
     dashboard = client.get("/admin/").content.decode()
     assert "山田 花子" in dashboard  # greeted by name as entered
+
+
+def test_r15_the_staff_service_writes_the_account_and_its_event_together():
+    """``issuance.services.staff.create_staff`` is the one writer: the account, its TOTP device
+    and the ``staff_created`` event, or none of them when the password is refused."""
+    from django.core.exceptions import ValidationError
+
+    from issuance import audit
+    from issuance.models import AuditEvent
+    from issuance.services import staff
+
+    actor = audit.Actor.system("test")
+    with pytest.raises(ValidationError):
+        staff.create_staff(username="weak", role="supervisor", desk="", password="123", actor=actor)
+    assert not get_user_model().objects.filter(username="weak").exists()
+    assert not AuditEvent.objects.filter(action="staff_created").exists()
+    device = staff.create_staff(
+        username="kyoto1",
+        role="clerk",
+        desk="名古屋法人サービス課",
+        password="a long enough passphrase 42",
+        actor=actor,
+    )
+    assert device.user.username == "kyoto1" and device.confirmed
+    event = AuditEvent.objects.get(action="staff_created")
+    assert event.detail == {"username": "kyoto1", "role": "clerk", "desk": "名古屋法人サービス課"}

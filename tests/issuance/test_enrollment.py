@@ -353,14 +353,15 @@ def test_twenty_mismatches_from_one_address_lock_the_address():
     assert lock.value == "198.51.100.7" and refused.value.locked_until == lock.locked_until
 
 
-def test_r03_the_lock_page_keeps_its_text_and_knows_when_the_lock_ends(client):
+def test_r03_the_lock_page_keeps_its_text_and_knows_when_the_lock_ends(client, settings):
     notice = make_notice()
-    for _ in range(5):
+    for _ in range(settings.KIHONET_INPUT_LOCK_MAX_FAILURES):
         client.post(reverse("issuance:enroll"), fields_of(notice, year="1999"))
     response = client.post(reverse("issuance:enroll"), fields_of(notice))
     html = response.content.decode()
     lock = InputLock.objects.get()
-    assert "ステータスコード：3430" in html
+    assert f"ステータスコード：{LockedError.status_code}" in html
+    assert "入力誤りが続いたため、お手続きを一時的に停止しています。" in html  # the page's own text
     assert response.context["error"].locked_until == lock.locked_until
     assert f"{timezone.localtime(lock.locked_until):%-m月%-d日 %H:%M}以降" in html
 
@@ -487,10 +488,13 @@ def test_two_requests_at_once_give_one_certificate(postgres, settings, tmp_path,
         tokens = [start(notice)] * 2 if same_token else [start(notice), start(notice)]
         for token in tokens:
             enrollment.confirm_email(token, ip_address=None)
+        # The keys and CSRs are made before the barrier: generating one takes longer than a
+        # request, and made inside the threads they would let the first one finish alone.
+        csrs = [make_csr()[1] for _ in tokens]
         results = run_together(
             *[
-                (lambda t=t: enrollment.complete_enrollment(t, make_csr()[1], ip_address=None))
-                for t in tokens
+                (lambda t=t, c=c: enrollment.complete_enrollment(t, c, ip_address=None))
+                for t, c in zip(tokens, csrs, strict=True)
             ]
         )
         issued = [r for r in results if isinstance(r, Certificate)]

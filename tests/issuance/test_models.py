@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from issuance.models import AuditEvent, Certificate, Customer, KihonetUser, Notice
@@ -13,14 +13,33 @@ from tests.factories import make_customer, make_notice, make_user
 pytestmark = pytest.mark.django_db
 
 
-def assert_refused_by_database(create):
-    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+# What PostgreSQL says refused a value longer than its column (a DataError names no constraint).
+TOO_LONG = "value too long"
+
+
+def assert_refused_by_database(create, constraint: str) -> None:
+    """``create`` is refused by the database, by ``constraint`` (its name) or, with
+    ``TOO_LONG``, by the column's length: not by some other rule that happens to fire."""
+    with pytest.raises((IntegrityError, DataError)) as refused, transaction.atomic():
         create()
+    if connection.vendor != "postgresql":
+        return  # only PostgreSQL's driver names the constraint (psycopg's ``diag``)
+    if constraint == TOO_LONG:
+        assert isinstance(refused.value, DataError) and TOO_LONG in str(refused.value)
+    else:
+        assert refused.value.__cause__.diag.constraint_name == constraint, refused.value
+
+
+def format_or_length(value: str, length: int, constraint: str) -> str:
+    return TOO_LONG if len(value) > length else constraint
 
 
 @pytest.mark.parametrize("code", ["1234567", "123456789", "1234567a", "１２３４５６７８"])
 def test_r01_kihonet_code_is_eight_half_width_digits(code):
-    assert_refused_by_database(lambda: Customer.objects.create(kihonet_code=code, name="x"))
+    assert_refused_by_database(
+        lambda: Customer.objects.create(kihonet_code=code, name="x"),
+        format_or_length(code, 8, "customer_kihonet_code_format"),
+    )
     with pytest.raises(ValidationError):
         Customer(kihonet_code=code, name="x").full_clean()
 
@@ -31,7 +50,8 @@ def test_r01_user_id_is_seven_half_width_alphanumerics(user_id):
     assert_refused_by_database(
         lambda: KihonetUser.objects.create(
             customer=customer, user_id=user_id, management_number="AB12345678", email="a@example.jp"
-        )
+        ),
+        format_or_length(user_id, 7, "user_user_id_format"),
     )
 
 
@@ -41,34 +61,45 @@ def test_r01_management_number_is_ten_half_width_alphanumerics(number):
     assert_refused_by_database(
         lambda: KihonetUser.objects.create(
             customer=customer, user_id="ABC1234", management_number=number, email="a@example.jp"
-        )
+        ),
+        format_or_length(number, 10, "user_management_number_format"),
     )
 
 
 @pytest.mark.parametrize("branch", ["01", "0001", "0a1"])
 def test_r01_branch_number_is_three_digits(branch):
     user = make_user()
-    assert_refused_by_database(lambda: make_notice(user, branch_number=branch, kind="reissue"))
+    assert_refused_by_database(
+        lambda: make_notice(user, branch_number=branch, kind="reissue"),
+        format_or_length(branch, 3, "notice_branch_number_format"),
+    )
 
 
 def test_r01_a_new_notice_always_has_branch_001():
     user = make_user()
-    assert_refused_by_database(lambda: make_notice(user, branch_number="002", kind="new"))
+    assert_refused_by_database(
+        lambda: make_notice(user, branch_number="002", kind="new"), "notice_new_is_branch_001"
+    )
 
 
 def test_r16_a_user_has_one_notice_per_branch_number():
     notice = make_notice()
-    assert_refused_by_database(lambda: make_notice(notice.user))
+    assert_refused_by_database(lambda: make_notice(notice.user), "unique_notice_branch")
 
 
 def test_r02_registration_year_is_the_printed_year_or_the_next():
     user = make_user()
-    assert_refused_by_database(lambda: make_notice(user, printed_year=2026, registration_year=2028))
+    assert_refused_by_database(
+        lambda: make_notice(user, printed_year=2026, registration_year=2028),
+        "notice_registration_year_rule",
+    )
 
 
 def test_user_id_is_unique():
     user = make_user()
-    assert_refused_by_database(lambda: make_user(user_id=user.user_id))
+    assert_refused_by_database(
+        lambda: make_user(user_id=user.user_id), "issuance_kihonetuser_user_id_key"
+    )
 
 
 def make_certificate(user, **fields) -> Certificate:
@@ -91,24 +122,31 @@ def test_certificate_serial_is_upper_hex_and_unique():
     user = make_user()
     make_certificate(user)
     assert_refused_by_database(
-        lambda: make_certificate(user, fingerprint="c" * 64, public_key_fingerprint="d" * 64)
+        lambda: make_certificate(user, fingerprint="c" * 64, public_key_fingerprint="d" * 64),
+        "certificate_serial_unique",
     )
     assert_refused_by_database(
         lambda: make_certificate(
             user, serial="1a2b", fingerprint="e" * 64, public_key_fingerprint="f" * 64
-        )
+        ),
+        "certificate_serial_format",
     )
 
 
 def test_a_public_key_is_certified_once():
     user = make_user()
     make_certificate(user)
-    assert_refused_by_database(lambda: make_certificate(user, serial="FF", fingerprint="c" * 64))
+    assert_refused_by_database(
+        lambda: make_certificate(user, serial="FF", fingerprint="c" * 64),
+        "certificate_public_key_fingerprint_unique",
+    )
 
 
 def test_a_revoked_certificate_has_a_revocation_time():
     user = make_user()
-    assert_refused_by_database(lambda: make_certificate(user, status="revoked"))
+    assert_refused_by_database(
+        lambda: make_certificate(user, status="revoked"), "certificate_revoked_has_time"
+    )
 
 
 def test_certificate_querysets_answer_the_service_questions():
@@ -143,7 +181,8 @@ def test_audit_events_are_append_only():
     with pytest.raises(ValueError, match="never deleted"):
         event.delete()
     assert_refused_by_database(
-        lambda: AuditEvent.objects.create(actor_type="system", actor="", action="x")
+        lambda: AuditEvent.objects.create(actor_type="system", actor="", action="x"),
+        "audit_actor_not_empty",
     )
 
 

@@ -26,7 +26,21 @@ class RecordingHandler:
         self.delay = delay
         self.attempts = 0
         self.messages: list[EmailMessage] = []
+        # ``refusals[address]``: the SMTP replies (e.g. 451, 550) to RCPT TO, in order, before
+        # the address is accepted; ``recipients`` every address offered, refused or not.
+        self.refusals: dict[str, list[int]] = {}
+        self.recipients: list[str] = []
         self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        with self._lock:
+            self.recipients.append(address)
+            codes = self.refusals.get(address)
+            code = codes.pop(0) if codes else None
+        if code is not None:
+            return f"{code} {code // 100}.1.1 Refused for the test"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         with self._lock:
@@ -65,3 +79,45 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self._controller.stop()
+
+    def serve_django(self, settings) -> None:
+        """Points Django's SMTP backend at this server (``settings``: pytest-django's fixture)."""
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = self.port
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_TIMEOUT = 5
+
+
+class SmtpControl:
+    """What a test does to the real server Django mails through (the ``smtp_server`` fixture):
+    refuse an address (``refusals``), be unreachable, and see what it was offered."""
+
+    def __init__(self, server: SmtpServer, settings) -> None:
+        self.server = server
+        self.settings = settings
+
+    @property
+    def refusals(self) -> dict[str, list[int]]:
+        return self.server.handler.refusals
+
+    @property
+    def attempts(self) -> list[str]:
+        """Every recipient offered (RCPT TO), accepted or refused, in order."""
+        return self.server.handler.recipients
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.server.handler.messages
+
+    @property
+    def unreachable(self) -> bool:
+        return self.settings.EMAIL_PORT != self.server.port
+
+    @unreachable.setter
+    def unreachable(self, value: bool) -> None:
+        # A port nobody listens on: the connection is refused, as with a server that is down.
+        self.settings.EMAIL_PORT = free_port() if value else self.server.port

@@ -6,8 +6,8 @@ from django_celery_beat.models import PeriodicTask
 
 from notifications import selectors, services
 from notifications.models import ExpiryReminder
-from tests.notifications.backends import FlakyBackend
 from tests.notifications.helpers import jst, make_certificate
+from tests.notifications.smtp import SmtpControl
 
 pytestmark = pytest.mark.django_db
 
@@ -15,42 +15,40 @@ EXPIRY = jst(2029, 11, 28, 13, 45)
 CHANGELIST = "admin:notifications_expiryreminder_changelist"
 
 
-def send_reminders(count: int, *, failing: bool = False) -> None:
+def send_reminders(count: int, smtp: SmtpControl | None = None) -> None:
+    """``count`` reminders, refused with 550 by the real SMTP server when ``smtp`` is given."""
     for _ in range(count):
         certificate = make_certificate(not_after=EXPIRY)
-        if failing:
-            FlakyBackend.refusals[certificate.email] = [550]
+        if smtp is not None:
+            smtp.refusals[certificate.email] = [550]
     services.send_expiry_reminders(at=selectors.daily_run_time(jst(2029, 10, 30).date()))
 
 
 @pytest.fixture
-def flaky(settings):
-    settings.EMAIL_BACKEND = "tests.notifications.backends.FlakyBackend"
-    FlakyBackend.reset()
-    yield
-    FlakyBackend.reset()
+def flaky(smtp_server, settings) -> SmtpControl:
+    return SmtpControl(smtp_server, settings)
 
 
 def test_r10_failed_reminders_are_listed_and_filtered_with_no_query_per_row(
     admin_client, django_assert_max_num_queries, flaky
 ):
-    send_reminders(2, failing=True)
-    send_reminders(1)
+    send_reminders(failed := 2, flaky)
+    send_reminders(sent := 1)
     response = admin_client.get(reverse(CHANGELIST), {"status__exact": "failed"})
     assert response.status_code == 200
-    assert response.context["cl"].result_count == 2
+    assert response.context["cl"].result_count == failed
     content = response.content.decode()
     assert "送信失敗" in content and "550" in content
     with django_assert_max_num_queries(20) as few:
         admin_client.get(reverse(CHANGELIST))
-    send_reminders(15, failing=True)
+    send_reminders(more := 15, flaky)
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = admin_client.get(reverse(CHANGELIST), {"stage__exact": "30"})
-    assert response.context["cl"].result_count == 18
+    assert response.context["cl"].result_count == failed + sent + more
 
 
 def test_r10_reminders_are_read_only_and_never_deleted(admin_client, flaky):
-    send_reminders(1, failing=True)
+    send_reminders(1, flaky)
     reminder = ExpiryReminder.objects.get()
     assert admin_client.get(reverse("admin:notifications_expiryreminder_add")).status_code == 403
     response = admin_client.get(

@@ -15,7 +15,6 @@ from issuance.tasks import expire_certificates, refresh_crl
 from kihonet import celery_app
 from notifications import selectors, tasks
 from notifications.models import ExpiryReminder
-from tests.notifications.backends import FlakyBackend
 from tests.notifications.helpers import jst, make_certificate
 
 pytestmark = pytest.mark.django_db
@@ -59,10 +58,8 @@ def test_r10_the_task_runs_the_job_as_of_9_jst_on_the_given_day(mailoutbox, not_
     assert not_eager == []  # nothing left to retry
 
 
-def test_r10_a_failed_mail_queues_a_wake_up_for_its_retry(settings, mailoutbox, not_eager):
-    settings.EMAIL_BACKEND = "tests.notifications.backends.FlakyBackend"
-    FlakyBackend.reset()
-    FlakyBackend.refusals["busy@example.jp"] = [451]
+def test_r10_a_failed_mail_queues_a_wake_up_for_its_retry(smtp_server, not_eager):
+    smtp_server.handler.refusals["busy@example.jp"] = [451]  # the real server, once
     make_certificate(not_after=EXPIRY, email="busy@example.jp")
     now = timezone.now()
     with time_machine.travel(now, tick=False):
@@ -72,7 +69,7 @@ def test_r10_a_failed_mail_queues_a_wake_up_for_its_retry(settings, mailoutbox, 
         result = tasks.retry_expiry_reminders.apply(kwargs={"today": "2029-10-30"}).get()
     assert result["counts"]["30"]["sent"] == 1
     assert len(not_eager) == 1
-    FlakyBackend.reset()
+    assert smtp_server.handler.recipients == ["busy@example.jp"] * 2
 
 
 def test_r10_a_long_wait_is_split_into_short_wake_ups(not_eager):

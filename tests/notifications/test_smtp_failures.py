@@ -7,8 +7,8 @@ import time_machine
 
 from notifications import selectors, services
 from notifications.models import ExpiryReminder
-from tests.notifications.backends import FlakyBackend
 from tests.notifications.helpers import jst, make_certificate
+from tests.notifications.smtp import SmtpControl
 
 pytestmark = pytest.mark.django_db
 
@@ -18,11 +18,9 @@ RUN_AT = selectors.daily_run_time(jst(2029, 10, 30).date())
 
 
 @pytest.fixture
-def flaky(settings):
-    settings.EMAIL_BACKEND = "tests.notifications.backends.FlakyBackend"
-    FlakyBackend.reset()
-    yield FlakyBackend
-    FlakyBackend.reset()
+def flaky(smtp_server, settings) -> SmtpControl:
+    """The real SMTP server (aiosmtpd), told per address to refuse, or made unreachable."""
+    return SmtpControl(smtp_server, settings)
 
 
 def run_at(moment, *, retry_only: bool = False) -> services.ReminderRun:
@@ -33,7 +31,7 @@ def run_at(moment, *, retry_only: bool = False) -> services.ReminderRun:
 
 
 def test_r10_a_temporary_failure_is_retried_with_backoff_and_blocks_no_other_mail(
-    flaky, mailoutbox
+    flaky,
 ):
     make_certificate(not_after=EXPIRY, email="a@example.jp")
     make_certificate(not_after=EXPIRY, email="busy@example.jp")
@@ -57,7 +55,7 @@ def test_r10_a_temporary_failure_is_retried_with_backoff_and_blocks_no_other_mai
 
     busy.refresh_from_db()
     assert (busy.status, busy.attempts, busy.last_error) == (Status.SENT, 3, "")
-    assert sorted(m.to[0] for m in mailoutbox) == [
+    assert sorted(m["To"] for m in flaky.messages) == [
         "a@example.jp",
         "busy@example.jp",
         "c@example.jp",
@@ -65,18 +63,18 @@ def test_r10_a_temporary_failure_is_retried_with_backoff_and_blocks_no_other_mai
     assert flaky.attempts.count("busy@example.jp") == 3
 
 
-def test_r10_a_permanent_failure_is_recorded_as_failed_at_once(flaky, mailoutbox):
+def test_r10_a_permanent_failure_is_recorded_as_failed_at_once(flaky):
     make_certificate(not_after=EXPIRY, email="nobody@example.jp")
     flaky.refusals["nobody@example.jp"] = [550]
     run = run_at(RUN_AT)
     assert (run.counts[30].failed, run.next_attempt_at) == (1, None)
     assert ExpiryReminder.objects.get().status == Status.FAILED
     run_at(RUN_AT + timedelta(days=1))
-    assert mailoutbox == []
+    assert flaky.messages == []
     assert flaky.attempts == ["nobody@example.jp"]
 
 
-def test_r10_retries_are_bounded_then_recorded_as_failed(flaky, settings, mailoutbox):
+def test_r10_retries_are_bounded_then_recorded_as_failed(flaky, settings):
     settings.KIHONET_REMINDER_MAX_ATTEMPTS = 3
     make_certificate(not_after=EXPIRY, email="busy@example.jp")
     flaky.refusals["busy@example.jp"] = [451] * 10
@@ -89,10 +87,10 @@ def test_r10_retries_are_bounded_then_recorded_as_failed(flaky, settings, mailou
     assert (reminder.status, reminder.attempts) == (Status.FAILED, 3)
     assert moment == RUN_AT + timedelta(minutes=5 + 10)
     assert run.counts[30].failed == 1
-    assert mailoutbox == []
+    assert flaky.messages == []
 
 
-def test_r10_an_unreachable_server_leaves_every_mail_for_a_retry(flaky, mailoutbox):
+def test_r10_an_unreachable_server_leaves_every_mail_for_a_retry(flaky):
     for n in range(3):
         make_certificate(not_after=EXPIRY, email=f"u{n}@example.jp")
     flaky.unreachable = True
@@ -102,10 +100,10 @@ def test_r10_an_unreachable_server_leaves_every_mail_for_a_retry(flaky, mailoutb
     flaky.unreachable = False
     run = run_at(RUN_AT + timedelta(minutes=5), retry_only=True)
     assert run.counts[30].sent == 3
-    assert len(mailoutbox) == 3
+    assert len(flaky.messages) == 3
 
 
-def test_r10_a_30_day_retry_that_reaches_the_7_day_window_is_cancelled(flaky, mailoutbox):
+def test_r10_a_30_day_retry_that_reaches_the_7_day_window_is_cancelled(flaky):
     make_certificate(not_after=EXPIRY, email="busy@example.jp")
     flaky.refusals["busy@example.jp"] = [451]
     run_at(RUN_AT)
@@ -115,7 +113,7 @@ def test_r10_a_30_day_retry_that_reaches_the_7_day_window_is_cancelled(flaky, ma
         30: Status.CANCELLED,
         7: Status.SENT,
     }
-    assert [m.extra_headers["Message-ID"].split("-")[1] for m in mailoutbox] == ["7"]
+    assert [m["Message-ID"].split("-")[1] for m in flaky.messages] == ["7"]
 
 
 def test_r10_a_worker_hands_back_what_it_cannot_send_within_its_lease(settings, mailoutbox):

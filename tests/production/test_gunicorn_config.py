@@ -1,4 +1,4 @@
-"""gunicorn's effective configuration from deploy/gunicorn.conf.py (issue 14): no control
+"""gunicorn's effective configuration from deploy/gunicorn.conf.py: no control
 socket at the path every instance of the user would share, and the redacting logger."""
 
 from __future__ import annotations

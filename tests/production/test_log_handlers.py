@@ -1,4 +1,4 @@
-"""Every log handler of the configured logging redacts (issue 14): no logger writes a line
+"""Every log handler of the configured logging redacts: no logger writes a line
 around kihonet.logging.RedactingFilter, Django's runserver and request loggers included.
 
 Checked in a fresh process with production settings, where pytest's own capture handlers are

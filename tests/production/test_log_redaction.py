@@ -1,4 +1,4 @@
-"""No secret in any log line, on the real output of the deployed processes (issue 14).
+"""No secret in any log line, on the real output of the deployed processes.
 
 gunicorn runs with deploy/gunicorn.conf.py and production settings on the test database,
 nginx with deploy/nginx/kihonet.conf.template in front of it; the client's journey goes through

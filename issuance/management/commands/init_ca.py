@@ -2,9 +2,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from issuance import audit, ca
-from issuance.pki import profile
-from issuance.pki.keys import DEFAULT_KEY_TYPE
-from issuance.services.crl import publish_crl
+from issuance.errors import CaUnavailableServiceError
+from issuance.services.ca_setup import create_ca
+from issuance.services.ca_setup import fingerprints as ca_fingerprints
 
 KEY_TYPES = ["ec-p256", "ec-p384", "rsa-3072"]
 
@@ -18,7 +18,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--key-type", choices=KEY_TYPES, default=DEFAULT_KEY_TYPE)
+        parser.add_argument(
+            "--key-type",
+            choices=KEY_TYPES,
+            default=None,
+            help="the CA keys' type (default: KIHONET_CA_KEY_TYPE)",
+        )
         parser.add_argument(
             "--keystore",
             choices=ca.KEYSTORES,
@@ -34,35 +39,25 @@ class Command(BaseCommand):
             help="do nothing, successfully, when a CA exists already (for set-up scripts)",
         )
 
-    def handle(self, *args, key_type: str, keystore, token, if_missing: bool, **options):
+    def handle(self, *args, key_type, keystore, token, if_missing: bool, **options):
         if ca.exists() and if_missing:
             self.stdout.write(f"The CA exists already in {ca.ca_dir()}.")
             return
         keystore = keystore or settings.KIHONET_CA_KEYSTORE
+        key_type = key_type or settings.KIHONET_CA_KEY_TYPE
+        if key_type not in KEY_TYPES:
+            raise CommandError(f"KIHONET_CA_KEY_TYPE must be one of {', '.join(KEY_TYPES)}.")
         try:
-            material = ca.create(key_type, keystore=keystore, token_label=token)
-        except ca.CaUnavailableError as error:
+            material = create_ca(
+                key_type=key_type,
+                keystore=keystore,
+                token_label=token,
+                actor=audit.Actor.system("init_ca"),
+            )
+        except (ca.CaUnavailableError, CaUnavailableServiceError) as error:
             raise CommandError(str(error)) from error
         recorded = ca.recorded_keystore()
-        fingerprints = {
-            "root_key_sha256": profile.public_key_fingerprint(material.root_cert.public_key()),
-            "issuing_key_sha256": profile.public_key_fingerprint(
-                material.issuing_cert.public_key()
-            ),
-            "root_certificate_sha256": profile.certificate_fingerprint(material.root_cert),
-            "issuing_certificate_sha256": profile.certificate_fingerprint(material.issuing_cert),
-        }
-        audit.record(
-            audit.Actor.system("init_ca"),
-            "ca_created",
-            detail={
-                "key_type": key_type,
-                "subject": material.issuing_cert.subject.rfc4514_string(),
-                **recorded,
-                **fingerprints,
-            },
-        )
-        publish_crl()
+        fingerprints = ca_fingerprints(material)
         where = f"token {recorded['token']!r}" if keystore == "pkcs11" else "encrypted files"
         self.stdout.write(
             self.style.SUCCESS(

@@ -19,9 +19,14 @@ USERS_PER_CUSTOMER = 3
 DEMO_ISSUED_ON = date(2026, 4, 1)
 
 
+def demo_user_id(number: int) -> str:
+    """The user ID of the ``number``-th demo user (from 1)."""
+    return f"D{number:06d}"
+
+
 def _demo_user(customer: Customer, number: int) -> KihonetUser:
     user, _ = KihonetUser.objects.get_or_create(
-        user_id=f"D{number:06d}",
+        user_id=demo_user_id(number),
         defaults={
             "customer": customer,
             "management_number": f"KN{int(customer.kihonet_code) % 1000:03d}{number:05d}",
