@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from issuance import formats, tokens
+from issuance import tokens
 from issuance.pki import csr
+from issuance.rules import formats
 
 STATUS_CODES = {
     "3400": "リクエストの形式が正しくない",
