@@ -34,6 +34,11 @@ def require_permission(request, permission: str) -> None:
         raise PermissionDenied(permission)
 
 
+def _field_error(form, error: ServiceError) -> None:
+    """A service's refusal on the field it names, or on the whole form."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
 class UserActionViews(ExportMixin):
     """Mixed into KihonetUserAdmin."""
 
@@ -96,6 +101,16 @@ class UserActionViews(ExportMixin):
         }
         return TemplateResponse(request, ACTION_TEMPLATE, context)
 
+    def _reissue_form(self, request, user: KihonetUser, form) -> TemplateResponse:
+        return self._render(
+            request,
+            user,
+            form,
+            title=_("再発行"),
+            submit=_("確認へ進む"),
+            extra={"action": "reissue"},
+        )
+
     # --- reissue (R16, R05) -------------------------------------------------------------------
 
     def reissue_view(self, request, object_id: str):
@@ -116,17 +131,8 @@ class UserActionViews(ExportMixin):
                     )
                     branch_number = reissue.next_branch_number(user)
                 except ServiceError as error:
-                    form.add_error(
-                        error.field if error.field in form.fields else None, error.message
-                    )
-                    return self._render(
-                        request,
-                        user,
-                        form,
-                        title=_("再発行"),
-                        submit=_("確認へ進む"),
-                        extra={"action": "reissue"},
-                    )
+                    _field_error(form, error)
+                    return self._reissue_form(request, user, form)
                 return self._render(
                     request,
                     user,
@@ -152,7 +158,7 @@ class UserActionViews(ExportMixin):
                     note=form.cleaned_data["note"],
                 )
             except ServiceError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                _field_error(form, error)
             else:
                 messages.success(
                     request,
@@ -169,14 +175,7 @@ class UserActionViews(ExportMixin):
                 )
         if "back" in request.POST:
             form = forms.ReissueForm(initial=request.POST.dict())
-        return self._render(
-            request,
-            user,
-            form,
-            title=_("再発行"),
-            submit=_("確認へ進む"),
-            extra={"action": "reissue"},
-        )
+        return self._reissue_form(request, user, form)
 
     def _action(self, request, user, form, perform, *, success, title, submit, extra):
         """One confirmed action: on a valid POST call ``perform(cleaned_data)`` (one service),
@@ -191,12 +190,16 @@ class UserActionViews(ExportMixin):
                 return HttpResponseRedirect(self._user_url(user))
         return self._render(request, user, form, title=title, submit=submit, extra=extra)
 
+    def _certificate(self, request, object_id: str, certificate_id: int, permission: str):
+        """The user (404 outside the desk) and one of their certificates, if ``permission``."""
+        user = self._user(request, object_id)
+        require_permission(request, permission)
+        return user, get_object_or_404(Certificate, pk=certificate_id, user=user)
+
     # --- revoke -------------------------------------------------------------------------------
 
     def revoke_view(self, request, object_id: str, certificate_id: int):
-        user = self._user(request, object_id)
-        require_permission(request, roles.REVOKE)
-        certificate = get_object_or_404(Certificate, pk=certificate_id, user=user)
+        user, certificate = self._certificate(request, object_id, certificate_id, roles.REVOKE)
 
         def perform(data):
             desk_actions.revoke_for_desk(
@@ -218,9 +221,7 @@ class UserActionViews(ExportMixin):
     # --- resend the reminder ------------------------------------------------------------------
 
     def resend_view(self, request, object_id: str, certificate_id: int):
-        user = self._user(request, object_id)
-        require_permission(request, roles.RESEND)
-        certificate = get_object_or_404(Certificate, pk=certificate_id, user=user)
+        user, certificate = self._certificate(request, object_id, certificate_id, roles.RESEND)
 
         def perform(data):
             from notifications import resend  # the notifications app's mail building
