@@ -109,7 +109,7 @@ def _delete_bench_rows() -> None:
 
 
 def _issue_days() -> list[date]:
-    from issuance.business_days import is_business_day
+    from issuance.rules.business_days import is_business_day
 
     days, start = [], FIRST_ISSUE_DAY
     for wave in range(WAVES):
@@ -126,8 +126,9 @@ def _issue_days() -> list[date]:
 def _make_users(rng: random.Random) -> list[SimUser]:
     import time_machine
 
-    from issuance import audit, selectors
+    from issuance import audit
     from issuance.models import Customer, KihonetUser
+    from issuance.rules import renewal as renewal_rules
     from issuance.services.certificates import issue_certificate
 
     customers = Customer.objects.bulk_create(
@@ -167,7 +168,7 @@ def _make_users(rng: random.Random) -> list[SimUser]:
             pem=certificate.pem,
             serial=certificate.serial,
             not_after=certificate.not_after,
-            opens_at=selectors.renewal_opens_at(certificate.not_after),
+            opens_at=renewal_rules.renewal_opens_at(certificate.not_after),
             mailed=set(),
         )
         users.append(user)
@@ -212,8 +213,8 @@ def _runs(day: date, draw: float, user: SimUser) -> list[datetime]:
 
 def _simulate(users: list[SimUser], rng: random.Random) -> dict:
     from issuance import selectors
-    from issuance.business_days import is_business_day
     from issuance.models import Certificate
+    from issuance.rules.business_days import is_business_day
     from notifications.selectors import Stage, daily_run_time, due_certificates
 
     by_pk = {u.certificate_pk: u for u in users}

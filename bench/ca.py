@@ -167,8 +167,8 @@ class _ReadCounter:
 
 
 def _bench_rows():
-    from issuance.business_days import registration_year
     from issuance.models import Customer, KihonetUser, Notice
+    from issuance.rules.business_days import registration_year
 
     customer, _ = Customer.objects.get_or_create(
         kihonet_code=BENCH_KIHONET_CODE, defaults={"name": "ベンチマーク株式会社"}

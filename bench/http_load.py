@@ -260,8 +260,8 @@ def _delete_previous_run() -> None:
 def _bench_notices() -> list[list[str]]:
     """N_NOTICES unused notices of the bench (bulk inserts for the missing ones), as the six
     fields the customer types."""
-    from issuance.business_days import registration_year
     from issuance.models import Customer, KihonetUser, Notice
+    from issuance.rules.business_days import registration_year
 
     existing = KihonetUser.objects.filter(user_id__startswith=ACQ_USER_PREFIX).count()
     if existing < N_NOTICES:

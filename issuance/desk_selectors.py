@@ -17,7 +17,7 @@ from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from issuance import formats, roles, selectors
+from issuance import roles, selectors
 from issuance.models import (
     AuditEvent,
     AutoRenewal,
@@ -33,6 +33,8 @@ from issuance.models import (
     StaffProfile,
 )
 from issuance.querysets import _desk_customer_filter
+from issuance.rules import formats
+from issuance.rules import renewal as renewal_rules
 
 # --- Who sees what ----------------------------------------------------------------------------
 
@@ -233,7 +235,7 @@ def may_resend_reminder(certificate: Certificate, now: datetime) -> bool:
     """The renewal guidance fits while the certificate can still be renewed: from the opening
     of the renewal window (R09, the 30-day mail) until the expiry, the 7-day stage included
     (R10, also when it was renewed already). Not for a revoked or expired one."""
-    return not certificate.is_revoked and selectors.is_in_renewal_window(certificate, now)
+    return not certificate.is_revoked and renewal_rules.is_in_renewal_window(certificate, now)
 
 
 @dataclass
@@ -359,8 +361,8 @@ def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
     return [
         CertificateRow(
             certificate=c,
-            in_renewal_window=selectors.is_in_renewal_window(c, now),
-            renewal_opens_at=selectors.renewal_opens_at(c.not_after),
+            in_renewal_window=renewal_rules.is_in_renewal_window(c, now),
+            renewal_opens_at=renewal_rules.renewal_opens_at(c.not_after),
             is_valid=c.is_valid_at(now),
             may_resend=may_resend_reminder(c, now),
             auto_renewal=getattr(c, "auto_renewal", None),

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from issuance import formats
+from issuance.rules import formats
 
 
 class NormalizedCharField(forms.CharField):

@@ -8,13 +8,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import formats, labels
+from issuance import labels
 from issuance.querysets import (
     CertificateQuerySet,
     CustomerQuerySet,
     KihonetUserQuerySet,
     NoticeQuerySet,
 )
+from issuance.rules import formats
 
 
 def _regex_check(field: str, pattern: str, name: str) -> models.CheckConstraint:

@@ -18,9 +18,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from issuance import formats
-from issuance.business_days import registration_year
 from issuance.models import Customer, KihonetUser, Notice, ProductLine
+from issuance.rules import formats
+from issuance.rules.business_days import registration_year
 
 COLUMNS = [
     "kihonet_code",

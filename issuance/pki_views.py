@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import functools
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,35 +15,35 @@ from issuance.pki import ocsp
 MAX_OCSP_REQUEST = 4096
 
 
-def _unavailable() -> HttpResponse:
-    return HttpResponse("CA unavailable", status=503, content_type="text/plain")
+def _unavailable_as_503(view):
+    """No CA (before init_ca, or its token unreachable): 503 「CA unavailable」, not a 500."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except (ca.CaUnavailableError, CaUnavailableServiceError):
+            return HttpResponse("CA unavailable", status=503, content_type="text/plain")
+
+    return wrapped
 
 
 @require_GET
+@_unavailable_as_503
 def chain(request: HttpRequest) -> HttpResponse:
-    try:
-        return HttpResponse(
-            responders.chain_pem(), content_type="application/pem-certificate-chain"
-        )
-    except ca.CaUnavailableError:
-        return _unavailable()
+    return HttpResponse(responders.chain_pem(), content_type="application/pem-certificate-chain")
 
 
 @require_GET
+@_unavailable_as_503
 def issuing_ca(request: HttpRequest) -> HttpResponse:
-    try:
-        return HttpResponse(responders.issuing_ca_der(), content_type="application/pkix-cert")
-    except ca.CaUnavailableError:
-        return _unavailable()
+    return HttpResponse(responders.issuing_ca_der(), content_type="application/pkix-cert")
 
 
 @require_GET
+@_unavailable_as_503
 def crl(request: HttpRequest, form: str) -> HttpResponse:
-    try:
-        der = responders.crl_der()
-    except (ca.CaUnavailableError, CaUnavailableServiceError):
-        # No CRL published yet and no CA to make one (before init_ca): unavailable, not a 500.
-        return _unavailable()
+    der = responders.crl_der()  # no CRL published yet and no CA to make one: 503
     if form == "pem":
         body = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(der) + b"-----END X509 CRL-----\n"
         return HttpResponse(body, content_type="application/x-pem-file")

@@ -8,7 +8,6 @@ from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from issuance import renewal_info, tokens
 from issuance.models import (
@@ -21,6 +20,7 @@ from issuance.models import (
     RenewalWindowMove,
     ServiceDesk,
 )
+from issuance.rules.renewal import renewal_opens_at
 
 
 @dataclass(frozen=True)
@@ -104,26 +104,6 @@ def is_replaced(notice: Notice, notices_of_user: Iterable[Notice]) -> bool:
     return any(other.branch_number > notice.branch_number for other in notices_of_user)
 
 
-def renewal_offered(now: datetime) -> bool:
-    """R11: renewal is offered from the configured start date on (Japan time)."""
-    return timezone.localdate(now) >= settings.KIHONET_RENEWAL_START_DATE
-
-
-def renewal_not_yet_offered_message() -> str:
-    """R11's notice before the start date: the manual's 「2025年までは…」 for a start on
-    2026-01-01, the last day itself for a start on any other day."""
-    last = settings.KIHONET_RENEWAL_START_DATE - timedelta(days=1)
-    if (last.month, last.day) == (12, 31):
-        until = _("%(year)s年") % {"year": last.year}
-    else:
-        until = _("%(year)s年%(month)s月%(day)s日") % {
-            "year": last.year,
-            "month": last.month,
-            "day": last.day,
-        }
-    return _("%(until)sまでは新規取得のみの取扱いとなります") % {"until": until}
-
-
 def open_enrollment(token: str) -> Enrollment | None:
     """The enrollment of ``token`` while it can still go on: known, not expired, not done."""
     return Enrollment.objects.filter(
@@ -138,20 +118,6 @@ def enrolled_certificate(token: str) -> Certificate | None:
         .first()
     )
     return found.certificate if found else None
-
-
-RENEWAL_WINDOW_DAYS = 30
-
-
-def renewal_opens_at(not_after: datetime) -> datetime:
-    """R09: renewal opens at 0:00 Japan time on the day 30 days before the expiry date (JST)."""
-    opening_day = timezone.localdate(not_after) - timedelta(days=RENEWAL_WINDOW_DAYS)
-    return timezone.make_aware(datetime.combine(opening_day, time.min))
-
-
-def is_in_renewal_window(certificate: Certificate, now: datetime) -> bool:
-    """From ``renewal_opens_at`` until the expiry instant itself (excluded)."""
-    return renewal_opens_at(certificate.not_after) <= now < certificate.not_after
 
 
 def has_renewal(certificate: Certificate) -> bool:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from issuance import accessibility, business_days, selectors
+from issuance import accessibility, selectors
 from issuance import login_check as checks
 from issuance.client_tool import builds
 from issuance.errors import (
@@ -23,6 +23,8 @@ from issuance.errors import (
 )
 from issuance.forms import EnrollmentForm
 from issuance.requests import client_ip
+from issuance.rules import business_days
+from issuance.rules import renewal as renewal_rules
 from issuance.services import enrollment
 
 SESSION_VALUES = "enroll_values"
@@ -72,8 +74,8 @@ class HomeView(TemplateView):
         context.update(client_tool_context(self.request))
         context["contacts"] = selectors.contact_table()
         context["onboarding_desk"] = selectors.onboarding_desk()
-        context["renewal_open"] = selectors.renewal_offered(timezone.now())
-        context["renewal_not_yet_offered"] = selectors.renewal_not_yet_offered_message()
+        context["renewal_open"] = renewal_rules.renewal_offered(timezone.now())
+        context["renewal_not_yet_offered"] = renewal_rules.renewal_not_yet_offered_message()
         return context
 
 
@@ -275,8 +277,8 @@ class RenewView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(agent_context(self.request))
-        context["renewal_open"] = selectors.renewal_offered(timezone.now())
-        context["renewal_not_yet_offered"] = selectors.renewal_not_yet_offered_message()
+        context["renewal_open"] = renewal_rules.renewal_offered(timezone.now())
+        context["renewal_not_yet_offered"] = renewal_rules.renewal_not_yet_offered_message()
         context["complete_url"] = reverse("issuance:renew-complete")
         return context
 

@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, desk_selectors, labels, roles
-from issuance import selectors as issuance_selectors
 from issuance.errors import ResendError
 from issuance.models import Certificate
+from issuance.rules import renewal as renewal_rules
 from notifications import emails, selectors
 from notifications.models import ExpiryReminder
 
@@ -77,7 +77,7 @@ def _claim(certificate: Certificate, actor: audit.Actor, reason: str):
     if certificate.not_after <= now:
         raise ResendError(_("有効期限を経過した証明書は更新できません。再発行をご案内ください。"))
     if not desk_selectors.may_resend_reminder(certificate, now):
-        opens = labels.format_moment(issuance_selectors.renewal_opens_at(certificate.not_after))
+        opens = labels.format_moment(renewal_rules.renewal_opens_at(certificate.not_after))
         raise ResendError(
             _("更新のご案内は更新期間（%(opens)s から有効期限まで）にお送りできます。")
             % {"opens": opens}

@@ -3,8 +3,8 @@
 from datetime import date
 from itertools import count
 
-from issuance.business_days import registration_year
 from issuance.models import Customer, KihonetUser, Notice, ProductLine
+from issuance.rules.business_days import registration_year
 
 _numbers = count(1)
 

@@ -15,21 +15,16 @@ from django.utils.translation import gettext_lazy as _
 from issuance import audit, roles
 from issuance.admin.export import ExportMixin
 from issuance.admin.forms import NoticeImportForm
-from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
+from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.models import AutoRenewal, Certificate, Notice, ReissueRecord, RenewalWindowMove
 from issuance.notice_import import RowError
 from issuance.requests import client_ip
 from issuance.services import auto_renewal
 from issuance.services.notice_import import import_file
 
-CERTIFICATE_SEARCH = {
-    "kihonet_code": "user__customer__kihonet_code",
-    "user_id": "user__user_id",
-    "management_number": "user__management_number",
-    "email": "user__email",  # the user's address: the one with the trigram index
-    "serial": "serial",
-    "name": "user__customer__name",
-}
+# Through the user: the user's address is the one with the trigram index.
+USER_SEARCH_VIA_USER = user_search("user__", without=frozenset({"serial"}))
+CERTIFICATE_SEARCH = {**USER_SEARCH_VIA_USER, "serial": "serial"}
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -140,7 +135,7 @@ class NoticeAdmin(UserLinkMixin, DeskScopedAdmin):
     ]
     list_select_related = ["user"]
     list_filter = ["kind"]
-    search_paths = {k: v for k, v in CERTIFICATE_SEARCH.items() if k != "serial"}
+    search_paths = USER_SEARCH_VIA_USER
     sortable_by = []
     autocomplete_fields = ["user"]
     change_list_template = "admin/issuance/notice/change_list.html"
@@ -197,10 +192,7 @@ class ReissueRecordAdmin(UserLinkMixin, ReadOnlyMixin, DeskScopedAdmin):
     list_select_related = ["user", "new_notice__user", "staff"]
     list_filter = ["reason"]
     # A reissue record has no address of its own: the user's (indexed) one.
-    search_paths = {
-        **{k: v for k, v in CERTIFICATE_SEARCH.items() if k not in {"serial", "email"}},
-        "email": "user__email",
-    }
+    search_paths = USER_SEARCH_VIA_USER
     sortable_by = []
 
 

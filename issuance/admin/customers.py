@@ -7,18 +7,9 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import desk_selectors, roles
 from issuance.admin.export import ExportMixin
-from issuance.admin.scoping import DeskScopedAdmin
+from issuance.admin.scoping import USER_SEARCH, DeskScopedAdmin, user_search
 from issuance.admin.user_views import UserActionViews
 from issuance.models import Customer, KihonetUser
-
-USER_SEARCH = {
-    "kihonet_code": "customer__kihonet_code",
-    "user_id": "user_id",
-    "management_number": "management_number",
-    "email": "email",
-    "serial": "certificates__serial",
-    "name": "customer__name",
-}
 
 
 @admin.register(Customer)
@@ -27,10 +18,8 @@ class CustomerAdmin(ExportMixin, DeskScopedAdmin):
     list_display = ["kihonet_code", "name", "started_using", "created_at"]
     list_filter = ["started_using", "product_lines"]
     search_paths = {
+        **user_search("users__", without=frozenset({"serial"})),
         "kihonet_code": "kihonet_code",
-        "user_id": "users__user_id",
-        "management_number": "users__management_number",
-        "email": "users__email",
         "name": "name",
     }
     filter_horizontal = ["product_lines"]

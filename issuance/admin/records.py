@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, desk_selectors, labels, roles
 from issuance.admin.forms import ReasonForm
-from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin
+from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.errors import ServiceError
 from issuance.models import (
     AuditEvent,
@@ -61,13 +61,7 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
     ]
     list_select_related = ["kihonet_user"]
     list_filter = ["actor_type", ActionFilter]
-    search_paths = {
-        "kihonet_code": "kihonet_user__customer__kihonet_code",
-        "user_id": "kihonet_user__user_id",
-        "management_number": "kihonet_user__management_number",
-        "email": "kihonet_user__email",
-        "name": "kihonet_user__customer__name",
-    }
+    search_paths = user_search("kihonet_user__", without=frozenset({"serial"}))
     sortable_by = []
     fields = [
         "created_at",
@@ -146,7 +140,9 @@ class EnrollmentAdmin(ReadOnlyMixin, DeskScopedAdmin):
     customer_path = "notice__user__customer"
     list_display = ["notice", "email", "created_at", "expires_at", "confirmed_at", "certificate"]
     list_select_related = ["notice__user", "certificate"]
-    search_paths = {"user_id": "notice__user__user_id", "email": "notice__user__email"}
+    search_paths = user_search(
+        "notice__user__", without=frozenset({"kihonet_code", "management_number", "serial", "name"})
+    )
     search_help_text = _("ユーザーID・Eメールアドレス（3文字以上の一部でも）で検索します。")
     exclude = ["token_digest"]
     sortable_by = []

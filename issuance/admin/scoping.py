@@ -43,6 +43,22 @@ class CappedCountPaginator(Paginator):
     is_capped = False
 
 
+USER_SEARCH = {
+    "kihonet_code": "customer__kihonet_code",
+    "user_id": "user_id",
+    "management_number": "management_number",
+    "email": "email",  # the user's address: the one with the trigram index
+    "serial": "certificates__serial",
+    "name": "customer__name",
+}
+
+
+def user_search(prefix: str = "", *, without: frozenset[str] = frozenset()) -> dict[str, str]:
+    """``USER_SEARCH`` seen from a model whose path to its KihonetUser is ``prefix``
+    (e.g. ``"user__"``), less the kinds in ``without``: one map for every admin's search."""
+    return {kind: prefix + path for kind, path in USER_SEARCH.items() if kind not in without}
+
+
 def _sorted_after_search(field):
     if not isinstance(field, str):
         return field

@@ -34,40 +34,38 @@ def require_permission(request, permission: str) -> None:
         raise PermissionDenied(permission)
 
 
+def _field_error(form, error: ServiceError) -> None:
+    """A service's refusal on the field it names, or on the whole form."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
 class UserActionViews(ExportMixin):
     """Mixed into KihonetUserAdmin."""
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         prefix = "issuance_kihonetuser"
-        custom = [
-            path("<path:object_id>/reissue/", wrap(self.reissue_view), name=f"{prefix}_reissue"),
-            path(
+        routes = [
+            ("<path:object_id>/reissue/", self.reissue_view, "reissue"),
+            (
                 "<path:object_id>/certificates/<int:certificate_id>/revoke/",
-                wrap(self.revoke_view),
-                name=f"{prefix}_revoke",
+                self.revoke_view,
+                "revoke",
             ),
-            path(
+            (
                 "<path:object_id>/certificates/<int:certificate_id>/resend/",
-                wrap(self.resend_view),
-                name=f"{prefix}_resend",
+                self.resend_view,
+                "resend",
             ),
-            path(
-                "<path:object_id>/locks/<int:lock_id>/lift/",
-                wrap(self.lift_lock_view),
-                name=f"{prefix}_lift_lock",
-            ),
-            path(
-                "<path:object_id>/notices/<int:notice_id>/print/",
-                wrap(self.print_view),
-                name=f"{prefix}_print",
-            ),
-            path(
+            ("<path:object_id>/locks/<int:lock_id>/lift/", self.lift_lock_view, "lift_lock"),
+            ("<path:object_id>/notices/<int:notice_id>/print/", self.print_view, "print"),
+            (
                 "<path:object_id>/notices/<int:notice_id>/print.pdf",
-                wrap(self.print_pdf_view),
-                name=f"{prefix}_print_pdf",
+                self.print_pdf_view,
+                "print_pdf",
             ),
         ]
+        custom = [path(route, wrap(view), name=f"{prefix}_{name}") for route, view, name in routes]
         return custom + super().get_urls()
 
     # --- helpers ------------------------------------------------------------------------------
@@ -103,6 +101,16 @@ class UserActionViews(ExportMixin):
         }
         return TemplateResponse(request, ACTION_TEMPLATE, context)
 
+    def _reissue_form(self, request, user: KihonetUser, form) -> TemplateResponse:
+        return self._render(
+            request,
+            user,
+            form,
+            title=_("再発行"),
+            submit=_("確認へ進む"),
+            extra={"action": "reissue"},
+        )
+
     # --- reissue (R16, R05) -------------------------------------------------------------------
 
     def reissue_view(self, request, object_id: str):
@@ -123,17 +131,8 @@ class UserActionViews(ExportMixin):
                     )
                     branch_number = reissue.next_branch_number(user)
                 except ServiceError as error:
-                    form.add_error(
-                        error.field if error.field in form.fields else None, error.message
-                    )
-                    return self._render(
-                        request,
-                        user,
-                        form,
-                        title=_("再発行"),
-                        submit=_("確認へ進む"),
-                        extra={"action": "reissue"},
-                    )
+                    _field_error(form, error)
+                    return self._reissue_form(request, user, form)
                 return self._render(
                     request,
                     user,
@@ -159,7 +158,7 @@ class UserActionViews(ExportMixin):
                     note=form.cleaned_data["note"],
                 )
             except ServiceError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                _field_error(form, error)
             else:
                 messages.success(
                     request,
@@ -176,43 +175,44 @@ class UserActionViews(ExportMixin):
                 )
         if "back" in request.POST:
             form = forms.ReissueForm(initial=request.POST.dict())
-        return self._render(
-            request,
-            user,
-            form,
-            title=_("再発行"),
-            submit=_("確認へ進む"),
-            extra={"action": "reissue"},
-        )
+        return self._reissue_form(request, user, form)
+
+    def _action(self, request, user, form, perform, *, success, title, submit, extra):
+        """One confirmed action: on a valid POST call ``perform(cleaned_data)`` (one service),
+        show its refusal on the form or go back to the user with ``success``."""
+        if request.method == "POST" and form.is_valid():
+            try:
+                perform(form.cleaned_data)
+            except ServiceError as error:
+                form.add_error(None, str(error.message))
+            else:
+                messages.success(request, success)
+                return HttpResponseRedirect(self._user_url(user))
+        return self._render(request, user, form, title=title, submit=submit, extra=extra)
+
+    def _certificate(self, request, object_id: str, certificate_id: int, permission: str):
+        """The user (404 outside the desk) and one of their certificates, if ``permission``."""
+        user = self._user(request, object_id)
+        require_permission(request, permission)
+        return user, get_object_or_404(Certificate, pk=certificate_id, user=user)
 
     # --- revoke -------------------------------------------------------------------------------
 
     def revoke_view(self, request, object_id: str, certificate_id: int):
-        user = self._user(request, object_id)
-        require_permission(request, roles.REVOKE)
-        certificate = get_object_or_404(Certificate, pk=certificate_id, user=user)
-        form = forms.RevokeForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                desk_actions.revoke_for_desk(
-                    certificate,
-                    reason=form.cleaned_data["reason"],
-                    note=form.cleaned_data["note"],
-                    actor=staff_actor(request),
-                )
-            except ServiceError as error:
-                form.add_error(None, str(error.message))
-            else:
-                messages.success(
-                    request,
-                    _("証明書 %(serial)s を失効しました。CRLとOCSPに反映されます。")
-                    % {"serial": certificate.serial},
-                )
-                return HttpResponseRedirect(self._user_url(user))
-        return self._render(
+        user, certificate = self._certificate(request, object_id, certificate_id, roles.REVOKE)
+
+        def perform(data):
+            desk_actions.revoke_for_desk(
+                certificate, reason=data["reason"], note=data["note"], actor=staff_actor(request)
+            )
+
+        return self._action(
             request,
             user,
-            form,
+            forms.RevokeForm(request.POST or None),
+            perform,
+            success=_("証明書 %(serial)s を失効しました。CRLとOCSPに反映されます。")
+            % {"serial": certificate.serial},
             title=_("証明書の失効"),
             submit=_("失効する"),
             extra={"action": "revoke", "certificate": certificate},
@@ -221,29 +221,19 @@ class UserActionViews(ExportMixin):
     # --- resend the reminder ------------------------------------------------------------------
 
     def resend_view(self, request, object_id: str, certificate_id: int):
-        user = self._user(request, object_id)
-        require_permission(request, roles.RESEND)
-        certificate = get_object_or_404(Certificate, pk=certificate_id, user=user)
-        form = forms.ResendForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        user, certificate = self._certificate(request, object_id, certificate_id, roles.RESEND)
+
+        def perform(data):
             from notifications import resend  # the notifications app's mail building
 
-            try:
-                resend.resend_reminder(
-                    certificate, staff_actor(request), reason=form.cleaned_data["reason"]
-                )
-            except ServiceError as error:
-                form.add_error(None, str(error.message))
-            else:
-                messages.success(
-                    request,
-                    _("更新のご案内を %(email)s 宛に再送しました。") % {"email": certificate.email},
-                )
-                return HttpResponseRedirect(self._user_url(user))
-        return self._render(
+            resend.resend_reminder(certificate, staff_actor(request), reason=data["reason"])
+
+        return self._action(
             request,
             user,
-            form,
+            forms.ResendForm(request.POST or None),
+            perform,
+            success=_("更新のご案内を %(email)s 宛に再送しました。") % {"email": certificate.email},
             title=_("更新案内メールの再送"),
             submit=_("再送する"),
             extra={"action": "resend", "certificate": certificate},
@@ -262,21 +252,16 @@ class UserActionViews(ExportMixin):
             pk=lock_id,
             value=user.customer.kihonet_code,
         )
-        form = forms.ReasonForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                desk_actions.lift_input_lock(
-                    lock, reason=form.cleaned_data["reason"], actor=staff_actor(request)
-                )
-            except ServiceError as error:
-                form.add_error(None, str(error.message))
-            else:
-                messages.success(request, _("入力ロックを解除しました。"))
-                return HttpResponseRedirect(self._user_url(user))
-        return self._render(
+
+        def perform(data):
+            desk_actions.lift_input_lock(lock, reason=data["reason"], actor=staff_actor(request))
+
+        return self._action(
             request,
             user,
-            form,
+            forms.ReasonForm(request.POST or None),
+            perform,
+            success=_("入力ロックを解除しました。"),
             title=_("入力ロックの解除"),
             submit=_("解除する"),
             extra={"action": "lift", "lock": lock},

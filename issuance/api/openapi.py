@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from issuance import errors, formats, tokens
+from issuance import errors, tokens
 from issuance.pki import csr
+from issuance.rules import formats
 
 # The status codes and what each means: generated from issuance/errors.py, never kept by hand.
 STATUS_CODES = errors.api_status_codes()

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from issuance import ca, formats, selectors
+from issuance import ca, selectors
 from issuance.errors import (
     CertificateUnknownError,
     FieldFormatError,
@@ -25,6 +25,7 @@ from issuance.forms import EnrollmentForm
 from issuance.middleware import bad_input_message
 from issuance.models import Certificate, RenewalChallenge
 from issuance.requests import client_ip
+from issuance.rules import formats
 from issuance.services import auto_renewal, enrollment, renewal
 from issuance.untrusted import JsonTooDeep, any_forbidden, json_strings
 

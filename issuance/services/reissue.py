@@ -15,10 +15,11 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors, formats, roles
-from issuance.business_days import registration_year
+from issuance import audit, desk_selectors, roles
 from issuance.errors import ReissueError
 from issuance.models import Certificate, KihonetUser, Notice, ReissueRecord
+from issuance.rules import formats
+from issuance.rules.business_days import registration_year
 from issuance.services.certificates import revoke_certificate
 
 Reason = ReissueRecord.Reason

@@ -20,6 +20,7 @@ from issuance.errors import ProofOfPossessionError, RenewalError, TooManyChallen
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop
 from issuance.querysets import one_or_none
+from issuance.rules import renewal as renewal_rules
 from issuance.services.certificates import (
     issue_certificate,
     replay_allowed,
@@ -58,8 +59,8 @@ def _with_desks(message: str, certificate: Certificate) -> RenewalError:
 
 def check_renewable(certificate: Certificate, now: datetime) -> None:
     """Every reason a certificate cannot be renewed now, each with its own message."""
-    if not selectors.renewal_offered(now):
-        raise RenewalError(selectors.renewal_not_yet_offered_message())
+    if not renewal_rules.renewal_offered(now):
+        raise RenewalError(renewal_rules.renewal_not_yet_offered_message())
     # Renewed first: with KIHONET_RENEWAL_REVOKES_OLD the renewed certificate is also revoked,
     # and its holder has a new certificate, not a reissue to ask for.
     if selectors.has_renewal(certificate):
@@ -75,7 +76,7 @@ def check_renewable(certificate: Certificate, now: datetime) -> None:
         raise _with_desks(
             _("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate
         )
-    opens_at = selectors.renewal_opens_at(certificate.not_after)
+    opens_at = renewal_rules.renewal_opens_at(certificate.not_after)
     if now < opens_at:
         day = date_format(timezone.localtime(opens_at), "Y年n月j日")
         raise RenewalError(_("このクライアント証明書の更新は%(day)sから可能です。") % {"day": day})

@@ -11,7 +11,7 @@ confirmed token, so that they reach the CSR checks and not only the token lookup
 
 A request generated from the document (positive mode) must never be refused as malformed
 (3400, 3410, 3413): the document gives every field the pattern and lengths its validator uses
-(issuance.formats, issuance.tokens, issuance.pki.csr), so what it calls valid is valid.
+(issuance.rules.formats, issuance.tokens, issuance.pki.csr), so what it calls valid is valid.
 
 Changes this test led to: the 403 of /renewals (3480) and the status code 3490 are documented,
 and a token with a slash or a newline in it gets the JSON 404 of an unknown token instead of

@@ -238,7 +238,7 @@ def test_every_public_page_state_without_the_tool_has_no_axe_violations(
 
     settings.KIHONET_RENEWAL_START_DATE = date.today() + timedelta(days=30)
     page.goto(site("/renew/"))
-    from issuance.selectors import renewal_not_yet_offered_message
+    from issuance.rules.renewal import renewal_not_yet_offered_message
 
     expect(page.locator("main")).to_contain_text(renewal_not_yet_offered_message())
     axe_audit(page, "03-renew-not-offered")

@@ -14,7 +14,7 @@ from issuance import audit
 from issuance.client_tool.kihonet_agent import AgentStore
 from issuance.models import Certificate
 from issuance.pki.profile import add_years
-from issuance.selectors import is_in_renewal_window
+from issuance.rules.renewal import is_in_renewal_window
 from issuance.services.certificates import issue_certificate
 from tests.csr import make_csr
 from tests.factories import make_customer, make_user

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from issuance.business_days import (
+from issuance.rules.business_days import (
     is_business_day,
     last_business_day_of_december,
     registration_year,

@@ -14,8 +14,8 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.urls import reverse
 
-from issuance import business_days
 from issuance.models import InputLock, Notice
+from issuance.rules import business_days
 from tests.factories import make_customer, make_notice, make_user
 
 pytestmark = pytest.mark.django_db

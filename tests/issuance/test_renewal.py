@@ -15,7 +15,7 @@ from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import audit, ca, selectors
+from issuance import audit, ca
 from issuance.errors import (
     CertificateRequestError,
     ProofOfPossessionError,
@@ -23,6 +23,7 @@ from issuance.errors import (
 )
 from issuance.models import AuditEvent, Certificate, RenewalChallenge
 from issuance.pki import pop
+from issuance.rules import renewal as renewal_rules
 from issuance.services import certificates, renewal
 from tests.csr import make_csr, make_key
 from tests.factories import make_customer, make_user
@@ -116,7 +117,7 @@ def renew_with(
 def test_r09_issued_certificate_has_the_expected_expiry(renewal_ca):
     _key, certificate = issue_old()
     assert certificate.not_after == NOT_AFTER
-    assert selectors.renewal_opens_at(certificate.not_after) == OPENS_AT
+    assert renewal_rules.renewal_opens_at(certificate.not_after) == OPENS_AT
 
 
 def test_r09_one_second_before_0_00_jst_on_the_opening_day_is_refused_with_the_date(renewal_ca):
@@ -182,7 +183,7 @@ def test_r09_window_opens_at_0_00_jst_30_days_before_the_jst_expiry_date(
 ):
     _key, certificate = issue_old(issued_at=issued_at)
     assert certificate.not_after == not_after
-    assert selectors.renewal_opens_at(certificate.not_after) == opens_at
+    assert renewal_rules.renewal_opens_at(certificate.not_after) == opens_at
     with pytest.raises(RenewalError, match="から可能です"):
         renewal.check_renewable(certificate, opens_at - SECOND)
     renewal.check_renewable(certificate, opens_at)
@@ -190,10 +191,10 @@ def test_r09_window_opens_at_0_00_jst_30_days_before_the_jst_expiry_date(
     with pytest.raises(RenewalError) as raised:
         renewal.check_renewable(certificate, not_after)
     assert str(raised.value.message) == EXPIRED
-    assert not selectors.is_in_renewal_window(certificate, opens_at - SECOND)
-    assert selectors.is_in_renewal_window(certificate, opens_at)
-    assert selectors.is_in_renewal_window(certificate, not_after - SECOND)
-    assert not selectors.is_in_renewal_window(certificate, not_after)
+    assert not renewal_rules.is_in_renewal_window(certificate, opens_at - SECOND)
+    assert renewal_rules.is_in_renewal_window(certificate, opens_at)
+    assert renewal_rules.is_in_renewal_window(certificate, not_after - SECOND)
+    assert not renewal_rules.is_in_renewal_window(certificate, not_after)
 
 
 # R11: the renewal start date ----------------------------------------------------------------
@@ -204,7 +205,7 @@ def test_r11_renewal_is_refused_before_the_start_date_and_accepted_from_it(setti
     # Expires 2026-01-20 12:00 JST: inside its window on both days below.
     key, certificate = issue_old(issued_at=jst(2023, 1, 20, 12))
     with travel(jst(2025, 12, 31, 23, 59, 59)):
-        assert selectors.is_in_renewal_window(certificate, timezone.now())
+        assert renewal_rules.is_in_renewal_window(certificate, timezone.now())
         with pytest.raises(RenewalError) as raised:
             renewal.create_challenge(certificate.pem)
         assert str(raised.value.message) == NOT_YET_OFFERED
@@ -215,8 +216,8 @@ def test_r11_renewal_is_refused_before_the_start_date_and_accepted_from_it(setti
 
 def test_r11_start_date_is_a_date_in_japan_time(settings):
     settings.KIHONET_RENEWAL_START_DATE = date(2025, 1, 1)
-    assert not selectors.renewal_offered(datetime(2024, 12, 31, 14, 59, 59, tzinfo=UTC))
-    assert selectors.renewal_offered(datetime(2024, 12, 31, 15, 0, tzinfo=UTC))  # 0:00 JST
+    assert not renewal_rules.renewal_offered(datetime(2024, 12, 31, 14, 59, 59, tzinfo=UTC))
+    assert renewal_rules.renewal_offered(datetime(2024, 12, 31, 15, 0, tzinfo=UTC))  # 0:00 JST
 
 
 @pytest.mark.parametrize("moment", [jst(2025, 12, 31, 23, 59, 59), jst(2026, 1, 1)])
@@ -252,7 +253,8 @@ def test_r11_the_notice_names_the_year_before_the_configured_start_date(
     assert str(raised.value.message) == "2028年3月31日までは新規取得のみの取扱いとなります"
     settings.KIHONET_RENEWAL_START_DATE = date(2029, 1, 1)
     assert (
-        selectors.renewal_not_yet_offered_message() == "2028年までは新規取得のみの取扱いとなります"
+        renewal_rules.renewal_not_yet_offered_message()
+        == "2028年までは新規取得のみの取扱いとなります"
     )
 
 

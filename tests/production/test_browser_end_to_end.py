@@ -29,7 +29,7 @@ from issuance import audit, ca, roles
 from issuance.client_tool.kihonet_agent import AgentStore
 from issuance.models import Certificate
 from issuance.pki.profile import add_years
-from issuance.selectors import is_in_renewal_window
+from issuance.rules.renewal import is_in_renewal_window
 from issuance.services.certificates import issue_certificate
 from issuance.services.desk_actions import revoke_for_desk
 from tests.backoffice.helpers import make_staff

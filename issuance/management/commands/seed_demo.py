@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from issuance import selectors
-from issuance.business_days import registration_year
 from issuance.models import Customer, KihonetUser, Notice, ProductLine
+from issuance.rules.business_days import registration_year
 
 DEMO_CUSTOMERS = [
     ("10000001", "デモ商事株式会社", ["総合福祉団体定期保険", "団体信用生命保険"]),
