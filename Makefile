@@ -58,6 +58,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m mypy kihonet issuance notifications
 
 test: $(STAMP) system-packages lint client-tool
 	KIHONET_CLIENT_TOOL_DIR=$(abspath $(CLIENT_TOOL_DIR)) $(PY) -m pytest

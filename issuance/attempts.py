@@ -18,10 +18,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
 
 # KEYS: the counters; ARGV: the window in ms, then each counter's limit.
 # Returns {} when a counter is full (nothing incremented), else each counter's new value.
@@ -67,7 +71,7 @@ class Slot:
 
 
 _local_lock = threading.Lock()
-_scripts: dict[str, object] = {}
+_scripts: dict[str, Script] = {}
 
 
 def _cache():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -54,7 +54,7 @@ def event(
         ip_address=actor.ip_address,
         action=action,
         kihonet_user=kihonet_user,
-        object_type=obj._meta.model_name if obj is not None else "",
+        object_type=(obj._meta.model_name or "") if obj is not None else "",
         object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
         reason=reason,
         detail=detail or {},
@@ -118,7 +118,7 @@ def _insert_both_plan(
     sql = (  # names from the models' metadata; every value is a parameter
         f"WITH new_row AS (INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
         f"({_columns(quote, obj_fields)}) VALUES ({_placeholders(obj_fields)}) "
-        f"RETURNING {quote(primary_key.column)} AS pk) "
+        f"RETURNING {quote(_column(primary_key))} AS pk) "
         f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({_columns(quote, event_fields)}, "
         f"object_id) SELECT {_placeholders(event_fields)}, new_row.pk::text FROM new_row "
         f"RETURNING id, object_id"
@@ -131,7 +131,12 @@ def _concrete_fields(model: type[models.Model], exclude: set[str]) -> tuple[mode
 
 
 def _columns(quote: Callable[[str], str], fields: tuple[models.Field, ...]) -> str:
-    return ", ".join(quote(field.column) for field in fields)
+    return ", ".join(quote(_column(field)) for field in fields)
+
+
+def _column(field: models.Field) -> str:
+    # Only fields without a column (``concrete`` False) have None; these are concrete fields.
+    return cast(str, field.column)
 
 
 def _placeholders(fields: tuple[models.Field, ...]) -> str:

@@ -282,7 +282,8 @@ def root_crl_pem(now: datetime) -> bytes:
     path = ca_dir() / "root-crl.pem"
     if path.exists():
         current = x509.load_pem_x509_crl(path.read_bytes())
-        if current.next_update_utc - ROOT_CRL_RENEW_BEFORE > now:
+        next_update = current.next_update_utc  # None only in a CRL that was not made here
+        if next_update is not None and next_update - ROOT_CRL_RENEW_BEFORE > now:
             return path.read_bytes()
     material = signing_material()
     try:

@@ -32,7 +32,7 @@ from issuance.models import (
     ServiceDesk,
     StaffProfile,
 )
-from issuance.querysets import _desk_customer_filter
+from issuance.querysets import CertificateQuerySet, _desk_customer_filter
 from issuance.rules import formats
 from issuance.rules import renewal as renewal_rules
 
@@ -473,7 +473,7 @@ def _aware(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _expiry_chart(certificates: QuerySet[Certificate], now: datetime) -> list[MonthBar]:
+def _expiry_chart(certificates: CertificateQuerySet, now: datetime) -> list[MonthBar]:
     """Unrevoked certificates still to expire, per month, this month and the next 36."""
     start = _month_start(timezone.localdate(now))
     end = _add_months(start, CHART_MONTHS)
@@ -505,7 +505,7 @@ def _desk_customers(desk: ServiceDesk) -> QuerySet[Customer]:
     return Customer.objects.filter(product_lines__in=lines)
 
 
-def _desk_certificates(desk: ServiceDesk | None) -> QuerySet[Certificate]:
+def _desk_certificates(desk: ServiceDesk | None) -> CertificateQuerySet:
     """All certificates, or those of the desk's customers."""
     if desk is None:
         return Certificate.objects.all()

@@ -4,12 +4,16 @@ details of an audit event, in Japanese and in Japan time. Pure functions, no dat
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
-AUDIT_ACTIONS: dict[str, str] = {
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
+AUDIT_ACTIONS: dict[str, StrPromise] = {
     "ca_created": _("認証局の作成"),
     "auto_renewal_disabled": _("自動更新の停止（パソコンからの報告）"),
     "auto_renewal_enabled": _("自動更新の設定（パソコンからの報告）"),
@@ -43,7 +47,7 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 
 # RFC 5280 CRLReason names (issuance.pki.crl.REASONS) as staff read them.
-REVOCATION_REASONS: dict[str, str] = {
+REVOCATION_REASONS: dict[str, StrPromise] = {
     "unspecified": _("その他"),
     "keyCompromise": _("鍵の危殆化（パソコンの紛失・盗難など）"),
     "cACompromise": _("認証局の危殆化"),
@@ -56,7 +60,7 @@ REVOCATION_REASONS: dict[str, str] = {
     "aACompromise": _("属性認証局の危殆化"),
 }
 
-DETAIL_KEYS: dict[str, str] = {
+DETAIL_KEYS: dict[str, StrPromise] = {
     "serial": _("シリアル番号"),
     "old_serial": _("更新前のシリアル番号"),
     "new_serial": _("新しいシリアル番号"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -278,6 +280,10 @@ class Certificate(models.Model):
     created_at = models.DateTimeField(_("発行日時"), default=timezone.now)
 
     objects = CertificateQuerySet.as_manager()
+
+    # Only on the rows of a query annotated with CertificateQuerySet.renewal_columns().
+    renewal_not_after: datetime | None
+    renewal_revoked_at: datetime | None
 
     class Meta:
         verbose_name = _("クライアント証明書")

@@ -56,6 +56,7 @@ def ocsp_response(request_der: bytes) -> bytes:
         .only("revoked_at", "revocation_reason")
         .first()
     )
+    status: ocsp.CertStatus
     if certificate is None:
         status, revoked_at, reason = "unknown", None, None
     elif certificate.is_revoked:

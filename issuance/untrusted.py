@@ -43,6 +43,7 @@ def json_strings(data: object) -> Iterable[str]:
         elif isinstance(value, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise JsonTooDeep()
+            items: Iterable[object]
             if isinstance(value, dict):
                 yield from value.keys()
                 items = value.values()

@@ -88,7 +88,9 @@ def reminder_mail(
         expires_at=format_jst(certificate.not_after),
         renewed=renewed,
         renewal_revoked=renewed and renewal_revoked,
-        new_expires_at=format_jst(renewal_not_after) if renewed else "",
+        new_expires_at=(
+            format_jst(renewal_not_after) if renewed and renewal_not_after is not None else ""
+        ),
         renew_url=renew_url(),
         contacts=contacts,
         resent=resent,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -67,6 +67,10 @@ class ExpiryReminder(models.Model):
     last_error = models.TextField(_("最後のエラー"), blank=True)
     created_at = models.DateTimeField(_("登録日時"), default=timezone.now)
     updated_at = models.DateTimeField(_("更新日時"), default=timezone.now)
+
+    # Only on the rows of a query annotated with CertificateQuerySet.renewal_columns().
+    renewal_not_after: datetime | None
+    renewal_revoked_at: datetime | None
 
     class Meta:
         verbose_name = _("更新案内メール")

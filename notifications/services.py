@@ -218,7 +218,8 @@ def _retry_pending(run: ReminderRun, directory: selectors.DeskDirectory, size: i
             return
         token = uuid.uuid4()
         claim_for_retry(ids, token=token, due_by=start, now=timezone.now())
-        current, obsolete = [], []
+        current: list[_Outbound] = []
+        obsolete: list[_Outbound] = []
         for reminder in selectors.claimed_reminders(ids=ids, token=token):
             certificate = reminder.certificate
             stage = (

@@ -4,7 +4,8 @@ the admin's queryset, so an export never holds more than the staff member may se
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.http import StreamingHttpResponse
@@ -15,6 +16,9 @@ from issuance import audit, roles
 from issuance.requests import client_ip
 from issuance.services import records
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class _Echo:
     def write(self, value: str) -> str:
@@ -24,8 +28,9 @@ class _Echo:
 class ExportMixin:
     """An action ``export_csv`` over ``export_fields`` ((header, attribute path) pairs)."""
 
-    export_fields: list[tuple[str, str]] = []
-    actions = ["export_csv"]
+    export_fields: list[tuple[StrOrPromise, str]] = []
+    # As ModelAdmin.actions, so that the admins that mix this in agree with it.
+    actions: Sequence[Callable[..., Any] | str] | None = ["export_csv"]
 
     def has_export_data_permission(self, request) -> bool:
         return request.user.has_perm(roles.EXPORT)

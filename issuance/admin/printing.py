@@ -21,6 +21,8 @@ CSS = "issuance/notice-print.css"
 @cache
 def _print_css() -> str:
     path = finders.find(CSS)
+    if path is None:
+        raise FileNotFoundError(f"static file {CSS} not found")
     with open(path, encoding="utf-8") as handle:
         return handle.read()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -30,6 +32,9 @@ from issuance.models import (
 )
 from issuance.requests import client_ip
 from issuance.services import desk_actions, staff_login
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -63,7 +68,7 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
     list_filter = ["actor_type", ActionFilter]
     search_paths = user_search("kihonet_user__", without=frozenset({"serial"}))
     sortable_by = []
-    fields = [
+    readonly_fields = (
         "created_at",
         "actor_type",
         "actor",
@@ -74,8 +79,8 @@ class AuditEventAdmin(ReadOnlyMixin, DeskScopedAdmin):
         "ip_address",
         "reason",
         "detail_lines",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
     # The user screen's 「履歴」 opens the trail of that user (the scope still applies).
     HISTORY_LOOKUPS = {
@@ -202,7 +207,7 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
         return f"{_short(lock.locked_at)}～{_short(lock.locked_until)}"
 
     @admin.display(description=gettext_lazy("状態"))
-    def state(self, lock: InputLock) -> str:
+    def state(self, lock: InputLock) -> StrOrPromise:
         if lock.lifted_at:
             return _("%(at)s 解除（%(by)s）") % {
                 "at": _short(lock.lifted_at),

@@ -4,13 +4,14 @@ million rows, and no deletion."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
@@ -34,8 +35,9 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         rows = self.object_list
-        if hasattr(rows, "order_by"):
-            rows = rows.order_by()  # no ORDER BY: PostgreSQL stops after CAP + 1 rows
+        if not isinstance(rows, QuerySet):  # the admin pages querysets; anything else in full
+            return super().count
+        rows = rows.order_by()  # no ORDER BY: PostgreSQL stops after CAP + 1 rows
         counted = rows[: self.CAP + 1].count()
         self.is_capped = counted > self.CAP
         return min(counted, self.CAP)
@@ -85,10 +87,10 @@ class DeskScopedAdmin(admin.ModelAdmin):
         "全角・半角、大文字・小文字は区別しません。"
     )
 
-    def __init__(self, model, admin_site) -> None:
-        super().__init__(model, admin_site)
-        if self.search_paths:
-            self.search_fields = list(self.search_paths.values())
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.search_paths:  # search_fields is a class variable of ModelAdmin
+            cls.search_fields = list(cls.search_paths.values())
 
     def get_queryset(self, request):
         return self.scope_queryset(request, super().get_queryset(request))

@@ -5,6 +5,8 @@ checks the permission (403), and calls one service with the staff member as the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -18,11 +20,16 @@ from issuance import audit, desk_selectors, roles
 from issuance.admin import forms, printing
 from issuance.admin.export import ExportMixin
 from issuance.errors import ServiceError
-from issuance.models import Certificate, InputLock, KihonetUser, Notice
+from issuance.models import Certificate, InputLock, KihonetUser, Notice, ReissueRecord
 from issuance.requests import client_ip
 from issuance.services import desk_actions, reissue
 
 ACTION_TEMPLATE = "admin/issuance/kihonetuser/action_form.html"
+
+if TYPE_CHECKING:  # what the mixin uses of the admin it is mixed into
+    from issuance.admin.scoping import DeskScopedAdmin as _UserAdmin
+else:
+    _UserAdmin = object
 
 
 def staff_actor(request) -> audit.Actor:
@@ -39,7 +46,7 @@ def _field_error(form, error: ServiceError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
-class UserActionViews(ExportMixin):
+class UserActionViews(ExportMixin, _UserAdmin):
     """Mixed into KihonetUserAdmin."""
 
     def get_urls(self):
@@ -144,9 +151,7 @@ class UserActionViews(ExportMixin):
                         "preview": desk_selectors.reissue_preview(
                             user, form.cleaned_data["reason"], branch_number
                         ),
-                        "reason_label": dict(form.fields["reason"].choices)[
-                            form.cleaned_data["reason"]
-                        ],
+                        "reason_label": ReissueRecord.Reason(form.cleaned_data["reason"]).label,
                     },
                 )
             try:

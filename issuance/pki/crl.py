@@ -64,13 +64,17 @@ CRL_REASON_OID = bytes.fromhex("0603551d15")  # id-ce-cRLReasons, 2.5.29.21
 
 # crlEntryExtensions holding only a non-critical reasonCode, one per reason.
 _REASON_EXTENSIONS: dict[x509.ReasonFlags | None, bytes] = {
-    flag: der.sequence(
-        der.sequence(
-            CRL_REASON_OID + der.tlv(der.OCTET_STRING, der.tlv(der.ENUMERATED, bytes([code])))
+    **{
+        flag: der.sequence(
+            der.sequence(
+                CRL_REASON_OID + der.tlv(der.OCTET_STRING, der.tlv(der.ENUMERATED, bytes([code])))
+            )
         )
-    )
-    for flag, code in REASON_CODES.items()
-} | {None: b"", x509.ReasonFlags.unspecified: b""}
+        for flag, code in REASON_CODES.items()
+    },
+    None: b"",
+    x509.ReasonFlags.unspecified: b"",
+}
 
 
 def revoked_certificate_der(entry: RevokedEntry) -> bytes:

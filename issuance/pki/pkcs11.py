@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,6 +34,9 @@ from .keys import (
     TokenKey,
     TokenUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from pkcs11._pkcs11 import lib as Pkcs11Library  # what pkcs11.lib() returns
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,11 +73,11 @@ PRIVATE_TEMPLATE = {
 }
 PUBLIC_TEMPLATE = {Attribute.TOKEN: True, Attribute.VERIFY: True}
 
-_libraries: dict[str, tuple[int, pkcs11.lib]] = {}
+_libraries: dict[str, tuple[int, Pkcs11Library]] = {}
 _libraries_lock = threading.Lock()
 
 
-def library(module: str) -> pkcs11.lib:
+def library(module: str) -> Pkcs11Library:
     """The PKCS#11 module, loaded and initialised once per process (again in a forked child:
     PKCS#11 sessions do not survive a fork)."""
     with _libraries_lock:
@@ -114,7 +117,7 @@ class Pkcs11KeyStore:
         self._lock = threading.RLock()
         self._session: pkcs11.Session | None = None
         self._pid = os.getpid()
-        self._private: dict[str, pkcs11.PrivateKey] = {}
+        self._private: dict[str, pkcs11.SignMixin] = {}
 
     def __repr__(self) -> str:
         return f"Pkcs11KeyStore({self.module!r}, token={self.token_label!r})"
@@ -141,7 +144,7 @@ class Pkcs11KeyStore:
                 raise KeyStoreError(
                     f"several keys are labelled {label!r} in the token", code="ambiguous_key"
                 ) from None
-            return _public_key(public)
+            return _public_key(cast(pkcs11.PublicKey, public))  # asked for by its class
 
         return Pkcs11Key(self, label, self._call(find))
 
@@ -157,7 +160,7 @@ class Pkcs11KeyStore:
                     f"the token has a key labelled {label!r} already; it is never overwritten",
                     code="key_exists",
                 )
-            options = {
+            options: dict[str, Any] = {
                 "store": True,
                 "label": label,
                 "id": label.encode(),
@@ -188,12 +191,14 @@ class Pkcs11KeyStore:
 
     # ------------------------------------------------------------ sessions
 
-    def private_key(self, session: pkcs11.Session, label: str) -> pkcs11.PrivateKey:
+    def private_key(self, session: pkcs11.Session, label: str) -> pkcs11.SignMixin:
         """The handle of the private key (looked up once per session)."""
         if label not in self._private:
             try:
-                self._private[label] = session.get_key(
-                    object_class=ObjectClass.PRIVATE_KEY, label=label
+                # A private key object is made with the signing methods (SignMixin).
+                self._private[label] = cast(
+                    pkcs11.SignMixin,
+                    session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label),
                 )
             except p11.NoSuchKey:
                 raise KeyNotFoundError(f"no key labelled {label!r} in the token") from None

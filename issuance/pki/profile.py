@@ -11,10 +11,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from .keys import PublicKey, SigningKey
@@ -63,13 +65,13 @@ def new_serial() -> int:
     return secrets.randbits(SERIAL_BITS - 1) | (1 << (SERIAL_BITS - 1))
 
 
-def spki_der(public_key: PublicKey) -> bytes:
+def spki_der(public_key: CertificatePublicKeyTypes) -> bytes:
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def public_key_fingerprint(public_key: PublicKey) -> str:
+def public_key_fingerprint(public_key: CertificatePublicKeyTypes) -> str:
     """Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo."""
     return hashlib.sha256(spki_der(public_key)).hexdigest()
 
@@ -142,7 +144,9 @@ def authority_key_identifier(issuer_cert: x509.Certificate) -> x509.AuthorityKey
     try:
         ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())
+        # Our CAs' keys are EC or RSA (keys.KEY_TYPES), never X25519/X448.
+        issuer_public_key = cast(PublicKey, issuer_cert.public_key())
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key)
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 

@@ -24,7 +24,7 @@ from .keys import SigningKey, TokenKey
 Builder = x509.CertificateBuilder | x509.CertificateRevocationListBuilder
 
 
-def signature_hash_for(key: SigningKey) -> hashes.HashAlgorithm:
+def signature_hash_for(key: SigningKey) -> hashes.SHA256 | hashes.SHA384:
     """SHA-384 for P-384 signing keys, SHA-256 for everything else."""
     curve = getattr(key, "curve", None)
     if isinstance(curve, ec.SECP384R1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 from datetime import datetime, timedelta
+from typing import TypeGuard, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -94,7 +95,7 @@ def issue_certificate(
     never stored).
     """
     request = _check_request(csr_data)
-    public_key = request.public_key()
+    public_key = cast(keys.PublicKey, request.public_key())  # check_csr admits EC and RSA only
     material = ca.signing_material()
     email = renewed_from.email if renewed_from else (notice.email if notice else user.email)
     try:
@@ -141,7 +142,7 @@ def issue_certificate(
     return certificate
 
 
-def replay_allowed(certificate: Certificate | None, now: datetime) -> bool:
+def replay_allowed(certificate: Certificate | None, now: datetime) -> TypeGuard[Certificate]:
     """Whether a request that issued ``certificate`` may still be answered again: for
     ``KIHONET_ISSUE_REPLAY_HOURS`` after issuing, while the certificate is not revoked."""
     if certificate is None or certificate.is_revoked:

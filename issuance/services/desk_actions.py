@@ -4,6 +4,8 @@ in one transaction and is written to the audit log with the staff user, address 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -14,8 +16,11 @@ from issuance.models import Certificate, InputLock, Notice
 from issuance.services import lockout
 from issuance.services.certificates import revoke_certificate
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
 # The RFC 5280 reasons a desk may give, with the words the staff read.
-STAFF_REVOCATION_REASONS: dict[str, str] = {
+STAFF_REVOCATION_REASONS: dict[str, StrPromise] = {
     code: labels.REVOCATION_REASONS[code]
     for code in (
         "keyCompromise",
@@ -26,7 +31,7 @@ STAFF_REVOCATION_REASONS: dict[str, str] = {
     )
 }
 # When each applies, as the revoke form explains it to the clerk.
-STAFF_REVOCATION_HELP: dict[str, str] = {
+STAFF_REVOCATION_HELP: dict[str, StrPromise] = {
     "keyCompromise": _(
         "パソコンの紛失・盗難、第三者に使われたおそれがあるときなど、証明書を悪用されるおそれがある場合。"
     ),

@@ -106,7 +106,7 @@ class Attempt:
 def _subjects(
     kihonet_code: str, user_id: str, ip_address: str | None
 ) -> list[tuple[str, str, str]]:
-    subjects = [(InputLock.Kind.PERSON, kihonet_code, user_id)]
+    subjects: list[tuple[str, str, str]] = [(InputLock.Kind.PERSON, kihonet_code, user_id)]
     if ip_address:
         subjects.append((InputLock.Kind.IP_ADDRESS, ip_address, ""))
     return subjects

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.utils import timezone
@@ -110,7 +111,7 @@ def _newest_on_disk(material: ca.CaMaterial, now: datetime) -> Responder | None:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
         try:
             cert.verify_directly_issued_by(material.issuing_cert)
-        except (ValueError, TypeError, x509.InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature):
             continue
         if cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
             found.append(cert)

@@ -93,3 +93,33 @@ def _hashes(issuer):
     from issuance.pki.ocsp import issuer_hashes
 
     return issuer_hashes(issuer, hashes.SHA1())
+
+
+def test_a_responder_certificate_not_signed_by_this_ca_is_passed_over(responders, settings):
+    """A file in the CA folder with the issuing CA's name as issuer but another CA's signature
+    (e.g. left from a CA made again under the same name) is skipped, and a responder issued."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = timezone.now()
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "OCSP")]))
+        .issuer_name(responders.issuing_cert.subject)
+        .public_key(stranger.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(stranger, hashes.SHA256())
+    )
+    directory = settings.KIHONET_CA_DIR / ocsp_responder.DIRECTORY
+    directory.mkdir(exist_ok=True)
+    (directory / f"{ocsp_responder.KEY_PREFIX}forged.crt.pem").write_bytes(
+        forged.public_bytes(serialization.Encoding.PEM)
+    )
+
+    chosen = ocsp_responder.responder(now)
+    assert chosen.cert != forged
+    chosen.cert.verify_directly_issued_by(responders.issuing_cert)
+    assert issued() == 1
