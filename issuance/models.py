@@ -281,9 +281,11 @@ class Certificate(models.Model):
 
     objects = CertificateQuerySet.as_manager()
 
-    # Only on the rows of a query annotated with CertificateQuerySet.renewal_columns().
+    # Only on the rows of a query annotated with CertificateQuerySet.renewal_columns() (and
+    # auto_renewal_columns()).
     renewal_not_after: datetime | None
     renewal_revoked_at: datetime | None
+    auto_renewal_checked_in_at: datetime | None
 
     class Meta:
         verbose_name = _("クライアント証明書")

@@ -68,9 +68,11 @@ class ExpiryReminder(models.Model):
     created_at = models.DateTimeField(_("登録日時"), default=timezone.now)
     updated_at = models.DateTimeField(_("更新日時"), default=timezone.now)
 
-    # Only on the rows of a query annotated with CertificateQuerySet.renewal_columns().
+    # Only on the rows of a query annotated with CertificateQuerySet.renewal_columns() (and
+    # auto_renewal_columns()).
     renewal_not_after: datetime | None
     renewal_revoked_at: datetime | None
+    auto_renewal_checked_in_at: datetime | None
 
     class Meta:
         verbose_name = _("更新案内メール")

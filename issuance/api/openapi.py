@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -76,7 +78,7 @@ COMMON_ERRORS = {
     "503": _error("一時的に発行できない"),
 }
 
-SCHEMAS = {
+SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
         "type": "object",
         "required": ["status_code", "message"],
@@ -240,17 +242,17 @@ SCHEMAS["CertificateStatus"] = {
     },
 }
 
+SERIAL_PARAMETER = {
+    "name": "serial",
+    "in": "path",
+    "required": True,
+    "schema": _string(formats.SERIAL_RE, minLength=1, maxLength=40),
+}
+
 STATUS_OPERATION = {
     "get": {
         "summary": "証明書の状態（クライアントツールの一覧用）",
-        "parameters": [
-            {
-                "name": "serial",
-                "in": "path",
-                "required": True,
-                "schema": _string(formats.SERIAL_RE, minLength=1, maxLength=40),
-            }
-        ],
+        "parameters": [SERIAL_PARAMETER],
         "responses": {
             "200": _success("CertificateStatus"),
             "400": _error("シリアル番号の形式の誤り"),
@@ -269,8 +271,6 @@ def _resend(same: str) -> str:
         "（2枚目は発行しません）。同じ要求で別の鍵の CSR を送ると 3452 です。"
     )
 
-
-SERIAL_PARAMETER = STATUS_OPERATION["get"]["parameters"][0]
 
 SCHEMAS["ChallengeRequest"]["properties"]["purpose"] = {
     "type": "string",
