@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from issuance import renewal_info, tokens
+from issuance import tokens
 from issuance.models import (
     Certificate,
     Customer,
@@ -20,6 +20,7 @@ from issuance.models import (
     RenewalWindowMove,
     ServiceDesk,
 )
+from issuance.rules import renewal_info
 from issuance.rules.renewal import renewal_opens_at
 
 

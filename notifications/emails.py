@@ -11,8 +11,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
 
-from issuance import renewal_info
 from issuance.models import Certificate
+from issuance.rules import renewal_info
 from notifications.models import ExpiryReminder
 from notifications.selectors import JST, Contacts
 

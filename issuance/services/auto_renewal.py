@@ -10,10 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from issuance import audit, renewal_info
+from issuance import audit
 from issuance.errors import ProofOfPossessionError, RenewalError, ServiceError
 from issuance.models import AutoRenewal, Certificate, RenewalChallenge, RenewalWindowMove
 from issuance.pki import profile
+from issuance.rules import renewal_info
 from issuance.services.renewal import (
     _offered_challenge,
     _our_certificate,

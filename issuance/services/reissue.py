@@ -13,57 +13,33 @@ from datetime import date
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, desk_selectors, roles
-from issuance.errors import ReissueError
 from issuance.models import Certificate, KihonetUser, Notice, ReissueRecord
-from issuance.rules import formats
+from issuance.rules import reissue as reissue_rules
 from issuance.rules.business_days import registration_year
 from issuance.services.certificates import revoke_certificate
 
 Reason = ReissueRecord.Reason
-LAST_BRANCH_NUMBER = 999
 
 
 def next_branch_number(user: KihonetUser) -> str:
     """002 after 001, 003 after 002, … (the notices' highest branch number plus one)."""
     highest = Notice.objects.filter(user=user).aggregate(top=Max("branch_number"))["top"]
-    number = int(highest or formats.FIRST_BRANCH_NUMBER) + 1
-    if number > LAST_BRANCH_NUMBER:
-        raise ReissueError(_("枝番が上限（999）に達したため、再発行できません。"))
-    return f"{number:03d}"
-
-
-def _notice_email(user: KihonetUser, reason: str, new_email: str) -> str:
-    if reason != Reason.EMAIL_CHANGE:
-        return user.email
-    email = formats.normalize_email(new_email)
-    if not email:
-        raise ReissueError(
-            _("Eメールアドレスの変更には新しいEメールアドレスが必要です。"), field="new_email"
-        )
-    if email == formats.normalize_email(user.email):
-        raise ReissueError(
-            _("新しいEメールアドレスが現在のアドレスと同じです。"), field="new_email"
-        )
-    return email
-
-
-def _check_note(reason: str, note: str) -> None:
-    """「その他」 says why in the note: the record must explain a reissue with no listed reason."""
-    if reason == Reason.OTHER and not note.strip():
-        raise ReissueError(_("「その他」の場合は備考に理由を入力してください。"), field="note")
+    return reissue_rules.next_branch_number(highest)
 
 
 def check_request(user: KihonetUser, *, reason: str, new_email: str = "", note: str = "") -> str:
-    """Every rule of a reissue request (a listed reason, a note for 「その他」, a new and different
-    address for an e-mail change, R05); returns the address of the new notice. The desk's
-    confirmation step asks it before showing what will happen; ``reissue_notice`` again."""
-    if reason not in Reason.values:
-        raise ReissueError(_("再発行理由を選択してください。"), field="reason")
-    _check_note(reason, note)
-    return _notice_email(user, reason, new_email)
+    """The rules of ``issuance.rules.reissue`` for ``user``; returns the new notice's address.
+    The desk's confirmation step asks it before showing what will happen; ``reissue_notice``
+    again."""
+    return reissue_rules.check_request(
+        reason=reason,
+        note=note,
+        new_email=new_email,
+        current_email=user.email,
+        reasons=Reason.values,
+    )
 
 
 def _revoke_for_lost_pc(user: KihonetUser, actor: audit.Actor, note: str) -> list[str]:

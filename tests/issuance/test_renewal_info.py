@@ -12,9 +12,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from issuance import audit, renewal_info, selectors
+from issuance import audit, selectors
 from issuance.models import AuditEvent, AutoRenewal, RenewalChallenge, RenewalWindowMove
 from issuance.pki import pop
+from issuance.rules import renewal_info
 from issuance.services import auto_renewal
 from tests.csr import make_csr
 from tests.issuance.test_renewal import (
