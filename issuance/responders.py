@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -14,8 +15,6 @@ from issuance.pki import crl as pki_crl
 from issuance.pki import keys, ocsp, profile
 from issuance.services import crl as crl_service
 from issuance.services import ocsp_responder
-
-OCSP_VALIDITY = timedelta(hours=1)
 
 
 def chain_pem() -> str:
@@ -70,7 +69,7 @@ def ocsp_response(request_der: bytes) -> bytes:
         signer.key,
         status,
         this_update=now,
-        next_update=now + OCSP_VALIDITY,
+        next_update=now + timedelta(minutes=settings.KIHONET_OCSP_VALIDITY_MINUTES),
         revoked_at=revoked_at,
         reason=reason,
         responder_cert=signer.cert,

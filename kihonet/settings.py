@@ -210,6 +210,10 @@ KIHONET_OCSP_RESPONDER_DAYS = env_int("KIHONET_OCSP_RESPONDER_DAYS", 7)
 KIHONET_OCSP_RESPONDER_RENEW_DAYS = env_int("KIHONET_OCSP_RESPONDER_RENEW_DAYS", 3)
 KIHONET_CA_ORGANIZATION = env_str("KIHONET_CA_ORGANIZATION", "Kihonet")
 KIHONET_CRL_VALIDITY_HOURS = env_int("KIHONET_CRL_VALIDITY_HOURS", 24)
+# An OCSP answer's nextUpdate (how long a relying party may cache it).
+KIHONET_OCSP_VALIDITY_MINUTES = env_int("KIHONET_OCSP_VALIDITY_MINUTES", 60)
+# Renewal challenges a certificate may have open at once (more: 3431).
+KIHONET_RENEWAL_MAX_OPEN_CHALLENGES = env_int("KIHONET_RENEWAL_MAX_OPEN_CHALLENGES", 10)
 # Where each new CRL (issuing CA's and root's, PEM) is written for the TLS proxy; empty: none.
 KIHONET_NGINX_CRL_FILE = env_str("KIHONET_NGINX_CRL_FILE")
 

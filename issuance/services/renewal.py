@@ -30,7 +30,6 @@ from issuance.services.certificates import (
 
 # A certificate's holder needs one challenge at a time; anyone else who has its PEM (it is
 # public) must not be able to fill the table.
-MAX_OPEN_CHALLENGES = 10
 
 
 def _parse(certificate_pem: str) -> x509.Certificate:
@@ -113,7 +112,10 @@ def create_challenge(
         check_reportable(certificate, now)
     else:
         check_renewable(certificate, now)
-    if selectors.open_challenge_count(certificate, now) >= MAX_OPEN_CHALLENGES:
+    if (
+        selectors.open_challenge_count(certificate, now)
+        >= settings.KIHONET_RENEWAL_MAX_OPEN_CHALLENGES
+    ):
         raise TooManyChallengesError()
     challenge = tokens.new_token()
     issued = RenewalChallenge.objects.create(

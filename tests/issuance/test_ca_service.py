@@ -318,3 +318,25 @@ def test_init_ca_records_its_event_with_its_first_crl_or_not_at_all(
     assert not AuditEvent.objects.filter(action="ca_created").exists()
     assert not CrlPublication.objects.exists()
     ca.reset()
+
+
+@pytest.mark.parametrize("minutes", [60, 15])
+def test_an_ocsp_answer_may_be_cached_for_the_configured_time(issuing_ca, settings, minutes):
+    """nextUpdate of an OCSP answer is KIHONET_OCSP_VALIDITY_MINUTES after its thisUpdate."""
+    from datetime import timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    from issuance import responders
+
+    settings.KIHONET_OCSP_VALIDITY_MINUTES = minutes
+    certificate = x509.load_pem_x509_certificate(issue().pem.encode())
+    request = (
+        x509_ocsp.OCSPRequestBuilder()
+        .add_certificate(certificate, issuing_ca.issuing_cert, hashes.SHA1())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    answer = x509_ocsp.load_der_ocsp_response(responders.ocsp_response(request))
+    assert answer.next_update_utc - answer.this_update_utc == timedelta(minutes=minutes)

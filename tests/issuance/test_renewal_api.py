@@ -160,11 +160,14 @@ def test_r12_challenge_signed_by_the_wrong_key_is_refused(client, old):
     assert renewals_of(certificate) == 0
 
 
-def test_r12_challenges_of_one_certificate_are_limited_while_open(client, old):
-    """Its PEM is public: whoever has it must not fill the table with challenges."""
+@pytest.mark.parametrize("limit", [10, 3])
+def test_r12_challenges_of_one_certificate_are_limited_while_open(client, old, settings, limit):
+    """Its PEM is public: whoever has it must not fill the table with challenges. The limit is
+    the setting KIHONET_RENEWAL_MAX_OPEN_CHALLENGES."""
+    settings.KIHONET_RENEWAL_MAX_OPEN_CHALLENGES = limit
     key, certificate = old
     with travel(OPENS_AT):
-        challenges = [get_challenge(client, certificate) for _ in range(10)]
+        challenges = [get_challenge(client, certificate) for _ in range(limit)]
         response = post(client, CHALLENGE_URL, {"certificate": certificate.pem})
         assert_error(response, 429, "3431")
         renewed = post(client, RENEW_URL, renewal_body(certificate, key, challenges[-1]))
