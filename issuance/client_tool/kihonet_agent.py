@@ -2307,6 +2307,7 @@ class Scheduler:
             _checked([*create, "/SC", "ONLOGON", "/TN", logon, "/TR", line])
             return "Windows のタスク スケジューラ（毎日とログオン時）に登録しました。"
         if self.platform == "macos":
+            self.launch_agent.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.launch_agent, _launch_agent_plist(command))
             _call(["launchctl", "unload", "-w", str(self.launch_agent)])
             _checked(["launchctl", "load", "-w", str(self.launch_agent)])
