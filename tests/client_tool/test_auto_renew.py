@@ -345,3 +345,12 @@ def test_macos_enable_loads_a_launch_agent_and_disable_unloads_and_removes_it(
     assert auto(store_dir, "--disable", **env).returncode == 0
     assert not plist.exists()
     assert calls(env, "launchctl")[-1] == ["unload", "-w", str(plist)]
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_at_once(store_dir):
+    with agent.run_lock(agent.AgentStore(store_dir)) as locked:
+        assert locked
+        result = auto_run("http://127.0.0.1:9", store_dir)
+    assert result.returncode == 0, result.stderr
+    assert "自動更新は別の処理で実行中です" in result.stdout
+    assert run_log(store_dir) == []
