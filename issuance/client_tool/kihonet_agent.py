@@ -2110,7 +2110,10 @@ def auto_renew_one(
         if status != "valid":
             return {**entry, "result": "refused", "status": status, "action": DESK_ACTION}
         held = store.load(info.serial)
-        with_retries(lambda: report_auto_renewal(client, held, True))
+        try:
+            with_retries(lambda: report_auto_renewal(client, held, True))
+        except (ServerError, BadServerResponse) as exc:  # the check-in never blocks a renewal
+            entry["check_in_error"] = exc.status_code
         window = answer.get("suggestedWindow") or {}
         start = _parse_moment(window.get("start"))
         if start is None:
