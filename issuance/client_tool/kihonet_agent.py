@@ -2043,6 +2043,448 @@ def choose_certificate(
     raise BadRequest("更新する証明書が選ばれませんでした。")
 
 
+# --------------------------------------------------------------------------- auto-renewal
+#
+# ``auto-renew run`` asks the server when to renew each held certificate (renewal-info), reports
+# with a signed check-in that auto-renewal is on, renews once the suggested window has opened,
+# installs the new certificate and removes the renewed one.  It never prompts; one run at a time
+# (a lock file in the tool's folder).  ``auto-renew --enable`` registers a daily + at-log-on run.
+
+ENV_RETRY_ATTEMPTS = "KIHONET_AGENT_RETRY_ATTEMPTS"
+ENV_RETRY_BASE = "KIHONET_AGENT_RETRY_BASE_SECONDS"
+RETRY_ATTEMPTS = 5
+RETRY_BASE_SECONDS = 30.0
+RETRY_CAP_SECONDS = 600.0
+AUTO_RENEW_LOG = "auto-renew.log"
+AUTO_RENEW_LOCK = "auto-renew.lock"
+DESK_ACTION = "自動更新できませんでした。お問い合わせ窓口（サービスデスク）にお問い合わせください。"
+ALREADY_RUNNING_MESSAGE = "自動更新は別の処理で実行中です。"
+
+
+def report_message(challenge: str, enabled: bool) -> str:
+    """What is signed for the check-in (the server's ``renewal_info.report_message``)."""
+    return f"kihonet-auto-renewal:{'on' if enabled else 'off'}:{challenge}"
+
+
+def report_auto_renewal(client: ApiClient, held: StoredCredential, enabled: bool) -> None:
+    """The signed check-in: auto-renewal is on (or off) on this PC for ``held``."""
+    held_pem = certificate_pem(held.certificate)
+    answer = client.post(
+        "/api/v1/renewals/challenge", {"certificate": held_pem, "purpose": "auto_renewal_report"}
+    )
+    challenge = answer.get("challenge")
+    if not isinstance(challenge, str) or not challenge:
+        raise BadServerResponse()
+    body = {
+        "certificate": held_pem,
+        "challenge": challenge,
+        "signature": sign_challenge(held.key, report_message(challenge, enabled)),
+        "enabled": enabled,
+    }
+    serial = format_serial(held.certificate.serial_number)
+    client.post(f"/api/v1/certificates/{_quote(serial)}/auto-renewal", body)
+
+
+def with_retries(
+    action: Callable[[], Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """``action`` again after transient failures (network, 5xx), with back-off and jitter."""
+    environ = os.environ if environ is None else environ
+    try:
+        attempts = max(1, int(environ.get(ENV_RETRY_ATTEMPTS) or RETRY_ATTEMPTS))
+        base = max(0.0, float(environ.get(ENV_RETRY_BASE) or RETRY_BASE_SECONDS))
+    except ValueError:
+        attempts, base = RETRY_ATTEMPTS, RETRY_BASE_SECONDS
+    for attempt in range(attempts):
+        try:
+            return action()
+        except AgentError as exc:
+            if not _answer_may_be_lost(exc) or attempt == attempts - 1:
+                raise
+        delay = min(RETRY_CAP_SECONDS, base * 2**attempt)
+        sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _parse_moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def auto_renew_one(
+    client: ApiClient,
+    store: AgentStore,
+    info: CertificateInfo,
+    backend: StoreBackend | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """One held certificate: the log entry of what was done (``result``) and what comes next."""
+    entry: dict[str, Any] = {"at": isoformat_utc(now), "serial": info.serial}
+    try:
+        answer = with_retries(
+            lambda: client.get(f"/api/v1/certificates/{_quote(info.serial)}/renewal-info")
+        )
+        status = answer.get("status")
+        if status != "valid":
+            return {**entry, "result": "refused", "status": status, "action": DESK_ACTION}
+        held = store.load(info.serial)
+        try:
+            with_retries(lambda: report_auto_renewal(client, held, True))
+        except (ServerError, BadServerResponse) as exc:  # the check-in never blocks a renewal
+            entry["check_in_error"] = exc.status_code
+        window = answer.get("suggestedWindow") or {}
+        start = _parse_moment(window.get("start"))
+        if start is None:
+            return {**entry, "result": "no_window", "status": status}
+        if now < start:
+            return {**entry, "result": "waiting", "next_check": isoformat_utc(start)}
+        new = with_retries(lambda: renew(client, info.serial, store))
+    except AgentError as exc:
+        result = "failed" if _answer_may_be_lost(exc) else "refused"
+        entry.update({"result": result, "status_code": exc.status_code, "message": exc.message})
+        if result == "refused":
+            entry["action"] = DESK_ACTION
+            if exc.desks:
+                entry["desks"] = exc.desks
+        return entry
+    entry.update({"result": "renewed", "new_serial": new.serial})
+    entry["not_after"] = isoformat_utc(new.not_after)
+    if backend is not None:
+        outcome = install_certificate(store, new.serial, backend=backend, replaces=info.serial)
+        entry.update(outcome.to_json())
+    return entry
+
+
+@contextlib.contextmanager
+def run_lock(store: AgentStore) -> Any:
+    """Held for the whole run; yields False when another run holds it (no waiting)."""
+    store.create()
+    handle = open(store.path / AUTO_RENEW_LOCK, "a+b")
+    try:
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        handle.close()
+
+
+def append_run_log(store: AgentStore, entries: Iterable[Mapping[str, Any]]) -> None:
+    with open(store.path / AUTO_RENEW_LOG, "a", encoding="utf-8") as log:
+        for entry in entries:
+            log.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def read_run_log(store: AgentStore) -> list[dict[str, Any]]:
+    try:
+        lines = (store.path / AUTO_RENEW_LOG).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    entries = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
+
+
+def _no_prompt(text: str) -> str:
+    raise WrongPassphrase(
+        "自動更新ではパスワードを入力できません。"
+        f"キーリングか環境変数 {ENV_PASSPHRASE} でパスワードを設定してください。"
+    )
+
+
+AUTO_RENEW_RESULT_LABELS = {
+    "renewed": "更新しました",
+    "waiting": "更新推奨期間の前です",
+    "no_window": "更新の対象ではありません",
+    "refused": "更新できません",
+    "failed": "サーバーに接続できませんでした（次回の実行でやり直します）",
+}
+
+
+def auto_renew_run(
+    client: ApiClient, store: AgentStore, backend: StoreBackend | None
+) -> list[dict[str, Any]] | None:
+    """Every held certificate that is valid and not yet renewed; None when another run holds
+    the lock."""
+    with run_lock(store) as locked:
+        if not locked:
+            return None
+        obtain_passphrase(store, prompt=_no_prompt)
+        with_retries(lambda: resume_pending(client, store))
+        now = utc_now()
+        entries = []
+        for info in store.renewable_certificates():
+            if info.is_expired(now) or store.renewed_by(info.serial):
+                continue
+            entries.append(auto_renew_one(client, store, info, backend, now))
+        append_run_log(store, entries)
+        return entries
+
+
+# -- the schedulers: a daily and at-log-on run for the current user, without admin rights
+
+TASK_NAME = "kihonet-auto-renew"
+WINDOWS_TASKS = ("kihonet\\auto-renew-daily", "kihonet\\auto-renew-logon")
+LAUNCH_AGENT_LABEL = "jp.kihonet.auto-renew"
+AUTO_RENEW_CONSENT = (
+    "自動更新を有効にします。このパソコンにログオンしたときと1日1回、"
+    "証明書取得クライアントツールが企保ネットに証明書の更新時期を問い合わせ、"
+    "自動更新が有効であることを企保ネットに知らせます。更新推奨期間になった証明書は自動で更新し、"
+    "新しい証明書をブラウザーの証明書ストアに入れ、古い証明書を取り除きます。"
+    "パスワードの入力は求めません。管理者権限は不要です。"
+    "自動更新を有効にしますか？ [y/N]："
+)
+
+
+def _platform(environ: Mapping[str, str]) -> str:
+    detected = {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
+    return (environ.get(ENV_PLATFORM) or "").strip().lower() or detected
+
+
+def _config_home(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("XDG_CONFIG_HOME") or _home(environ) / ".config")
+
+
+def _run_command(server: str, store: AgentStore, cafile: str | None) -> list[str]:
+    command = [sys.executable, str(Path(__file__).resolve()), "auto-renew", "run"]
+    command += ["--server", server, "--store", str(store.path.resolve())]
+    return command + (["--cafile", str(Path(cafile).resolve())] if cafile else [])
+
+
+def _quote_windows(argv: list[str]) -> str:
+    return subprocess.list2cmdline(argv)
+
+
+def _call(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(  # noqa: S603 - fixed system commands, no shell
+            argv, capture_output=True, text=True, timeout=STORE_TOOL_TIMEOUT_SECONDS, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AgentError(
+            f"自動更新を登録できませんでした（{argv[0]}：{exc}）。", status_code="agent_schedule"
+        ) from exc
+
+
+def _checked(argv: list[str]) -> None:
+    result = _call(argv)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[:500]
+        raise AgentError(
+            f"自動更新を登録できませんでした（{argv[0]}：{detail}）。", status_code="agent_schedule"
+        )
+
+
+class Scheduler:
+    """Where the runs are registered: files written and the system's commands called."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.platform = _platform(environ)
+
+    # Linux
+    @property
+    def systemd_dir(self) -> Path:
+        return _config_home(self.environ) / "systemd" / "user"
+
+    @property
+    def autostart_file(self) -> Path:
+        return _config_home(self.environ) / "autostart" / f"{TASK_NAME}.desktop"
+
+    @property
+    def launch_agent(self) -> Path:
+        return _home(self.environ) / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
+
+    def files(self) -> list[Path]:
+        if self.platform == "linux":
+            return [
+                self.systemd_dir / f"{TASK_NAME}.service",
+                self.systemd_dir / f"{TASK_NAME}.timer",
+                self.autostart_file,
+            ]
+        if self.platform == "macos":
+            return [self.launch_agent]
+        return []
+
+    def enable(self, command: list[str]) -> str:
+        if self.platform == "windows":
+            line = _quote_windows(command)
+            daily, logon = WINDOWS_TASKS
+            create = ["schtasks", "/Create", "/F"]
+            _checked([*create, "/SC", "DAILY", "/ST", "12:00", "/TN", daily, "/TR", line])
+            _checked([*create, "/SC", "ONLOGON", "/TN", logon, "/TR", line])
+            return "Windows のタスク スケジューラ（毎日とログオン時）に登録しました。"
+        if self.platform == "macos":
+            self.launch_agent.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.launch_agent, _launch_agent_plist(command))
+            _call(["launchctl", "unload", "-w", str(self.launch_agent)])
+            _checked(["launchctl", "load", "-w", str(self.launch_agent)])
+            return f"LaunchAgent（{self.launch_agent}）を登録しました。"
+        exec_line = " ".join(_systemd_quote(part) for part in command)
+        if shutil.which("systemctl", path=self.environ.get("PATH")):
+            self.systemd_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.systemd_dir / f"{TASK_NAME}.service", _service_unit(exec_line))
+            atomic_write(self.systemd_dir / f"{TASK_NAME}.timer", _timer_unit())
+            _checked(["systemctl", "--user", "daemon-reload"])
+            _checked(["systemctl", "--user", "enable", "--now", f"{TASK_NAME}.timer"])
+            return f"systemd のユーザー タイマー（{TASK_NAME}.timer）を登録しました。"
+        self.autostart_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.autostart_file, _desktop_entry(exec_line))
+        return f"ログオン時の自動起動（{self.autostart_file}）を登録しました。"
+
+    def disable(self) -> None:
+        if self.platform == "windows":
+            for name in WINDOWS_TASKS:
+                _call(["schtasks", "/Delete", "/F", "/TN", name])
+            return
+        if self.platform == "macos" and self.launch_agent.exists():
+            _call(["launchctl", "unload", "-w", str(self.launch_agent)])
+        timer = self.systemd_dir / f"{TASK_NAME}.timer"
+        if (
+            self.platform == "linux"
+            and timer.exists()
+            and shutil.which("systemctl", path=self.environ.get("PATH"))
+        ):
+            _call(["systemctl", "--user", "disable", "--now", f"{TASK_NAME}.timer"])
+        for path in self.files():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if self.platform == "linux" and shutil.which("systemctl", path=self.environ.get("PATH")):
+            _call(["systemctl", "--user", "daemon-reload"])
+
+    def is_enabled(self) -> bool:
+        if self.platform == "windows":
+            return all(
+                _call(["schtasks", "/Query", "/TN", name]).returncode == 0 for name in WINDOWS_TASKS
+            )
+        return any(path.exists() for path in self.files())
+
+
+def _systemd_quote(part: str) -> str:
+    return '"' + part.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
+def _service_unit(exec_line: str) -> bytes:
+    return (
+        "[Unit]\nDescription=kihonet client certificate auto-renewal\n"
+        "After=network-online.target\n\n"
+        f"[Service]\nType=oneshot\nExecStart={exec_line}\n"
+    ).encode()
+
+
+def _timer_unit() -> bytes:
+    return (
+        b"[Unit]\nDescription=kihonet client certificate auto-renewal (daily and at log-on)\n\n"
+        b"[Timer]\nOnStartupSec=5min\nOnCalendar=daily\nRandomizedDelaySec=1h\nPersistent=true\n\n"
+        b"[Install]\nWantedBy=timers.target\n"
+    )
+
+
+def _desktop_entry(exec_line: str) -> bytes:
+    return (
+        "[Desktop Entry]\nType=Application\nName=kihonet auto-renewal\n"
+        f"Exec={exec_line}\nTerminal=false\nNoDisplay=true\n"
+    ).encode()
+
+
+def _launch_agent_plist(command: list[str]) -> bytes:
+    import plistlib
+
+    return plistlib.dumps(
+        {
+            "Label": LAUNCH_AGENT_LABEL,
+            "ProgramArguments": command,
+            "RunAtLoad": True,
+            "StartCalendarInterval": {"Hour": 12, "Minute": 0},
+        }
+    )
+
+
+def _print_run(entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        print("自動更新の対象となる証明書はありません。")
+    for entry in entries:
+        label = AUTO_RENEW_RESULT_LABELS.get(str(entry.get("result")), str(entry.get("result")))
+        print(f"シリアル番号：{entry.get('serial')}  {label}")
+        if entry.get("new_serial"):
+            print(f"  新しいシリアル番号：{entry['new_serial']}")
+        if entry.get("message"):
+            print(f"  {entry['message']}（ステータスコード：{entry.get('status_code')}）")
+        if entry.get("action"):
+            print(f"  {entry['action']}")
+
+
+def cmd_auto_renew(args: argparse.Namespace) -> int:
+    store = AgentStore(args.store)
+    scheduler = Scheduler(os.environ)
+    if args.disable:
+        scheduler.disable()
+        print("自動更新を無効にしました。")
+        return 0
+    if args.status:
+        return _print_auto_renew_status(store, scheduler)
+    server = validate_server_url(args.server)
+    if args.enable:
+        if not args.yes and not ask_yes_no(AUTO_RENEW_CONSENT):
+            print("自動更新は有効にしませんでした。", file=sys.stderr)
+            return 1
+        print(scheduler.enable(_run_command(server, store, args.cafile)))
+        print("自動更新を有効にしました。")
+        return 0
+    if args.action != "run":
+        raise BadRequest("run、--enable、--disable、--status のいずれかを指定してください。")
+    backend = None if args.no_install else platform_backend()
+    entries = auto_renew_run(ApiClient(server, cafile=args.cafile), store, backend)
+    if entries is None:
+        print(ALREADY_RUNNING_MESSAGE)
+        return 0
+    _print_run(entries)
+    return 1 if any(entry["result"] in ("refused", "failed") for entry in entries) else 0
+
+
+def _print_auto_renew_status(store: AgentStore, scheduler: Scheduler) -> int:
+    print(f"自動更新：{'有効' if scheduler.is_enabled() else '無効'}")
+    entries = read_run_log(store)
+    if not entries:
+        print("自動更新の実行記録はありません。")
+        return 0
+    print("最近の実行：")
+    for entry in entries[-5:]:
+        moment = _parse_moment(entry.get("at"))
+        when = moment.astimezone(JST).strftime("%Y-%m-%d %H:%M") if moment else "-"
+        label = AUTO_RENEW_RESULT_LABELS.get(str(entry.get("result")), str(entry.get("result")))
+        print(f"  {when}  {entry.get('serial')}  {label}")
+    upcoming = [
+        moment
+        for entry in entries
+        if (moment := _parse_moment(entry.get("next_check"))) is not None and moment > utc_now()
+    ]
+    if upcoming:
+        print(f"次回の更新確認：{min(upcoming).astimezone(JST).strftime('%Y-%m-%d %H:%M')} 以降")
+    return 0
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -2287,6 +2729,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     install_cmd.add_argument("serial", metavar="SERIAL", help="証明書のシリアル番号")
     install_cmd.set_defaults(handler=cmd_install)
+
+    auto = commands.add_parser("auto-renew", parents=[store], help="証明書の自動更新")
+    auto.add_argument("action", nargs="?", choices=["run"], help="自動更新を今すぐ実行")
+    mode = auto.add_mutually_exclusive_group()
+    mode.add_argument("--enable", action="store_true", help="毎日とログオン時の自動更新を登録")
+    mode.add_argument("--disable", action="store_true", help="自動更新の登録を解除")
+    mode.add_argument("--status", action="store_true", help="自動更新の状態と最近の実行")
+    auto.add_argument(
+        "--server", metavar="URL", default=server_default, help="企保ネットのアドレス"
+    )
+    auto.add_argument(
+        "--cafile",
+        metavar="FILE",
+        default=os.environ.get(ENV_CAFILE) or None,
+        help="サーバー証明書を検証する認証局証明書（PEM）",
+    )
+    auto.add_argument("--yes", action="store_true", help="確認を省略（スクリプト用）")
+    auto.add_argument("--no-install", **no_install)
+    auto.set_defaults(handler=cmd_auto_renew)
     return parser
 
 

@@ -21,6 +21,7 @@ from typing import Any
 PBES2_OID = bytes.fromhex("06092a864886f70d01050d")  # 1.2.840.113549.1.5.13
 TRIPLE_DES_OID = bytes.fromhex("060a2a864886f70d010c0103")  # pbeWithSHAAnd3-KeyTripleDES-CBC
 TOOLS = ("certutil", "powershell", "security")
+SCHEDULERS = ("schtasks", "launchctl", "systemctl")  # recorded, always answering success
 
 DENIED = {
     "certutil": "CertUtil: -importPFX command FAILED: 0x80070005 (WIN32: 5 ERROR_ACCESS_DENIED)"
@@ -30,11 +31,11 @@ DENIED = {
 }
 
 
-def install_standins(folder: Path) -> Path:
-    """Write the three stand-ins into ``folder``; returns it (to put first on PATH)."""
+def install_standins(folder: Path, tools: tuple[str, ...] = TOOLS) -> Path:
+    """Write the stand-ins of ``tools`` into ``folder``; returns it (to put first on PATH)."""
     folder.mkdir(parents=True, exist_ok=True)
     source = Path(__file__).read_text(encoding="utf-8")
-    for tool in TOOLS:
+    for tool in tools:
         script = folder / tool
         script.write_text(f"#!{sys.executable}\n{source}", encoding="utf-8")
         script.chmod(script.stat().st_mode | stat.S_IXUSR)

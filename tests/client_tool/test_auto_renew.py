@@ -1,0 +1,356 @@
+"""Auto-renewal by the client tool (issue 18): ``auto-renew run`` against the running server
+(renewal-info, the signed check-in, the renewal inside its window, retries, refusals, one run at
+a time) and ``auto-renew --enable/--disable/--status`` with the systems' schedulers (systemd's
+``systemctl``, Windows' ``schtasks``, macOS' ``launchctl``) as recording stand-ins on PATH."""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from django.utils import timezone
+
+from issuance import audit, ca
+from issuance.client_tool import kihonet_agent as agent
+from issuance.models import AuditEvent, Certificate
+from issuance.services import certificates
+from tests.issuance.test_renewal import issue_old
+
+from .helpers import AGENT, PASSPHRASE, agent_env, free_port, run_agent
+from .standins import SCHEDULERS, install_standins, read_log
+
+FAST_RETRIES = {"KIHONET_AGENT_RETRY_BASE_SECONDS": "0.3", "KIHONET_AGENT_RETRY_ATTEMPTS": "6"}
+
+
+@pytest.fixture
+def live_ca(settings, live_server, tmp_path):
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "live"
+    settings.KIHONET_BASE_URL = live_server.url
+    ca.reset()
+    yield ca.create()
+    ca.reset()
+
+
+def hold(store: Path, *, age: timedelta) -> Certificate:
+    """A certificate issued ``age`` ago, kept in the tool's store as enrollment keeps it."""
+    key, certificate = issue_old(issued_at=timezone.now() - age)
+    agent.AgentStore(store, PASSPHRASE).install(
+        key, x509.load_pem_x509_certificate(certificate.pem.encode())
+    )
+    return certificate
+
+
+IN_WINDOW = timedelta(days=3 * 365 - 10)  # 10 days before expiry: every window has opened
+
+
+def run_log(store: Path) -> list[dict]:
+    return agent.read_run_log(agent.AgentStore(store))
+
+
+def auto_run(server: str, store: Path, *extra: str, **env: str) -> subprocess.CompletedProcess:
+    return run_agent(
+        "auto-renew", "run", "--server", server, "--store", str(store), *extra, store=store, **env
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r09_a_certificate_in_its_window_is_renewed_installed_and_the_old_one_removed(
+    live_server, live_ca, store_dir, tmp_path
+):
+    old = hold(store_dir, age=IN_WINDOW)
+    bin_dir = install_standins(tmp_path / "bin")
+    log = tmp_path / "standin.log"
+    env = {
+        "KIHONET_AGENT_PLATFORM": "windows",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "STANDIN_LOG": str(log),
+    }
+    store = agent.AgentStore(store_dir, PASSPHRASE)
+    store.record_installed(old.serial, agent.WindowsBackend(os.environ).targets())
+    thumbprint = agent.certificate_sha1(store.load(old.serial).certificate)
+
+    result = auto_run(live_server.url, store_dir, **env)
+
+    assert result.returncode == 0, result.stderr
+    new = Certificate.objects.get(renewed_from=old)
+    assert "更新しました" in result.stdout and new.serial in result.stdout
+    [entry] = run_log(store_dir)
+    assert entry["result"] == "renewed" and entry["new_serial"] == new.serial
+    assert entry["install_error"] is None and entry["installed_in"]
+    assert store.renewed_by(old.serial) == new.serial
+    assert not store.installed_in(old.serial)
+    imported = [e["pkcs12"]["serial"] for e in read_log(log) if "pkcs12" in e]
+    assert imported == [new.serial]
+    removed = [e["argv"] for e in read_log(log) if "-delstore" in e["argv"]]
+    assert removed == [["-user", "-delstore", "My", thumbprint]]
+    assert AuditEvent.objects.filter(action="auto_renewal_enabled").exists()
+
+    again = auto_run(live_server.url, store_dir, "--no-install")
+    assert again.returncode == 0, again.stderr
+    assert Certificate.objects.filter(renewed_from=new).count() == 0  # the new one waits
+    [_first, second] = run_log(store_dir)  # the renewed one is not asked about again
+    assert second["serial"] == new.serial and second["result"] == "waiting"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r09_before_its_window_a_certificate_waits_and_the_next_check_is_logged(
+    live_server, live_ca, store_dir
+):
+    old = hold(store_dir, age=timedelta(days=1))
+
+    result = auto_run(live_server.url, store_dir, "--no-install")
+
+    assert result.returncode == 0, result.stderr
+    assert "更新推奨期間の前です" in result.stdout
+    assert not Certificate.objects.filter(renewed_from=old).exists()
+    [entry] = run_log(store_dir)
+    assert entry["result"] == "waiting"
+    assert entry["next_check"] > timezone.now().isoformat()
+    status = run_agent("auto-renew", "--status", "--store", str(store_dir), store=store_dir)
+    assert "自動更新：無効" in status.stdout and "次回の更新確認" in status.stdout
+
+
+class _Forwarder(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _forward(port: int, upstream: tuple[str, int], after: float) -> Iterator[None]:
+    """Nothing listens on ``port`` for ``after`` seconds, then it forwards to ``upstream``."""
+
+    class Pipe(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with socket.create_connection(upstream) as remote:
+
+                def copy(source: socket.socket, sink: socket.socket) -> None:
+                    while data := source.recv(65536):
+                        sink.sendall(data)
+                    sink.shutdown(socket.SHUT_WR)
+
+                back = threading.Thread(target=copy, args=(remote, self.request), daemon=True)
+                back.start()
+                copy(self.request, remote)
+                back.join(timeout=30)
+
+    servers: list[_Forwarder] = []
+
+    def start() -> None:
+        time.sleep(after)
+        server = _Forwarder(("127.0.0.1", port), Pipe)
+        servers.append(server)
+        server.serve_forever()
+
+    threading.Thread(target=start, daemon=True).start()
+    yield
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_briefly_unreachable_server_is_retried_with_back_off(live_server, live_ca, store_dir):
+    old = hold(store_dir, age=IN_WINDOW)
+    port = free_port()
+    upstream = (live_server.thread.host, live_server.thread.port)
+    forwarding = _forward(port, upstream, after=1.5)
+    next(forwarding)
+    try:
+        started = time.monotonic()
+        result = auto_run(f"http://127.0.0.1:{port}", store_dir, "--no-install", **FAST_RETRIES)
+        waited = time.monotonic() - started
+    finally:
+        next(forwarding, None)
+
+    assert result.returncode == 0, result.stderr
+    assert waited >= 1.5  # it did not give up while the server was away
+    assert Certificate.objects.filter(renewed_from=old).count() == 1
+    assert run_log(store_dir)[0]["result"] == "renewed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_server_is_given_up_after_bounded_retries_and_logged(store_dir, ca):
+    key = agent.generate_private_key()
+    agent.AgentStore(store_dir, PASSPHRASE).install(key, ca.issue(key.public_key()))
+    dead = f"http://127.0.0.1:{free_port()}"
+
+    result = auto_run(dead, store_dir, "--no-install", KIHONET_AGENT_RETRY_BASE_SECONDS="0.01")
+
+    assert result.returncode == 1
+    [entry] = run_log(store_dir)
+    assert entry["result"] == "failed" and entry["status_code"] == "agent_network"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r15_a_revoked_certificate_is_refused_and_the_desk_is_named(
+    live_server, live_ca, store_dir
+):
+    old = hold(store_dir, age=IN_WINDOW)
+    certificates.revoke_certificate(old, reason="keyCompromise", actor=audit.Actor.system("test"))
+
+    result = auto_run(live_server.url, store_dir, "--no-install", **FAST_RETRIES)
+
+    assert result.returncode == 1
+    assert "更新できません" in result.stdout and "サービスデスク" in result.stdout
+    assert not Certificate.objects.filter(renewed_from=old).exists()
+    [entry] = run_log(store_dir)
+    assert entry["result"] == "refused" and entry["status"] == "revoked"
+    assert "action" in entry
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_renew_once(live_server, live_ca, store_dir):
+    old = hold(store_dir, age=IN_WINDOW)
+    argv = [sys.executable, str(AGENT), "auto-renew", "run", "--server", live_server.url]
+    argv += ["--store", str(store_dir), "--no-install"]
+    runs = [
+        subprocess.Popen(argv, env=agent_env(store_dir), stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert Certificate.objects.filter(renewed_from=old).count() == 1
+    renewed = [e for e in run_log(store_dir) if e["result"] == "renewed"]
+    assert len(renewed) == 1
+
+
+def test_a_run_never_prompts_for_the_password(store_dir, ca):
+    key = agent.generate_private_key()
+    agent.AgentStore(store_dir, PASSPHRASE).install(key, ca.issue(key.public_key()))
+    env = {k: v for k, v in agent_env(store_dir).items() if k != "KIHONET_AGENT_PASSPHRASE"}
+    result = subprocess.run(
+        [sys.executable, str(AGENT), "auto-renew", "run", "--server", "http://127.0.0.1:9"],
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "自動更新ではパスワードを入力できません" in result.stderr
+
+
+# --- the schedulers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def schedulers(tmp_path: Path) -> dict[str, str]:
+    folder = install_standins(tmp_path / "bin", SCHEDULERS)
+    return {
+        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+        "STANDIN_LOG": str(tmp_path / "standin.log"),
+    }
+
+
+def auto(store: Path, *args: str, input: str = "", **env: str) -> subprocess.CompletedProcess:
+    server = ("--server", "https://kihonet.example.jp")
+    return run_agent(
+        "auto-renew", *args, *server, "--store", str(store), store=store, input=input, **env
+    )
+
+
+def calls(env: dict[str, str], tool: str) -> list[list[str]]:
+    return [e["argv"] for e in read_log(Path(env["STANDIN_LOG"])) if e["tool"] == tool]
+
+
+def test_linux_enable_writes_systemd_user_units_and_disable_removes_them(store_dir, schedulers):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    units = store_dir.parent / "home" / ".config" / "systemd" / "user"
+
+    result = auto(store_dir, "--enable", "--yes", **env)
+
+    assert result.returncode == 0, result.stderr
+    service = (units / "kihonet-auto-renew.service").read_text()
+    timer = (units / "kihonet-auto-renew.timer").read_text()
+    assert "auto-renew" in service and "run" in service and str(store_dir) in service
+    assert "https://kihonet.example.jp" in service
+    assert "OnCalendar=daily" in timer and "OnStartupSec=" in timer
+    assert calls(env, "systemctl") == [
+        ["--user", "daemon-reload"],
+        ["--user", "enable", "--now", "kihonet-auto-renew.timer"],
+    ]
+    assert "自動更新：有効" in auto(store_dir, "--status", **env).stdout
+
+    assert auto(store_dir, "--disable", **env).returncode == 0
+    assert not any(units.iterdir())
+    assert ["--user", "disable", "--now", "kihonet-auto-renew.timer"] in calls(env, "systemctl")
+    assert "自動更新：無効" in auto(store_dir, "--status", **env).stdout
+
+
+def test_linux_without_systemd_gets_an_xdg_autostart_entry(store_dir, tmp_path):
+    env = {"KIHONET_AGENT_PLATFORM": "linux", "PATH": str(tmp_path / "empty")}
+    result = auto(store_dir, "--enable", "--yes", **env)
+
+    assert result.returncode == 0, result.stderr
+    entry = store_dir.parent / "home" / ".config" / "autostart" / "kihonet-auto-renew.desktop"
+    assert "Exec=" in entry.read_text() and "auto-renew" in entry.read_text()
+    assert auto(store_dir, "--disable", **env).returncode == 0
+    assert not entry.exists()
+
+
+def test_enabling_asks_for_consent_in_japanese_and_a_no_registers_nothing(store_dir, schedulers):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    result = auto(store_dir, "--enable", input="n\n", **env)
+
+    assert result.returncode == 1
+    assert "自動更新を有効にします" in result.stdout and "1日1回" in result.stdout
+    assert calls(env, "systemctl") == []
+    assert not (store_dir.parent / "home" / ".config" / "systemd").exists()
+
+
+def test_windows_enable_creates_a_daily_and_a_logon_task_and_disable_deletes_them(
+    store_dir, schedulers
+):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "windows"}
+    assert auto(store_dir, "--enable", "--yes", **env).returncode == 0
+    daily, logon = calls(env, "schtasks")
+    assert daily[:5] == ["/Create", "/F", "/SC", "DAILY", "/ST"]
+    assert daily[daily.index("/TN") + 1] == "kihonet\\auto-renew-daily"
+    assert logon[logon.index("/SC") + 1] == "ONLOGON"
+    command = daily[daily.index("/TR") + 1]
+    assert "auto-renew run" in command and str(store_dir) in command
+    assert logon[logon.index("/TR") + 1] == command
+
+    assert "自動更新：有効" in auto(store_dir, "--status", **env).stdout
+    assert auto(store_dir, "--disable", **env).returncode == 0
+    deleted = [c for c in calls(env, "schtasks") if c[0] == "/Delete"]
+    assert [c[-1] for c in deleted] == ["kihonet\\auto-renew-daily", "kihonet\\auto-renew-logon"]
+
+
+def test_macos_enable_loads_a_launch_agent_and_disable_unloads_and_removes_it(
+    store_dir, schedulers
+):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "macos"}
+    plist = store_dir.parent / "home" / "Library" / "LaunchAgents" / "jp.kihonet.auto-renew.plist"
+
+    assert auto(store_dir, "--enable", "--yes", **env).returncode == 0
+    loaded = plistlib.loads(plist.read_bytes())
+    assert loaded["RunAtLoad"] is True and "StartCalendarInterval" in loaded
+    assert loaded["ProgramArguments"][2:4] == ["auto-renew", "run"]
+    assert ["load", "-w", str(plist)] in calls(env, "launchctl")
+
+    assert auto(store_dir, "--disable", **env).returncode == 0
+    assert not plist.exists()
+    assert calls(env, "launchctl")[-1] == ["unload", "-w", str(plist)]
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_at_once(store_dir):
+    with agent.run_lock(agent.AgentStore(store_dir)) as locked:
+        assert locked
+        result = auto_run("http://127.0.0.1:9", store_dir)
+    assert result.returncode == 0, result.stderr
+    assert "自動更新は別の処理で実行中です" in result.stdout
+    assert run_log(store_dir) == []
