@@ -2170,7 +2170,7 @@ def run_lock(store: AgentStore) -> Any:
     handle = open(store.path / AUTO_RENEW_LOCK, "a+b")
     try:
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":  # (a check mypy narrows by, unlike os.name)
                 import msvcrt
 
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
