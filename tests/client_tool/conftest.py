@@ -1,4 +1,5 @@
-"""Fixtures of the client-tool tests (no Django, no database)."""
+"""Fixtures of the client-tool tests: most need no Django at all; ``live_ca`` is for the tests
+that drive the tool against the live server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import ThrowawayCA
+from .standins import SCHEDULERS, install_standins
 
 
 @pytest.fixture
@@ -73,3 +75,24 @@ def unwritable_dir(tmp_path: Path) -> Iterator[Path]:
         yield fallback
         return
     pytest.skip("no directory that refuses writes to root (chattr +i and sysfs unavailable)")
+
+
+@pytest.fixture
+def live_ca(settings, live_server, tmp_path):
+    from issuance import ca
+
+    settings.KIHONET_CA_DIR = tmp_path / "ca"
+    settings.KIHONET_CA_PASSPHRASE = "live"
+    settings.KIHONET_BASE_URL = live_server.url
+    ca.reset()
+    yield ca.create()
+    ca.reset()
+
+
+@pytest.fixture
+def schedulers(tmp_path: Path) -> dict[str, str]:
+    folder = install_standins(tmp_path / "bin", SCHEDULERS)
+    return {
+        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+        "STANDIN_LOG": str(tmp_path / "standin.log"),
+    }

@@ -21,26 +21,16 @@ import pytest
 from cryptography import x509
 from django.utils import timezone
 
-from issuance import audit, ca
+from issuance import audit
 from issuance.client_tool import kihonet_agent as agent
 from issuance.models import AuditEvent, Certificate
 from issuance.services import certificates
 from tests.issuance.test_renewal import issue_old
 
 from .helpers import AGENT, PASSPHRASE, agent_env, free_port, run_agent
-from .standins import SCHEDULERS, install_standins, read_log
+from .standins import install_standins, read_log
 
 FAST_RETRIES = {"KIHONET_AGENT_RETRY_BASE_SECONDS": "0.3", "KIHONET_AGENT_RETRY_ATTEMPTS": "6"}
-
-
-@pytest.fixture
-def live_ca(settings, live_server, tmp_path):
-    settings.KIHONET_CA_DIR = tmp_path / "ca"
-    settings.KIHONET_CA_PASSPHRASE = "live"
-    settings.KIHONET_BASE_URL = live_server.url
-    ca.reset()
-    yield ca.create()
-    ca.reset()
 
 
 def hold(store: Path, *, age: timedelta) -> Certificate:
@@ -244,15 +234,6 @@ def test_a_run_never_prompts_for_the_password(store_dir, ca):
 
 
 # --- the schedulers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def schedulers(tmp_path: Path) -> dict[str, str]:
-    folder = install_standins(tmp_path / "bin", SCHEDULERS)
-    return {
-        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
-        "STANDIN_LOG": str(tmp_path / "standin.log"),
-    }
 
 
 def auto(store: Path, *args: str, input: str = "", **env: str) -> subprocess.CompletedProcess:
