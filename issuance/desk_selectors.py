@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.apps import apps
 from django.core.cache import cache
@@ -202,6 +203,24 @@ def classify_search_term(term: str) -> dict[str, SearchLookup]:
     return kinds
 
 
+def _part_filter(model: type[Model], path: str, value: str | None) -> dict[str, Any]:
+    """A contains-search on ``path``. Through a relation (``user__user_id``) the related rows
+    are found first on their own table, by its trigram index, and joined by their ids: searched
+    across the join, PostgreSQL walked the whole certificate table (167 ms at 1,000,000)."""
+    relation, _, field = path.rpartition("__")
+    if not relation:
+        return {f"{path}__icontains": value}
+    related: type[Model] = model
+    for name in relation.split("__"):
+        related = related._meta.get_field(name).related_model  # type: ignore[assignment]
+    ids = list(
+        related._default_manager.filter(**{f"{field}__icontains": value})
+        .order_by()
+        .values_list("pk", flat=True)[:SEARCH_ID_LIMIT]
+    )
+    return {f"{relation}__in": ids}
+
+
 def search(queryset: QuerySet, term: str, paths: dict[str, str]) -> QuerySet:
     """``queryset`` narrowed to the rows one of whose keys matches ``term`` (see
     ``classify_search_term``).
@@ -215,7 +234,7 @@ def search(queryset: QuerySet, term: str, paths: dict[str, str]) -> QuerySet:
     filters = [
         {f"{paths[kind]}__in": list(found.values)}
         if found.lookup == "exact"
-        else {f"{paths[kind]}__icontains": value}
+        else _part_filter(queryset.model, paths[kind], value)
         for kind, found in classify_search_term(term).items()
         if kind in paths
         for value in (found.values if found.lookup == "icontains" else [None])

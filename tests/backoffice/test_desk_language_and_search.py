@@ -321,3 +321,21 @@ def test_the_reminders_history_is_the_audit_trail_of_its_user(user):
     response = client.get(reverse("admin:notifications_expiryreminder_history", args=[reminder.pk]))
     assert response.status_code == 302
     assert response["Location"].endswith(f"?kihonet_user__id__exact={user.pk}")
+
+
+def test_a_part_of_a_key_through_a_relation_is_looked_up_on_its_own_table_first(user):
+    """The certificate list's partial ユーザーID search finds the users on their own table (its
+    trigram index), then their certificates by id: never the contains-search across the join
+    that walked a million certificates (bench admin_search: 167 ms, now about 50 ms)."""
+    from issuance.models import Certificate
+
+    mine = make_certificate(user)
+    make_certificate(make_user())
+    part = user.user_id[1:5]
+    with CaptureQueriesContext(connection) as queries:
+        found = list(
+            desk_selectors.search(Certificate.objects.all(), part, {"user_id": "user__user_id"})
+        )
+    assert found == [mine]
+    contains = [q["sql"] for q in queries if "LIKE" in q["sql"].upper()]
+    assert contains and all('"issuance_certificate"' not in sql for sql in contains), contains
