@@ -547,3 +547,16 @@ def call(
 
 def _json(raw: bytes) -> Any:
     return json.loads(raw) if raw else None
+
+
+def notice_fields(notice: Any) -> list[str]:
+    """The six fields of ``notice`` (R01) as the client tool's ``enroll`` takes them."""
+    user = notice.user
+    return [
+        "--kihonet-code", user.customer.kihonet_code,
+        "--management-number", user.management_number,
+        "--user-id", user.user_id,
+        "--year", str(notice.registration_year),
+        "--branch-number", notice.branch_number,
+        "--email", notice.email,
+    ]  # fmt: skip

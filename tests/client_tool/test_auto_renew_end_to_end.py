@@ -20,7 +20,7 @@ from issuance.models import Certificate
 from tests.backoffice.helpers import otp_verify
 from tests.factories import make_customer, make_notice, make_user
 
-from .helpers import PASSPHRASE, agent_env, run_agent
+from .helpers import PASSPHRASE, agent_env, notice_fields, run_agent
 from .nss import nss_keys, require_nss_tools
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,14 +44,7 @@ def test_r09_r10_enrolled_pc_with_auto_renewal_renews_by_itself_inside_its_windo
     require_nss_tools()
     user = make_user(make_customer(started_using=True))
     notice = make_notice(user)
-    fields = [
-        "--kihonet-code", user.customer.kihonet_code,
-        "--management-number", user.management_number,
-        "--user-id", user.user_id,
-        "--year", str(notice.registration_year),
-        "--branch-number", notice.branch_number,
-        "--email", notice.email,
-    ]  # fmt: skip
+    fields = notice_fields(notice)
     # Acquired 3 years less 10 days ago (the server's clock then): inside its window now.
     with time_machine.travel(timezone.now() - timedelta(days=3 * 365 - 10)):
         enrolled = run_agent(

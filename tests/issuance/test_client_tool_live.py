@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from issuance import ca
 from issuance.models import Certificate
+from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,18 +59,7 @@ def test_r13_downloaded_tool_enrolls_from_the_command_line(live_server, live_ca,
         "enroll",
         "--server",
         live_server.url,
-        "--kihonet-code",
-        user.customer.kihonet_code,
-        "--management-number",
-        user.management_number,
-        "--user-id",
-        user.user_id,
-        "--year",
-        str(notice.registration_year),
-        "--branch-number",
-        "001",
-        "--email",
-        notice.email,
+        *notice_fields(notice),
         "--yes",
         store=store,
     )

@@ -18,6 +18,7 @@ import pytest
 
 from issuance.client_tool.kihonet_agent import AgentStore
 from issuance.models import Certificate
+from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
 from tests.issuance.test_client_tool_live import live_ca, run_tool  # noqa: F401 - fixture
 
@@ -108,18 +109,7 @@ def test_issue14_a_certificate_whose_answer_was_dropped_reaches_the_tool(
             "enroll",
             "--server",
             f"http://127.0.0.1:{port}",
-            "--kihonet-code",
-            user.customer.kihonet_code,
-            "--management-number",
-            user.management_number,
-            "--user-id",
-            user.user_id,
-            "--year",
-            str(notice.registration_year),
-            "--branch-number",
-            "001",
-            "--email",
-            notice.email,
+            *notice_fields(notice),
             "--yes",
             "--no-install",
             store=store,

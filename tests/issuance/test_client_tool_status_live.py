@@ -4,6 +4,7 @@ import pytest
 
 from issuance.models import Certificate
 from issuance.services import certificates
+from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
 from tests.issuance.test_client_tool_live import live_ca, run_tool  # noqa: F401 - fixture
 from tests.issuance.test_renewal import ACTOR
@@ -20,18 +21,7 @@ def test_list_shows_the_status_the_server_gives(live_server, live_ca, tmp_path, 
         "enroll",
         "--server",
         live_server.url,
-        "--kihonet-code",
-        user.customer.kihonet_code,
-        "--management-number",
-        user.management_number,
-        "--user-id",
-        user.user_id,
-        "--year",
-        str(notice.registration_year),
-        "--branch-number",
-        "001",
-        "--email",
-        notice.email,
+        *notice_fields(notice),
         "--yes",
         "--no-install",
         store=store,

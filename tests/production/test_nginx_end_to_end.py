@@ -23,6 +23,7 @@ from issuance import audit, ca
 from issuance.models import Certificate
 from issuance.services.certificates import revoke_certificate
 from issuance.services.crl import publish_crl
+from tests.client_tool.helpers import notice_fields
 from tests.conftest import require
 from tests.factories import make_notice
 
@@ -246,7 +247,7 @@ def login_check(site, *cert_args: str) -> tuple[int, str]:
 
 
 def acquire_with_the_client_tool(site, notice) -> Path:
-    user, store = notice.user, site["dir"] / "store"
+    store = site["dir"] / "store"
     env = {
         **os.environ,
         "KIHONET_AGENT_PASSPHRASE": PASSWORD,
@@ -261,18 +262,7 @@ def acquire_with_the_client_tool(site, notice) -> Path:
             "enroll",
             "--server",
             f"https://localhost:{site['port']}",
-            "--kihonet-code",
-            user.customer.kihonet_code,
-            "--management-number",
-            user.management_number,
-            "--user-id",
-            user.user_id,
-            "--year",
-            str(notice.registration_year),
-            "--branch-number",
-            "001",
-            "--email",
-            notice.email,
+            *notice_fields(notice),
             "--yes",
             "--store",
             str(store),
