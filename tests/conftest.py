@@ -92,9 +92,7 @@ def postgres(db):
     require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
 
 
-@pytest.fixture
-def issuing_ca(settings, tmp_path):
-    """A fresh root and issuing CA for the test, in a folder of its own."""
+def _fresh_ca(settings, tmp_path):
     from issuance import ca
 
     settings.KIHONET_CA_DIR = tmp_path / "ca"
@@ -102,6 +100,20 @@ def issuing_ca(settings, tmp_path):
     ca.reset()
     yield ca.create()
     ca.reset()
+
+
+@pytest.fixture
+def issuing_ca(settings, tmp_path):
+    """A fresh root and issuing CA for the test, in a folder of its own."""
+    yield from _fresh_ca(settings, tmp_path)
+
+
+@pytest.fixture
+def live_ca(settings, live_server, tmp_path):
+    """``issuing_ca`` for a test that drives the running server: made after the settings name
+    that server, so that the certificates it issues point at ``live_server.url``."""
+    settings.KIHONET_BASE_URL = live_server.url
+    yield from _fresh_ca(settings, tmp_path)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Fixtures of the client-tool tests: most need no Django at all; ``live_ca`` is for the tests
-that drive the tool against the live server."""
+"""Fixtures of the client-tool tests: most need no Django at all; the suite's ``live_ca`` is
+for the tests that drive the tool against the live server."""
 
 from __future__ import annotations
 
@@ -75,18 +75,6 @@ def unwritable_dir(tmp_path: Path) -> Iterator[Path]:
         yield fallback
         return
     pytest.skip("no directory that refuses writes to root (chattr +i and sysfs unavailable)")
-
-
-@pytest.fixture
-def live_ca(settings, live_server, tmp_path):
-    from issuance import ca
-
-    settings.KIHONET_CA_DIR = tmp_path / "ca"
-    settings.KIHONET_CA_PASSPHRASE = "live"
-    settings.KIHONET_BASE_URL = live_server.url
-    ca.reset()
-    yield ca.create()
-    ca.reset()
 
 
 @pytest.fixture

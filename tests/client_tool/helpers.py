@@ -39,6 +39,15 @@ REPO = Path(__file__).resolve().parents[2]
 AGENT = REPO / "issuance" / "client_tool" / "kihonet_agent.py"
 READY = "受付を開始しました。"
 PASSPHRASE = "correct horse battery staple"
+# The six fields of the stub server's notice (R01), as ``enroll`` takes them.
+ENROLL_FIELDS = [
+    "--kihonet-code", "12345678",
+    "--management-number", "A123456789",
+    "--user-id", "U000001",
+    "--year", "2024",
+    "--branch-number", "001",
+    "--email", "taro@example.jp",
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- throwaway CA
@@ -424,15 +433,25 @@ def run_agent(
     **extra_env: str,
 ) -> subprocess.CompletedProcess[str]:
     """``python kihonet_agent.py ARGS`` to completion."""
+    return run_captured(
+        [sys.executable, str(AGENT), *args], env=agent_env(store, **extra_env), input=input
+    )
+
+
+def run_captured(
+    command: list[str], *, env: dict[str, str], input: str = "", timeout: int = 60, **more: Any
+) -> subprocess.CompletedProcess[str]:
+    """``command`` to completion, its output as UTF-8 text; a non-zero exit is not raised."""
     return subprocess.run(
-        [sys.executable, str(AGENT), *args],
+        command,
         input=input,
         capture_output=True,
         text=True,
         encoding="utf-8",
-        env=agent_env(store, **extra_env),
-        timeout=60,
+        env=env,
+        timeout=timeout,
         check=False,
+        **more,
     )
 
 

@@ -17,6 +17,7 @@ from issuance.client_tool import kihonet_agent as agent
 
 from .helpers import (
     AGENT,
+    ENROLL_FIELDS,
     PASSPHRASE,
     REPO,
     ThrowawayCA,
@@ -25,21 +26,6 @@ from .helpers import (
     stub_server,
     tls_server_context,
 )
-
-ENROLL_FIELDS = [
-    "--kihonet-code",
-    "12345678",
-    "--management-number",
-    "A123456789",
-    "--user-id",
-    "U000001",
-    "--year",
-    "2024",
-    "--branch-number",
-    "001",
-    "--email",
-    "taro@example.jp",
-]
 
 
 def _fill(store: Path, ca: ThrowawayCA, *specs: tuple[str, str, datetime, int]) -> list[str]:

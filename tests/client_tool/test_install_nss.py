@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from issuance.client_tool import kihonet_agent as agent
 
-from .helpers import PASSPHRASE, ThrowawayCA, run_agent, stub_server
+from .helpers import ENROLL_FIELDS, PASSPHRASE, ThrowawayCA, run_agent, stub_server
 from .nss import make_nss_database, nss_certificates, nss_keys, nss_serials, require_nss_tools
-from .test_cli import ENROLL_FIELDS
 
 NICKNAME = "kihonet U000001 A123456789"
 

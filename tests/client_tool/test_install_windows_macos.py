@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from issuance.client_tool import kihonet_agent as agent
 
-from .helpers import PASSPHRASE, ThrowawayCA, run_agent, stub_server
+from .helpers import ENROLL_FIELDS, PASSPHRASE, ThrowawayCA, run_agent, stub_server
 from .standins import install_standins, read_log
-from .test_cli import ENROLL_FIELDS
 
 
 @pytest.fixture
@@ -61,6 +60,18 @@ def _enroll(server: str, store: Path, env: dict[str, str], platform: str, **extr
         **env,
         **extra,
     )
+
+
+def _enroll_refused_for_rights(ca: ThrowawayCA, store: Path, env: dict[str, str], platform: str):
+    """``enroll`` while the system's store refuses for want of administrator rights (R14): the
+    message says so and the certificate stays in the tool's store; its entry."""
+    with stub_server(ca) as (server, _):
+        refused = _enroll(server, store, env, platform, STANDIN_MODE="deny")
+    assert refused.returncode == agent.EXIT_NOT_INSTALLED
+    assert agent.ADMIN_REQUIRED_MESSAGE in refused.stderr.splitlines()
+    (info,) = agent.AgentStore(store).certificates()
+    assert (store / f"{info.serial}.p12").is_file()
+    return info
 
 
 def _check_handed(call: dict, store: Path) -> str:
@@ -144,13 +155,8 @@ def test_r14_windows_refusal_says_admin_rights_and_install_serial_retries(
     tmp_path: Path, ca: ThrowawayCA, standins: dict[str, str]
 ):
     store = tmp_path / "store"
-    with stub_server(ca) as (server, _):
-        refused = _enroll(server, store, standins, "windows", STANDIN_MODE="deny")
-    assert refused.returncode == agent.EXIT_NOT_INSTALLED
-    assert agent.ADMIN_REQUIRED_MESSAGE in refused.stderr.splitlines()
+    info = _enroll_refused_for_rights(ca, store, standins, "windows")
     assert len(_log(standins)) == 1  # a refusal for rights is not retried in another form
-    (info,) = agent.AgentStore(store).certificates()
-    assert (store / f"{info.serial}.p12").is_file()
 
     retried = run_agent(
         "install", info.serial, store=store, KIHONET_AGENT_PLATFORM="windows", **standins
@@ -205,12 +211,7 @@ def test_macos_enroll_imports_the_legacy_pkcs12_into_the_login_keychain(
 def test_r14_macos_refusal_says_admin_rights(
     tmp_path: Path, ca: ThrowawayCA, standins: dict[str, str]
 ):
-    store = tmp_path / "store"
-    with stub_server(ca) as (server, _):
-        refused = _enroll(server, store, standins, "macos", STANDIN_MODE="deny")
-    assert refused.returncode == agent.EXIT_NOT_INSTALLED
-    assert agent.ADMIN_REQUIRED_MESSAGE in refused.stderr.splitlines()
-    assert len(agent.AgentStore(store).certificates()) == 1
+    _enroll_refused_for_rights(ca, tmp_path / "store", standins, "macos")
 
 
 def test_macos_renewal_imports_then_deletes_the_renewed_identity(

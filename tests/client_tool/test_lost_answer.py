@@ -21,9 +21,16 @@ from cryptography.hazmat.primitives import serialization
 
 from issuance.client_tool import kihonet_agent as agent
 
-from .helpers import AGENT, PASSPHRASE, ThrowawayCA, agent_env, run_agent, stub_server
+from .helpers import (
+    AGENT,
+    ENROLL_FIELDS,
+    PASSPHRASE,
+    ThrowawayCA,
+    agent_env,
+    run_agent,
+    stub_server,
+)
 from .nss import nss_keys, require_nss_tools
-from .test_cli import ENROLL_FIELDS
 
 CERTIFICATE_PATH_END = "/certificate"
 

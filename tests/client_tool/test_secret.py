@@ -7,7 +7,6 @@ fallback runs where keyring finds no keyring, as on this headless machine (``fai
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,8 +14,15 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from issuance.client_tool import kihonet_agent as agent
 
-from .helpers import AGENT, PASSPHRASE, ThrowawayCA, agent_env, stub_server
-from .test_cli import ENROLL_FIELDS
+from .helpers import (
+    AGENT,
+    ENROLL_FIELDS,
+    PASSPHRASE,
+    ThrowawayCA,
+    agent_env,
+    run_captured,
+    stub_server,
+)
 
 FILE_KEYRING = "keyrings.alt.file.PlaintextKeyring"
 
@@ -26,17 +32,28 @@ def _run(*args: str, store: Path, input: str = "", unset=(), **extra: str):
     env = agent_env(store, **extra)
     for name in unset:
         env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, str(AGENT), *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        timeout=60,
-        check=False,
-        start_new_session=True,  # no controlling terminal: getpass falls back to stdin
+    # No controlling terminal: getpass falls back to stdin.
+    return run_captured(
+        [sys.executable, str(AGENT), *args], env=env, input=input, start_new_session=True
     )
+
+
+def _enroll(server: str, store: Path, **options):
+    """``enroll`` with the stub's six fields, confirmed, installed in no browser."""
+    return _run(
+        "enroll",
+        "--server",
+        server,
+        *ENROLL_FIELDS,
+        "--yes",
+        "--no-install",
+        store=store,
+        **options,
+    )
+
+
+def _renew(server: str, store: Path, **options):
+    return _run("renew", "--server", server, "--no-install", store=store, **options)
 
 
 def _file_keyring(data_home: Path):
@@ -54,14 +71,9 @@ def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_aske
     store, data_home = tmp_path / "store", tmp_path / "data"
     keyring_env = {"PYTHON_KEYRING_BACKEND": FILE_KEYRING, "XDG_DATA_HOME": str(data_home)}
     with stub_server(ca) as (server, _):
-        enrolled = _run(
-            "enroll",
-            "--server",
+        enrolled = _enroll(
             server,
-            *ENROLL_FIELDS,
-            "--yes",
-            "--no-install",
-            store=store,
+            store,
             unset=("KIHONET_AGENT_PASSPHRASE",),
             **keyring_env,
         )
@@ -75,15 +87,7 @@ def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_aske
         )
         assert loaded[1].serial_number == int(info.serial, 16)
 
-        renewed = _run(
-            "renew",
-            "--server",
-            server,
-            "--no-install",
-            store=store,
-            unset=("KIHONET_AGENT_PASSPHRASE",),
-            **keyring_env,
-        )
+        renewed = _renew(server, store, unset=("KIHONET_AGENT_PASSPHRASE",), **keyring_env)
     assert renewed.returncode == 0, renewed.stderr
     assert agent.RENEW_DONE_MESSAGE in renewed.stdout
     assert _file_keyring(data_home).get_password("kihonet-agent", str(store.resolve())) == secret
@@ -94,14 +98,9 @@ def test_without_keyring_the_password_is_asked_after_saying_what_it_protects(
 ):
     store = tmp_path / "store"
     with stub_server(ca) as (server, _):
-        first = _run(
-            "enroll",
-            "--server",
+        first = _enroll(
             server,
-            *ENROLL_FIELDS,
-            "--yes",
-            "--no-install",
-            store=store,
+            store,
             input="my own password\nmy own password\n",
             unset=("KIHONET_AGENT_PASSPHRASE",),
         )
@@ -113,22 +112,16 @@ def test_without_keyring_the_password_is_asked_after_saying_what_it_protects(
         pkcs12.load_key_and_certificates(
             (store / f"{info.serial}.p12").read_bytes(), b"my own password"
         )
-        wrong = _run(
-            "renew",
-            "--server",
+        wrong = _renew(
             server,
-            "--no-install",
-            store=store,
+            store,
             input="a\nb\nc\n",
             unset=("KIHONET_AGENT_PASSPHRASE",),
         )
         assert wrong.returncode == 1 and "パスワードが正しくありません。" in wrong.stderr
-        renewed = _run(
-            "renew",
-            "--server",
+        renewed = _renew(
             server,
-            "--no-install",
-            store=store,
+            store,
             input="my own password\n",
             unset=("KIHONET_AGENT_PASSPHRASE",),
         )
@@ -152,14 +145,9 @@ def test_a_file_keyring_keyring_picks_by_itself_is_not_trusted(tmp_path: Path, c
     """keyrings.alt's plaintext file is rated below 1: it is used only when chosen explicitly."""
     store = tmp_path / "store"
     with stub_server(ca) as (server, _):
-        result = _run(
-            "enroll",
-            "--server",
+        result = _enroll(
             server,
-            *ENROLL_FIELDS,
-            "--yes",
-            "--no-install",
-            store=store,
+            store,
             unset=("PYTHON_KEYRING_BACKEND",),
             XDG_DATA_HOME=str(tmp_path / "data"),
             XDG_CONFIG_HOME=str(tmp_path / "config"),
@@ -188,7 +176,6 @@ def test_without_the_keyring_library_the_single_file_script_uses_the_password(
 ):
     """The downloaded script on a PC without ``keyring`` installed falls back to the password."""
     store = tmp_path / "store"
-    fields = [*ENROLL_FIELDS, "--yes", "--no-install"]
     blocked = (
         "import runpy, sys; sys.modules['keyring'] = None; sys.argv = sys.argv[1:]; "
         "runpy.run_path(sys.argv[0], run_name='__main__')"
@@ -197,15 +184,8 @@ def test_without_the_keyring_library_the_single_file_script_uses_the_password(
         store, PYTHON_KEYRING_BACKEND=FILE_KEYRING, XDG_DATA_HOME=str(tmp_path / "data")
     )
     with stub_server(ca) as (server, _):
-        result = subprocess.run(
-            [sys.executable, "-c", blocked, str(AGENT), "enroll", "--server", server, *fields],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        command = [sys.executable, "-c", blocked, str(AGENT), "enroll", "--server", server]
+        result = run_captured([*command, *ENROLL_FIELDS, "--yes", "--no-install"], env=env)
     assert result.returncode == 0, result.stderr
     assert agent.NO_KEYRING_NOTICE in result.stderr
     assert not (tmp_path / "data" / "python_keyring").exists()

@@ -21,10 +21,9 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from issuance import ca
 from issuance.client_tool import builds
 from issuance.models import Certificate
-from tests.client_tool.helpers import READY, free_port
+from tests.client_tool.helpers import READY, free_port, notice_fields, run_captured
 from tests.conftest import require
 from tests.factories import make_notice
 
@@ -53,16 +52,6 @@ def executable() -> Path:
     return path
 
 
-@pytest.fixture
-def live_ca(settings, live_server, tmp_path):
-    settings.KIHONET_CA_DIR = tmp_path / "ca"
-    settings.KIHONET_CA_PASSPHRASE = "live"
-    settings.KIHONET_BASE_URL = live_server.url
-    ca.reset()
-    yield ca.create()
-    ca.reset()
-
-
 def bare_env(home: Path, **extra: str) -> dict[str, str]:
     """What a customer's PC gives the tool: a PATH and a home, nothing of this project."""
     home.mkdir(parents=True, exist_ok=True)
@@ -71,25 +60,7 @@ def bare_env(home: Path, **extra: str) -> dict[str, str]:
 
 def enroll_arguments(notice, server: str) -> list[str]:
     """``enroll`` with the six fields of ``notice`` (R01), the address confirmed (R04)."""
-    user = notice.user
-    return [
-        "enroll",
-        "--server",
-        server,
-        "--kihonet-code",
-        user.customer.kihonet_code,
-        "--management-number",
-        user.management_number,
-        "--user-id",
-        user.user_id,
-        "--year",
-        str(notice.registration_year),
-        "--branch-number",
-        notice.branch_number,
-        "--email",
-        notice.email,
-        "--yes",
-    ]
+    return ["enroll", "--server", server, *notice_fields(notice), "--yes"]
 
 
 def serve_until_ready(command: list[str], env: dict[str, str], cwd: Path) -> list[str]:
@@ -173,14 +144,10 @@ def test_r01_r13_executable_enrolls_against_the_live_server(
     notice = make_notice()
     env = bare_env(tmp_path / "home", KIHONET_AGENT_PASSPHRASE=PASSWORD)
     store = tmp_path / "store"
-    result = subprocess.run(
+    result = run_captured(
         [str(executable), *enroll_arguments(notice, live_server.url), "--store", str(store)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
         env=env,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "クライアント証明書の作成が完了しました" in result.stdout
@@ -188,15 +155,7 @@ def test_r01_r13_executable_enrolls_against_the_live_server(
     assert f"シリアル番号：{certificate.serial}" in result.stdout
     assert (store / f"{certificate.serial}.p12").is_file()
 
-    listing = subprocess.run(
-        [str(executable), "list", "--store", str(store)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    listing = run_captured([str(executable), "list", "--store", str(store)], env=env)
     assert listing.returncode == 0, listing.stderr
     assert certificate.serial in listing.stdout and notice.user.user_id in listing.stdout
 

@@ -7,22 +7,11 @@ import sys
 import pytest
 from django.urls import reverse
 
-from issuance import ca
 from issuance.models import Certificate
 from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def live_ca(settings, live_server, tmp_path):
-    settings.KIHONET_CA_DIR = tmp_path / "ca"
-    settings.KIHONET_CA_PASSPHRASE = "live"
-    settings.KIHONET_BASE_URL = live_server.url
-    ca.reset()
-    yield ca.create()
-    ca.reset()
 
 
 def run_tool(tool, *args, store):

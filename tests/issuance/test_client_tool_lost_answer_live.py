@@ -20,7 +20,7 @@ from issuance.client_tool.kihonet_agent import AgentStore
 from issuance.models import Certificate
 from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
-from tests.issuance.test_client_tool_live import live_ca, run_tool  # noqa: F401 - fixture
+from tests.issuance.test_client_tool_live import run_tool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,7 +97,7 @@ def dropping_proxy(live_url: str, drops: int = 1) -> Iterator[_Proxy]:
 
 def test_issue14_a_certificate_whose_answer_was_dropped_reaches_the_tool(
     live_server,
-    live_ca,  # noqa: F811
+    live_ca,
     tmp_path,
 ):
     notice = make_notice()

@@ -6,13 +6,13 @@ from issuance.models import Certificate
 from issuance.services import certificates
 from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
-from tests.issuance.test_client_tool_live import live_ca, run_tool  # noqa: F401 - fixture
+from tests.issuance.test_client_tool_live import run_tool
 from tests.issuance.test_renewal import ACTOR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_list_shows_the_status_the_server_gives(live_server, live_ca, tmp_path, client):  # noqa: F811
+def test_list_shows_the_status_the_server_gives(live_server, live_ca, tmp_path, client):
     tool = "issuance/client_tool/kihonet_agent.py"
     notice = make_notice()
     user, store = notice.user, tmp_path / "store"
