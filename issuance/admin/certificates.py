@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -16,6 +14,7 @@ from issuance import audit, roles
 from issuance.admin.export import ExportMixin
 from issuance.admin.forms import NoticeImportForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
+from issuance.admin.user_views import render_page, require_permission, staff_actor
 from issuance.models import AutoRenewal, Certificate, Notice, ReissueRecord, RenewalWindowMove
 from issuance.notice_import import RowError
 from issuance.requests import client_ip
@@ -160,8 +159,7 @@ class NoticeAdmin(UserLinkMixin, DeskScopedAdmin):
 
     def import_view(self, request):
         """The same file and the same per-row report as ``import_notices`` (supervisors)."""
-        if not request.user.has_perm(roles.IMPORT_NOTICES):
-            raise PermissionDenied(roles.IMPORT_NOTICES)
+        require_permission(request, roles.IMPORT_NOTICES)
         form = NoticeImportForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -170,19 +168,19 @@ class NoticeAdmin(UserLinkMixin, DeskScopedAdmin):
                 report = import_file(
                     upload.read(),
                     file_name=upload.name,
-                    actor=audit.Actor.staff_user(request.user, client_ip(request)),
+                    actor=staff_actor(request),
                     encoding=form.cleaned_data["encoding"] or None,
                 )
             except RowError as error:
                 form.add_error("file", str(error))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": _("通知文書ファイルの取込"),
-            "form": form,
-            "report": report,
-        }
-        return TemplateResponse(request, "admin/issuance/notice/import.html", context)
+        return render_page(
+            self,
+            request,
+            "admin/issuance/notice/import.html",
+            title=_("通知文書ファイルの取込"),
+            form=form,
+            report=report,
+        )
 
 
 @admin.register(ReissueRecord)

@@ -6,11 +6,9 @@ from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
@@ -18,9 +16,10 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors, labels, roles
+from issuance import desk_selectors, labels, roles
 from issuance.admin.forms import ReasonForm
 from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
+from issuance.admin.user_views import render_page, require_permission, staff_actor
 from issuance.errors import ServiceError
 from issuance.models import (
     AuditEvent,
@@ -30,7 +29,6 @@ from issuance.models import (
     MismatchAlert,
     RenewalChallenge,
 )
-from issuance.requests import client_ip
 from issuance.services import desk_actions, staff_login
 
 if TYPE_CHECKING:
@@ -223,8 +221,7 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
         return format_html('<a class="button" href="{}">{}</a>', url, _("ロック解除"))
 
     def lift_view(self, request, lock_id: int):
-        if not request.user.has_perm(roles.LIFT_LOCK):
-            raise PermissionDenied(roles.LIFT_LOCK)
+        require_permission(request, roles.LIFT_LOCK)
         lock = get_object_or_404(self.get_queryset(request), pk=lock_id)  # 404 outside the desk
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -232,21 +229,21 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
                 desk_actions.lift_input_lock(
                     lock,
                     reason=form.cleaned_data["reason"],
-                    actor=audit.Actor.staff_user(request.user, client_ip(request)),
+                    actor=staff_actor(request),
                 )
             except ServiceError as error:
                 form.add_error(None, str(error.message))
             else:
                 messages.success(request, _("ロックを解除しました。"))
                 return HttpResponseRedirect(reverse("admin:issuance_inputlock_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": _("ロックの解除"),
-            "lock": lock,
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/issuance/inputlock/lift.html", context)
+        return render_page(
+            self,
+            request,
+            "admin/issuance/inputlock/lift.html",
+            title=_("ロックの解除"),
+            lock=lock,
+            form=form,
+        )
 
 
 @admin.register(MismatchAlert)

@@ -41,6 +41,13 @@ def require_permission(request, permission: str) -> None:
         raise PermissionDenied(permission)
 
 
+def render_page(model_admin, request, template: str, **context) -> TemplateResponse:
+    """A back-office page of its own: the admin site's context, the model's ``opts`` and
+    ``context`` (its ``title``, its form...)."""
+    page = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, **context}
+    return TemplateResponse(request, template, page)
+
+
 def _field_error(form, error: ServiceError) -> None:
     """A service's refusal on the field it names, or on the whole form."""
     form.add_error(error.field if error.field in form.fields else None, error.message)
@@ -96,17 +103,17 @@ class UserActionViews(ExportMixin, _UserAdmin):
         submit: str,
         extra: dict | None = None,
     ) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": user,
-            "title": title,
-            "form": form,
-            "submit_label": submit,
-            "user_url": self._user_url(user),
+        return render_page(
+            self,
+            request,
+            ACTION_TEMPLATE,
+            original=user,
+            title=title,
+            form=form,
+            submit_label=submit,
+            user_url=self._user_url(user),
             **(extra or {}),
-        }
-        return TemplateResponse(request, ACTION_TEMPLATE, context)
+        )
 
     def _reissue_form(self, request, user: KihonetUser, form) -> TemplateResponse:
         return self._render(
