@@ -61,6 +61,21 @@ def _pem(labels, **extra) -> dict:
     return _string(f"^{PEM_TEXT}-----BEGIN ({names})-----{PEM_TEXT}$", minLength=1, **extra)
 
 
+def _csr(description: str) -> dict:
+    return _pem(csr.CSR_PEM_LABELS, maxLength=csr.MAX_CSR_BYTES, description=description)
+
+
+def _request(**properties: dict) -> dict:
+    """A request body of exactly ``properties``, every one required."""
+    return {
+        "type": "object",
+        # Other members are ignored by the server; the document promises nothing of them.
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
 # Acquisition tokens and renewal challenges are tokens.new_token(): any other text is unknown.
 TOKEN = _fixed(tokens.TOKEN_RE, tokens.TOKEN_LENGTH)
 # The signature is standard Base64 (decoded with validation).
@@ -93,47 +108,34 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "locked_until": {"type": "string", "format": "date-time"},
         },
     },
-    "EnrollmentRequest": {
-        "type": "object",
-        # Other members are ignored by the server; the document promises nothing of them.
-        "additionalProperties": False,
-        "required": [
-            "kihonet_code",
-            "management_number",
-            "user_id",
-            "year",
-            "branch_number",
-            "email",
-        ],
-        "properties": {
-            "kihonet_code": _fixed(
-                formats.KIHONET_CODE_RE,
-                formats.KIHONET_CODE_LENGTH,
-                description="企保ネットコード（半角数字8桁）",
-            ),
-            "management_number": _fixed(
-                formats.MANAGEMENT_NUMBER_RE,
-                formats.MANAGEMENT_NUMBER_LENGTH,
-                description="管理番号（半角英数字10桁）",
-            ),
-            "user_id": _fixed(
-                formats.USER_ID_RE,
-                formats.USER_ID_LENGTH,
-                description="ユーザーID（半角英数字7桁）",
-            ),
-            "year": _fixed(formats.YEAR_RE, formats.YEAR_LENGTH, description="年（西暦4桁）"),
-            "branch_number": _fixed(
-                formats.BRANCH_NUMBER_RE,
-                formats.BRANCH_NUMBER_LENGTH,
-                description="枝番（3桁、新規は001）",
-            ),
-            "email": _string(
-                format="email",
-                maxLength=formats.EMAIL_MAX_LENGTH,
-                description="Eメールアドレス（半角英数字）",
-            ),
-        },
-    },
+    "EnrollmentRequest": _request(
+        kihonet_code=_fixed(
+            formats.KIHONET_CODE_RE,
+            formats.KIHONET_CODE_LENGTH,
+            description="企保ネットコード（半角数字8桁）",
+        ),
+        management_number=_fixed(
+            formats.MANAGEMENT_NUMBER_RE,
+            formats.MANAGEMENT_NUMBER_LENGTH,
+            description="管理番号（半角英数字10桁）",
+        ),
+        user_id=_fixed(
+            formats.USER_ID_RE,
+            formats.USER_ID_LENGTH,
+            description="ユーザーID（半角英数字7桁）",
+        ),
+        year=_fixed(formats.YEAR_RE, formats.YEAR_LENGTH, description="年（西暦4桁）"),
+        branch_number=_fixed(
+            formats.BRANCH_NUMBER_RE,
+            formats.BRANCH_NUMBER_LENGTH,
+            description="枝番（3桁、新規は001）",
+        ),
+        email=_string(
+            format="email",
+            maxLength=formats.EMAIL_MAX_LENGTH,
+            description="Eメールアドレス（半角英数字）",
+        ),
+    ),
     "Enrollment": {
         "type": "object",
         "required": ["token", "email", "expires_at"],
@@ -148,53 +150,25 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["confirmed", "email"],
         "properties": {"confirmed": {"type": "boolean"}, "email": _string()},
     },
-    "CertificateRequest": {
-        "type": "object",
-        # Other members are ignored by the server; the document promises nothing of them.
-        "additionalProperties": False,
-        "required": ["csr"],
-        "properties": {
-            "csr": _pem(
-                csr.CSR_PEM_LABELS,
-                maxLength=csr.MAX_CSR_BYTES,
-                description="PEM の証明書署名要求（PKCS#10）",
-            )
-        },
-    },
-    "ChallengeRequest": {
-        "type": "object",
-        # Other members are ignored by the server; the document promises nothing of them.
-        "additionalProperties": False,
-        "required": ["certificate"],
-        "properties": {
-            "certificate": _pem(["CERTIFICATE"], description="更新するクライアント証明書（PEM）")
-        },
-    },
+    "CertificateRequest": _request(csr=_csr("PEM の証明書署名要求（PKCS#10）")),
+    "ChallengeRequest": _request(
+        certificate=_pem(["CERTIFICATE"], description="更新するクライアント証明書（PEM）")
+    ),
     "Challenge": {
         "type": "object",
         "required": ["challenge", "expires_at"],
         "properties": {"challenge": TOKEN, "expires_at": _string(format="date-time")},
     },
-    "RenewalRequest": {
-        "type": "object",
-        # Other members are ignored by the server; the document promises nothing of them.
-        "additionalProperties": False,
-        "required": ["certificate", "challenge", "signature", "csr"],
-        "properties": {
-            "certificate": _pem(["CERTIFICATE"], description="更新するクライアント証明書（PEM）"),
-            "challenge": {**TOKEN, "description": "チャレンジ（そのまま）"},
-            "signature": _string(
-                BASE64_RE,
-                minLength=1,
-                description="チャレンジ（ASCII）への現在の鍵による署名（Base64）",
-            ),
-            "csr": _pem(
-                csr.CSR_PEM_LABELS,
-                maxLength=csr.MAX_CSR_BYTES,
-                description="新しい鍵の証明書署名要求（PEM）",
-            ),
-        },
-    },
+    "RenewalRequest": _request(
+        certificate=_pem(["CERTIFICATE"], description="更新するクライアント証明書（PEM）"),
+        challenge={**TOKEN, "description": "チャレンジ（そのまま）"},
+        signature=_string(
+            BASE64_RE,
+            minLength=1,
+            description="チャレンジ（ASCII）への現在の鍵による署名（Base64）",
+        ),
+        csr=_csr("新しい鍵の証明書署名要求（PEM）"),
+    ),
     "IssuedCertificate": {
         "type": "object",
         "required": ["serial", "certificate", "chain", "not_before", "not_after", "subject"],
@@ -298,22 +272,17 @@ SCHEMAS["RenewalInfo"] = {
     },
 }
 
-SCHEMAS["AutoRenewalReportRequest"] = {
-    "type": "object",
-    "required": ["certificate", "challenge", "signature", "enabled"],
-    "additionalProperties": False,
-    "properties": {
-        "certificate": _pem(["CERTIFICATE"], description="自動更新するクライアント証明書（PEM）"),
-        "challenge": {**TOKEN, "description": "purpose auto_renewal_report のチャレンジ"},
-        "signature": _string(
-            BASE64_RE,
-            minLength=1,
-            description="「kihonet-auto-renewal:on:チャレンジ」（無効にするときは off）への"
-            "証明書の鍵による署名（Base64）",
-        ),
-        "enabled": {"type": "boolean"},
-    },
-}
+SCHEMAS["AutoRenewalReportRequest"] = _request(
+    certificate=_pem(["CERTIFICATE"], description="自動更新するクライアント証明書（PEM）"),
+    challenge={**TOKEN, "description": "purpose auto_renewal_report のチャレンジ"},
+    signature=_string(
+        BASE64_RE,
+        minLength=1,
+        description="「kihonet-auto-renewal:on:チャレンジ」（無効にするときは off）への"
+        "証明書の鍵による署名（Base64）",
+    ),
+    enabled={"type": "boolean"},
+)
 
 SCHEMAS["AutoRenewalReport"] = {
     "type": "object",

@@ -1,42 +1,38 @@
+import re
+
 from django.urls import path, re_path
 
 from issuance.api import openapi, views
 
-# The token is matched as any text (a slash or a newline included) so that whatever the client
-# sends is answered by the view, with the documented JSON 404 of an unknown token (3450), and
-# never by Django's HTML "Not Found" page.
-ANY_TEXT = r"(?P<token>[\s\S]+)"
+
+def any_text(route: str) -> str:
+    """``route`` as a pattern whose ``{token}`` or ``{serial}`` matches any text (a slash or a
+    newline included), so that whatever the client sends is answered by the view: a malformed
+    serial or an unknown token with the documented JSON error (3450 for a token), never with
+    Django's HTML "Not Found" page."""
+    return "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[\\s\\S]+)", route) + r"\Z"
+
 
 urlpatterns = [
     path("openapi.json", openapi.openapi_json, name="api-openapi"),
     path("enrollments", views.create_enrollment, name="api-enrollments"),
-    re_path(
-        rf"^enrollments/{ANY_TEXT}/confirm\Z",
-        views.confirm_enrollment,
-        name="api-enrollment-confirm",
-    ),
-    re_path(
-        rf"^enrollments/{ANY_TEXT}/certificate\Z",
-        views.enrollment_certificate,
-        name="api-enrollment-certificate",
-    ),
-]
-urlpatterns += [
     path("renewals/challenge", views.renewal_challenge, name="api-renewal-challenge"),
     path("renewals", views.create_renewal, name="api-renewals"),
-    re_path(
-        r"^certificates/(?P<serial>[\s\S]+)/status\Z",
-        views.certificate_status,
-        name="api-certificate-status",
-    ),
-    re_path(
-        r"^certificates/(?P<serial>[\s\S]+)/renewal-info\Z",
-        views.renewal_info,
-        name="api-certificate-renewal-info",
-    ),
-    re_path(
-        r"^certificates/(?P<serial>[\s\S]+)/auto-renewal\Z",
-        views.report_auto_renewal,
-        name="api-certificate-auto-renewal",
-    ),
+] + [
+    re_path(any_text(route), view, name=name)
+    for route, view, name in [
+        ("enrollments/{token}/confirm", views.confirm_enrollment, "api-enrollment-confirm"),
+        (
+            "enrollments/{token}/certificate",
+            views.enrollment_certificate,
+            "api-enrollment-certificate",
+        ),
+        ("certificates/{serial}/status", views.certificate_status, "api-certificate-status"),
+        ("certificates/{serial}/renewal-info", views.renewal_info, "api-certificate-renewal-info"),
+        (
+            "certificates/{serial}/auto-renewal",
+            views.report_auto_renewal,
+            "api-certificate-auto-renewal",
+        ),
+    ]
 ]

@@ -156,31 +156,42 @@ def create_renewal(request: HttpRequest, data: dict) -> JsonResponse:
     return JsonResponse(certificate_body(renewed, ca.signing_material().chain_pem), status=201)
 
 
-def _bad_serial(serial: str) -> JsonResponse | None:
+def _check_serial(serial: str) -> None:
     if not re.fullmatch(formats.SERIAL_RE, serial):
-        return error_response(ServiceError(_("シリアル番号の形式が正しくありません。")))
-    return None
+        raise ServiceError(_("シリアル番号の形式が正しくありません。"))
 
 
-@require_GET
-def certificate_status(request: HttpRequest, serial: str) -> JsonResponse:
+def certificate_lookup(lookup: Callable) -> Callable:
+    """GET of one certificate by its serial: a malformed serial is refused, an unknown one is
+    404 (3495); the view is given what ``lookup(serial, now)`` found."""
+
+    def decorate(function: Callable) -> Callable:
+        @require_GET
+        @wraps(function)
+        def view(request: HttpRequest, serial: str) -> JsonResponse:
+            try:
+                _check_serial(serial)
+                found = lookup(serial, timezone.now())
+                if found is None:
+                    raise CertificateUnknownError()
+            except ServiceError as error:
+                return error_response(error)
+            return function(request, serial, found)
+
+        return view
+
+    return decorate
+
+
+@certificate_lookup(selectors.certificate_status)
+def certificate_status(request: HttpRequest, serial: str, status: str) -> JsonResponse:
     """What the client tool's ``list`` shows: valid, renewed, revoked or expired (no person)."""
-    if bad := _bad_serial(serial):
-        return bad
-    status = selectors.certificate_status(serial, timezone.now())
-    if status is None:
-        return error_response(CertificateUnknownError())
     return JsonResponse({"serial": serial, "status": status})
 
 
-@require_GET
-def renewal_info(request: HttpRequest, serial: str) -> JsonResponse:
+@certificate_lookup(selectors.renewal_info_for_serial)
+def renewal_info(request: HttpRequest, serial: str, info) -> JsonResponse:
     """When to renew (RFC 9773 in spirit): the suggested window and Retry-After."""
-    if bad := _bad_serial(serial):
-        return bad
-    info = selectors.renewal_info_for_serial(serial, timezone.now())
-    if info is None:
-        return error_response(CertificateUnknownError())
     body: dict = {"serial": info.serial, "status": info.status, "suggestedWindow": None}
     if info.window is not None:
         body["suggestedWindow"] = {
@@ -196,8 +207,7 @@ def renewal_info(request: HttpRequest, serial: str) -> JsonResponse:
 @api_view
 def report_auto_renewal(request: HttpRequest, data: dict, serial: str) -> JsonResponse:
     """The tool's signed check-in: auto-renewal on or off for this certificate."""
-    if not re.fullmatch(formats.SERIAL_RE, serial):
-        raise ServiceError(_("シリアル番号の形式が正しくありません。"))
+    _check_serial(serial)
     enabled = data.get("enabled")
     if not isinstance(enabled, bool):
         raise ServiceError(_("enabled を true または false で送信してください。"))
