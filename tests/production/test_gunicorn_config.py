@@ -1,5 +1,6 @@
-"""gunicorn's effective configuration from deploy/gunicorn.conf.py: no control
-socket at the path every instance of the user would share, and the redacting logger."""
+"""gunicorn's effective configuration from deploy/gunicorn.conf.py: threaded workers that keep
+connections, no control socket at the path every instance of the user would share, and the
+redacting logger."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ def effective_config(**env: str) -> dict[str, str]:
     assert result.returncode == 0, result.stderr
     pairs = (line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
     return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_production_gunicorn_config_loads_with_threaded_workers_that_keep_connections():
+    settings = effective_config(GUNICORN_WORKERS="4")
+    assert settings["worker_class"] == "gthread" and settings["threads"] == "2"
+    assert settings["workers"] == "4"  # GUNICORN_WORKERS
+    # Longer than nginx's upstream keepalive_timeout (60 s): nginx closes idle connections.
+    assert int(settings["keepalive"]) > 60
 
 
 def test_gunicorn_has_no_shared_control_socket():

@@ -67,33 +67,6 @@ def test_production_refuses_to_start_without_its_services(missing):
     assert f"{missing} " in result.stderr
 
 
-def test_production_gunicorn_config_loads_with_threaded_workers_that_keep_connections():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--print-config",
-            "-c",
-            "deploy/gunicorn.conf.py",
-            "kihonet.wsgi:application",
-        ],
-        cwd=ROOT,
-        env={**production_env(), "GUNICORN_WORKERS": "4"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    config = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
-    settings = {name.strip(): value.strip() for name, value in config.items()}
-    assert settings["worker_class"] == "gthread" and settings["threads"] == "2"
-    assert settings["workers"] == "4"  # GUNICORN_WORKERS
-    # Longer than nginx's upstream keepalive_timeout (60 s): nginx closes idle connections.
-    assert int(settings["keepalive"]) > 60
-
-
 @pytest.mark.django_db
 def test_pages_carry_a_content_security_policy(client):
     policy = client.get(reverse("issuance:home"))["Content-Security-Policy"]
