@@ -39,15 +39,18 @@ REPO = Path(__file__).resolve().parents[2]
 AGENT = REPO / "issuance" / "client_tool" / "kihonet_agent.py"
 READY = "受付を開始しました。"
 PASSPHRASE = "correct horse battery staple"
-# The six fields of the stub server's notice (R01), as ``enroll`` takes them.
+# The six fields of the stub server's notice (R01), as the API takes them and as ``enroll`` does.
+STUB_FIELDS = {
+    "kihonet_code": "12345678",
+    "management_number": "A123456789",
+    "user_id": "U000001",
+    "year": "2024",
+    "branch_number": "001",
+    "email": "taro@example.jp",
+}
 ENROLL_FIELDS = [
-    "--kihonet-code", "12345678",
-    "--management-number", "A123456789",
-    "--user-id", "U000001",
-    "--year", "2024",
-    "--branch-number", "001",
-    "--email", "taro@example.jp",
-]  # fmt: skip
+    part for name, value in STUB_FIELDS.items() for part in (f"--{name.replace('_', '-')}", value)
+]
 
 
 # --------------------------------------------------------------------------- throwaway CA

@@ -20,6 +20,7 @@ from .helpers import (
     ENROLL_FIELDS,
     PASSPHRASE,
     REPO,
+    STUB_FIELDS,
     ThrowawayCA,
     agent_env,
     run_agent,
@@ -129,14 +130,7 @@ def test_enroll_command_with_yes(store_dir: Path, ca: ThrowawayCA):
         f"/api/v1/enrollments/{token}/confirm",
         f"/api/v1/enrollments/{token}/certificate",
     ]
-    assert state.requests[0][1] == {
-        "kihonet_code": "12345678",
-        "management_number": "A123456789",
-        "user_id": "U000001",
-        "year": "2024",
-        "branch_number": "001",
-        "email": "taro@example.jp",
-    }
+    assert state.requests[0][1] == STUB_FIELDS
 
 
 def _token(state) -> str:

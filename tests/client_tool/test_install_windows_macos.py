@@ -74,6 +74,18 @@ def _enroll_refused_for_rights(ca: ThrowawayCA, store: Path, env: dict[str, str]
     return info
 
 
+def _enroll_and_renew(ca: ThrowawayCA, store: Path, env: dict[str, str], platform: str):
+    """``enroll`` then ``renew`` on ``platform``; the renewed certificate's entry."""
+    with stub_server(ca) as (server, _):
+        assert _enroll(server, store, env, platform).returncode == 0
+        (old,) = agent.AgentStore(store).certificates()
+        renewed = run_agent(
+            "renew", "--server", server, store=store, KIHONET_AGENT_PLATFORM=platform, **env
+        )
+    assert renewed.returncode == 0, renewed.stderr
+    return old
+
+
 def _check_handed(call: dict, store: Path) -> str:
     """The PKCS#12 handed over opened with its password and holds the held key + certificate."""
     assert "error" not in call, call
@@ -169,13 +181,7 @@ def test_windows_renewal_imports_the_new_certificate_before_deleting_the_renewed
     tmp_path: Path, ca: ThrowawayCA, standins: dict[str, str]
 ):
     store = tmp_path / "store"
-    with stub_server(ca) as (server, _):
-        assert _enroll(server, store, standins, "windows").returncode == 0
-        (old,) = agent.AgentStore(store).certificates()
-        renewed = run_agent(
-            "renew", "--server", server, store=store, KIHONET_AGENT_PLATFORM="windows", **standins
-        )
-    assert renewed.returncode == 0, renewed.stderr
+    old = _enroll_and_renew(ca, store, standins, "windows")
     first, second, third = _log(standins)
     assert _check_handed(first, store) == old.serial
     new_serial = _check_handed(second, store)
@@ -219,13 +225,7 @@ def test_macos_renewal_imports_then_deletes_the_renewed_identity(
 ):
     store, home = tmp_path / "store", tmp_path / "home"
     keychain = str(home / "Library" / "Keychains" / "login.keychain-db")
-    with stub_server(ca) as (server, _):
-        assert _enroll(server, store, standins, "macos").returncode == 0
-        (old,) = agent.AgentStore(store).certificates()
-        renewed = run_agent(
-            "renew", "--server", server, store=store, KIHONET_AGENT_PLATFORM="macos", **standins
-        )
-    assert renewed.returncode == 0, renewed.stderr
+    old = _enroll_and_renew(ca, store, standins, "macos")
     _, imported, deleted = _log(standins)
     assert imported["argv"][0] == "import" and _check_handed(imported, store) != old.serial
     old_sha1 = _held(store, old.serial)[1].fingerprint(hashes.SHA1()).hex().upper()

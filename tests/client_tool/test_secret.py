@@ -25,6 +25,7 @@ from .helpers import (
 )
 
 FILE_KEYRING = "keyrings.alt.file.PlaintextKeyring"
+NO_PASSPHRASE = ("KIHONET_AGENT_PASSPHRASE",)  # unset: the secret comes from a keyring or a prompt
 
 
 def _run(*args: str, store: Path, input: str = "", unset=(), **extra: str):
@@ -71,12 +72,7 @@ def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_aske
     store, data_home = tmp_path / "store", tmp_path / "data"
     keyring_env = {"PYTHON_KEYRING_BACKEND": FILE_KEYRING, "XDG_DATA_HOME": str(data_home)}
     with stub_server(ca) as (server, _):
-        enrolled = _enroll(
-            server,
-            store,
-            unset=("KIHONET_AGENT_PASSPHRASE",),
-            **keyring_env,
-        )
+        enrolled = _enroll(server, store, unset=NO_PASSPHRASE, **keyring_env)
         assert enrolled.returncode == 0, enrolled.stderr
         assert "パスワード" not in enrolled.stdout + enrolled.stderr
         secret = _file_keyring(data_home).get_password("kihonet-agent", str(store.resolve()))
@@ -87,7 +83,7 @@ def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_aske
         )
         assert loaded[1].serial_number == int(info.serial, 16)
 
-        renewed = _renew(server, store, unset=("KIHONET_AGENT_PASSPHRASE",), **keyring_env)
+        renewed = _renew(server, store, unset=NO_PASSPHRASE, **keyring_env)
     assert renewed.returncode == 0, renewed.stderr
     assert agent.RENEW_DONE_MESSAGE in renewed.stdout
     assert _file_keyring(data_home).get_password("kihonet-agent", str(store.resolve())) == secret
@@ -99,10 +95,7 @@ def test_without_keyring_the_password_is_asked_after_saying_what_it_protects(
     store = tmp_path / "store"
     with stub_server(ca) as (server, _):
         first = _enroll(
-            server,
-            store,
-            input="my own password\nmy own password\n",
-            unset=("KIHONET_AGENT_PASSPHRASE",),
+            server, store, input="my own password\nmy own password\n", unset=NO_PASSPHRASE
         )
         assert first.returncode == 0, first.stderr
         assert agent.NO_KEYRING_NOTICE in first.stderr.splitlines()
@@ -112,19 +105,9 @@ def test_without_keyring_the_password_is_asked_after_saying_what_it_protects(
         pkcs12.load_key_and_certificates(
             (store / f"{info.serial}.p12").read_bytes(), b"my own password"
         )
-        wrong = _renew(
-            server,
-            store,
-            input="a\nb\nc\n",
-            unset=("KIHONET_AGENT_PASSPHRASE",),
-        )
+        wrong = _renew(server, store, input="a\nb\nc\n", unset=NO_PASSPHRASE)
         assert wrong.returncode == 1 and "パスワードが正しくありません。" in wrong.stderr
-        renewed = _renew(
-            server,
-            store,
-            input="my own password\n",
-            unset=("KIHONET_AGENT_PASSPHRASE",),
-        )
+        renewed = _renew(server, store, input="my own password\n", unset=NO_PASSPHRASE)
     assert renewed.returncode == 0, renewed.stderr
     assert agent.NO_KEYRING_NOTICE in renewed.stderr
 

@@ -13,7 +13,16 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from issuance.client_tool import kihonet_agent as agent
 
-from .helpers import PASSPHRASE, READY, Agent, ThrowawayCA, call, serving_agent, stub_server
+from .helpers import (
+    PASSPHRASE,
+    READY,
+    STUB_FIELDS,
+    Agent,
+    ThrowawayCA,
+    call,
+    serving_agent,
+    stub_server,
+)
 
 SITE = "https://kihonet.example.jp"
 
@@ -239,14 +248,7 @@ def test_certificates_lists_the_store_sorted_by_expiry(running: Agent, ca: Throw
 def test_enroll_and_renew_through_the_local_server(tmp_path: Path, ca: ThrowawayCA):
     store = tmp_path / "store"
     with stub_server(ca) as (server, state), serving_agent(store, server) as running:
-        fields = {
-            "kihonet_code": "12345678",
-            "management_number": "A123456789",
-            "user_id": "U000001",
-            "year": "2024",
-            "branch_number": "001",
-            "email": "taro@example.jp",
-        }
+        fields = dict(STUB_FIELDS)
         # What the site does before handing the token to the agent.
         client = agent.ApiClient(server)
         token = client.create_enrollment(fields)["token"]
@@ -327,16 +329,7 @@ def test_r14_enroll_without_rights_answers_admin_required(unwritable_dir: Path, 
 
 def _enrollment_token(server: str) -> str:
     client = agent.ApiClient(server)
-    token = client.create_enrollment(
-        {
-            "kihonet_code": "12345678",
-            "management_number": "A123456789",
-            "user_id": "U000001",
-            "year": "2024",
-            "branch_number": "001",
-            "email": "taro@example.jp",
-        }
-    )["token"]
+    token = client.create_enrollment(dict(STUB_FIELDS))["token"]
     client.confirm_enrollment(token)
     return token
 
