@@ -64,17 +64,7 @@ def check_renewable(certificate: Certificate, now: datetime) -> None:
     # and its holder has a new certificate, not a reissue to ask for.
     if selectors.has_renewal(certificate):
         raise RenewalError(_("このクライアント証明書はすでに更新済みです。"))
-    if certificate.is_revoked:
-        raise _with_desks(
-            _(
-                "このクライアント証明書は失効しているため更新できません。クライアント証明書の再発行手続きが必要です。"
-            ),
-            certificate,
-        )
-    if now >= certificate.not_after:
-        raise _with_desks(
-            _("有効期限を経過した場合は、クライアント証明書の再発行手続きが必要です。"), certificate
-        )
+    check_reportable(certificate, now)  # revoked or expired: a reissue, the desks to call
     opens_at = renewal_rules.renewal_opens_at(certificate.not_after)
     if now < opens_at:
         day = date_format(timezone.localtime(opens_at), "Y年n月j日")
