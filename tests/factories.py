@@ -43,3 +43,18 @@ def make_notice(
     fields.setdefault("registration_year", registration_year(issued_on))
     fields.setdefault("email", user.email)
     return Notice.objects.create(user=user, issued_on=issued_on, **fields)
+
+
+def enrollment_fields(notice: Notice, **changes: str) -> dict[str, str]:
+    """The six fields of ``notice`` (R01) as the enrollment page and API take them, with
+    ``changes`` (a wrong one, say) in place of some."""
+    user = notice.user
+    return {
+        "kihonet_code": user.customer.kihonet_code,
+        "management_number": user.management_number,
+        "user_id": user.user_id,
+        "year": str(notice.registration_year),
+        "branch_number": notice.branch_number,
+        "email": notice.email,
+        **changes,
+    }

@@ -46,7 +46,7 @@ from issuance import audit, ca
 from issuance.pki import pop
 from issuance.services import certificates
 from tests.csr import make_csr, make_key
-from tests.factories import make_notice, make_user
+from tests.factories import enrollment_fields, make_notice, make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -175,18 +175,6 @@ def fuzz(sender: Sender, operation, mode: GenerationMode, **fixed) -> None:
     )
 
 
-def six_fields(notice) -> dict:
-    user = notice.user
-    return {
-        "kihonet_code": user.customer.kihonet_code,
-        "management_number": user.management_number,
-        "user_id": user.user_id,
-        "year": str(notice.registration_year),
-        "branch_number": notice.branch_number,
-        "email": notice.email,
-    }
-
-
 def renewable_certificate():
     """A certificate issued three years less ten days ago, and the key the client tool holds."""
     key, csr = make_csr()
@@ -219,7 +207,7 @@ def journeys(sender: Sender, schema) -> str:
     # Acquisition, all three steps, for a few notices; then the used notice (409 with desks).
     for _ in range(3):
         notice = make_notice()
-        started = sender(enroll.Case(body=six_fields(notice)), expect=201)
+        started = sender(enroll.Case(body=enrollment_fields(notice)), expect=201)
         token = started.json()["token"]
         sender(
             issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=409
@@ -233,11 +221,11 @@ def journeys(sender: Sender, schema) -> str:
         sender(
             issue.Case(path_parameters={"token": token}, body={"csr": make_csr()[1]}), expect=409
         )  # the token is used up, for another key (3452)
-        sender(enroll.Case(body=six_fields(notice)), expect=409)  # used notice (3440)
+        sender(enroll.Case(body=enrollment_fields(notice)), expect=409)  # used notice (3440)
 
     # Mismatch (3420), then the lock after five of them (3430), without clearing the cache.
     notice = make_notice()
-    wrong = {**six_fields(notice), "user_id": "ZZ99999"}
+    wrong = {**enrollment_fields(notice), "user_id": "ZZ99999"}
     case = enroll.Case(body=wrong)
     cache.clear()
     for _ in range(5):
@@ -251,7 +239,7 @@ def journeys(sender: Sender, schema) -> str:
     assert response.status_code == 429, response.text
 
     # CSR errors with a live, confirmed token: a key that is not a CSR, an RSA key too small.
-    live = sender(enroll.Case(body=six_fields(make_notice())), expect=201).json()["token"]
+    live = sender(enroll.Case(body=enrollment_fields(make_notice())), expect=201).json()["token"]
     sender(confirm.Case(path_parameters={"token": live}), expect=200)
     sender(
         issue.Case(path_parameters={"token": live}, body={"csr": pem_of_key(make_key())}),
@@ -263,53 +251,24 @@ def journeys(sender: Sender, schema) -> str:
     certificate, key = renewable_certificate()
     issued = sender(challenge_op.Case(body={"certificate": certificate.pem}), expect=201).json()
     bad_signature = base64.b64encode(pop.sign_challenge(make_key(), issued["challenge"].encode()))
-    sender(
-        renew.Case(
-            body={
-                "certificate": certificate.pem,
-                "challenge": issued["challenge"],
-                "signature": bad_signature.decode(),
-                "csr": make_csr()[1],
-            }
-        ),
-        expect=403,
-    )  # proof of possession fails (3480)
-    sender(
-        renew.Case(
-            body={
-                "certificate": certificate.pem,
-                "challenge": issued["challenge"],
-                "signature": "not base64!",
-                "csr": make_csr()[1],
-            }
-        ),
-        expect=403,
-    )
+
+    def renewal(signature: str, csr) -> dict:
+        return {
+            "certificate": certificate.pem,
+            "challenge": issued["challenge"],
+            "signature": signature,
+            "csr": csr,
+        }
+
+    # Proof of possession fails (3480).
+    sender(renew.Case(body=renewal(bad_signature.decode(), make_csr()[1])), expect=403)
+    sender(renew.Case(body=renewal("not base64!", make_csr()[1])), expect=403)
     signature = base64.b64encode(pop.sign_challenge(key, issued["challenge"].encode())).decode()
-    sender(
-        renew.Case(
-            body={
-                "certificate": certificate.pem,
-                "challenge": issued["challenge"],
-                "signature": signature,
-                "csr": "garbage",
-            }
-        ),
-        expect=400,
-    )  # a bad CSR (3460); the transaction rolls the challenge's use back
-    sender(
-        renew.Case(
-            body={
-                "certificate": certificate.pem,
-                "challenge": issued["challenge"],
-                "signature": signature,
-                "csr": make_csr()[1],
-            }
-        ),
-        expect=201,
-    )
+    # A bad CSR (3460); the transaction rolls the challenge's use back.
+    sender(renew.Case(body=renewal(signature, "garbage")), expect=400)
+    sender(renew.Case(body=renewal(signature, make_csr()[1])), expect=201)
     sender(challenge_op.Case(body={"certificate": certificate.pem}), expect=409)  # renewed
-    fresh = sender(enroll.Case(body=six_fields(make_notice())), expect=201).json()
+    fresh = sender(enroll.Case(body=enrollment_fields(make_notice())), expect=201).json()
     sender(challenge_op.Case(body={"certificate": fresh["email"]}), expect=409)  # not a cert
 
     # A revoked certificate: 409 with the desks to call.

@@ -26,8 +26,8 @@ from issuance.services import ocsp_responder
 from issuance.services.crl import publish_crl
 from tests.conftest import use_token
 from tests.csr import make_csr
-from tests.factories import make_notice
-from tests.issuance.test_enrollment import fields_of, post_json
+from tests.factories import enrollment_fields, make_notice
+from tests.issuance.test_enrollment import post_json
 
 pytestmark = pytest.mark.django_db
 ACTOR = audit.Actor.customer("test", "127.0.0.1")
@@ -198,7 +198,7 @@ def test_pkcs11_token_away_then_back(
         assert token_ca.pin not in repr(raised.value.__cause__)
         # The customer's client tool is told the same through the API, no 500.
         notice = make_notice()
-        status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
+        status, body = post_json(client, "/api/v1/enrollments", enrollment_fields(notice))
         token = body["token"]
         assert post_json(client, f"/api/v1/enrollments/{token}/confirm", {})[0] == 200
         status, body = post_json(

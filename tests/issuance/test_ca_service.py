@@ -199,25 +199,14 @@ def test_revocation_reaches_the_crl_and_openssl_rejects_the_certificate(
 
     chain = write(tmp_path, "chain.pem", issuing_ca.chain_pem)
     crl_pem = write(tmp_path, "crl.pem", client.get(reverse("issuance:crl", args=["pem"])).content)
-    rejected = openssl(
-        "verify",
-        "-crl_check",
-        "-CAfile",
-        chain,
-        "-CRLfile",
-        crl_pem,
-        write(tmp_path, "revoked.pem", revoked.pem),
-    )
+
+    def verify(name: str, pem: str):
+        certificate = write(tmp_path, name, pem)
+        return openssl("verify", "-crl_check", "-CAfile", chain, "-CRLfile", crl_pem, certificate)
+
+    rejected = verify("revoked.pem", revoked.pem)
     assert rejected.returncode != 0 and "certificate revoked" in rejected.stdout + rejected.stderr
-    accepted = openssl(
-        "verify",
-        "-crl_check",
-        "-CAfile",
-        chain,
-        "-CRLfile",
-        crl_pem,
-        write(tmp_path, "good.pem", good.pem),
-    )
+    accepted = verify("good.pem", good.pem)
     assert accepted.returncode == 0, accepted.stderr
 
 

@@ -16,26 +16,13 @@ from django.urls import reverse
 
 from issuance.models import InputLock, Notice
 from issuance.rules import business_days
-from tests.factories import make_customer, make_notice, make_user
+from tests.factories import enrollment_fields, make_customer, make_notice, make_user
 
 pytestmark = pytest.mark.django_db
 
 JST = ZoneInfo("Asia/Tokyo")
 HOURS = "受付時間：月～金曜日 9:00～17:00（祝日、12/31～1/3を除きます）"
 ENROLL = "/enroll/"
-
-
-def fields_of(notice: Notice, **changes) -> dict:
-    user = notice.user
-    return {
-        "kihonet_code": user.customer.kihonet_code,
-        "management_number": user.management_number,
-        "user_id": user.user_id,
-        "year": str(notice.registration_year),
-        "branch_number": notice.branch_number,
-        "email": notice.email,
-        **changes,
-    }
 
 
 def error_box(html: str) -> str:
@@ -63,7 +50,7 @@ def test_r03_the_3420_page_is_the_same_whichever_field_is_wrong(client):
         {"branch_number": "002"},
         {"email": "other@example.jp"},
     ]:
-        response = client.post(ENROLL, fields_of(notice, **changes))
+        response = client.post(ENROLL, enrollment_fields(notice, **changes))
         assert response.status_code == 200
         html = response.content.decode()
         assert "is-invalid" not in html
@@ -75,7 +62,9 @@ def test_r03_the_3420_page_is_the_same_whichever_field_is_wrong(client):
 
 def test_r15_the_3420_page_names_the_desks_of_the_codes_product_lines_with_hours(client):
     notice = started_notice()
-    box = error_box(client.post(ENROLL, fields_of(notice, user_id="ZZ99999")).content.decode())
+    box = error_box(
+        client.post(ENROLL, enrollment_fields(notice, user_id="ZZ99999")).content.decode()
+    )
     assert "団体信用生命保険：団体保険課" in box
     assert '<a class="phone alert-link" href="tel:0120338688">0120-338-688</a>' in box
     assert '<a class="phone alert-link" href="tel:0120563928">0120-563-928</a>' in box
@@ -88,7 +77,9 @@ def test_r15_before_starting_or_for_a_code_not_ours_the_support_centre(client, c
     customer = make_customer(started_using=False)
     notice = make_notice(make_user(customer))
     kihonet_code = customer.kihonet_code if code == "starting" else "99999999"
-    response = client.post(ENROLL, fields_of(notice, kihonet_code=kihonet_code, user_id="ZZ99999"))
+    response = client.post(
+        ENROLL, enrollment_fields(notice, kihonet_code=kihonet_code, user_id="ZZ99999")
+    )
     box = error_box(response.content.decode())
     assert "企保ネット導入サポートセンター" in box
     assert 'href="tel:0120150012">0120-150-012</a>' in box
@@ -110,7 +101,9 @@ def test_r02_the_year_end_hint_only_where_it_can_apply(client):
     ]
     for now, year, shown in cases:
         with time_machine.travel(now, tick=False):
-            html = client.post(ENROLL, fields_of(notice, year=year, user_id="ZZ99999")).content
+            html = client.post(
+                ENROLL, enrollment_fields(notice, year=year, user_id="ZZ99999")
+            ).content
         box = error_box(html.decode())
         hint = f"年末にお手続きを行ったお客様は、発行年の翌年（{int(year) + 1}）の入力をお試しください。"
         assert (hint in box) is shown, (now, year)
@@ -132,11 +125,11 @@ def test_the_lock_page_says_until_when_what_to_do_and_whom_to_call(client):
     notice = started_notice()
     with time_machine.travel(datetime(2026, 12, 1, 14, 0, tzinfo=JST), tick=False):
         for _ in range(5):
-            client.post(ENROLL, fields_of(notice, management_number="ZZ99999999"))
+            client.post(ENROLL, enrollment_fields(notice, management_number="ZZ99999999"))
     lock = InputLock.objects.get(kind=InputLock.Kind.PERSON)
     assert lock.locked_until == datetime(2026, 12, 1, 15, 0, tzinfo=JST)
     with time_machine.travel(datetime(2026, 12, 1, 14, 20, tzinfo=JST), tick=False):
-        response = client.post(ENROLL, fields_of(notice))
+        response = client.post(ENROLL, enrollment_fields(notice))
     box = error_box(response.content.decode())
     assert "ステータスコード：3430" in box
     assert "2026年12月1日 15:00以降（あと40分ほど）に、もう一度お手続きいただけます" in box
@@ -152,9 +145,11 @@ def test_the_lock_in_the_api_gives_its_end_time(client):
     url = "/api/v1/enrollments"
     for _ in range(5):
         client.post(
-            url, fields_of(notice, management_number="ZZ99999999"), content_type="application/json"
+            url,
+            enrollment_fields(notice, management_number="ZZ99999999"),
+            content_type="application/json",
         )
-    response = client.post(url, fields_of(notice), content_type="application/json")
+    response = client.post(url, enrollment_fields(notice), content_type="application/json")
     body = response.json()
     assert (response.status_code, body["status_code"]) == (429, "3430")
     lock = InputLock.objects.get(kind=InputLock.Kind.PERSON)
@@ -180,9 +175,11 @@ def public_pages(client) -> dict[str, str]:
             "issuance:enroll-issue",  # nothing under way: the restart page
         ]
     }
-    pages["3420"] = client.post(ENROLL, fields_of(notice, user_id="ZZ99999")).content.decode()
+    pages["3420"] = client.post(
+        ENROLL, enrollment_fields(notice, user_id="ZZ99999")
+    ).content.decode()
     pages["confirm"] = client.get(
-        client.post(ENROLL, fields_of(notice)).headers["Location"]
+        client.post(ENROLL, enrollment_fields(notice)).headers["Location"]
     ).content.decode()
     return pages
 

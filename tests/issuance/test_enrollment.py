@@ -20,23 +20,9 @@ from issuance.errors import (
 from issuance.models import AuditEvent, Certificate, InputLock, MismatchAlert, Notice
 from issuance.services import enrollment
 from tests.csr import make_csr
-from tests.factories import make_customer, make_notice, make_user
+from tests.factories import enrollment_fields, make_customer, make_notice, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def fields_of(notice: Notice, **changes) -> dict:
-    user = notice.user
-    fields = {
-        "kihonet_code": user.customer.kihonet_code,
-        "management_number": user.management_number,
-        "user_id": user.user_id,
-        "year": str(notice.registration_year),
-        "branch_number": notice.branch_number,
-        "email": notice.email,
-    }
-    fields.update(changes)
-    return fields
 
 
 def post_json(client, url: str, body) -> tuple[int, dict]:
@@ -47,13 +33,22 @@ def post_json(client, url: str, body) -> tuple[int, dict]:
 
 def start(notice: Notice, **changes) -> str:
     _, token = enrollment.start_enrollment(
-        enrollment.NoticeFields(**fields_of(notice, **changes)), ip_address="192.0.2.1"
+        enrollment.NoticeFields(**enrollment_fields(notice, **changes)), ip_address="192.0.2.1"
     )
     return token
 
 
+def lock_out(notice: Notice, **wrong: str) -> None:
+    """Five wrong tries at ``notice`` (R03): the next one, even right, is refused as locked."""
+    for _ in range(5):
+        with pytest.raises(InputMismatchError):
+            start(notice, **(wrong or {"year": "1999"}))
+    with pytest.raises(LockedError):
+        start(notice)
+
+
 def acquire(client, notice: Notice) -> dict:
-    status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
+    status, body = post_json(client, "/api/v1/enrollments", enrollment_fields(notice))
     assert status == 201, body
     token = body["token"]
     assert post_json(client, f"/api/v1/enrollments/{token}/confirm", {})[0] == 200
@@ -144,10 +139,12 @@ def test_r03_any_mismatch_gives_3420_without_naming_the_field(client, field):
         "branch_number": "002",
         "email": "other@example.jp",
     }[field]
-    status, body = post_json(client, "/api/v1/enrollments", fields_of(notice, **{field: wrong}))
+    status, body = post_json(
+        client, "/api/v1/enrollments", enrollment_fields(notice, **{field: wrong})
+    )
     assert status == 400
     assert body == {"status_code": "3420", "message": "入力情報エラー"}
-    page = client.post(reverse("issuance:enroll"), fields_of(notice, **{field: wrong}))
+    page = client.post(reverse("issuance:enroll"), enrollment_fields(notice, **{field: wrong}))
     html = page.content.decode()
     assert "入力情報エラー" in html and "ステータスコード：3420" in html
     assert "invalid-feedback" not in html  # no field is marked
@@ -158,7 +155,7 @@ def test_r03_any_mismatch_gives_3420_without_naming_the_field(client, field):
 
 def test_r04_confirmation_shows_the_address_with_the_manuals_text(client):
     notice = make_notice()
-    client.post(reverse("issuance:enroll"), fields_of(notice))
+    client.post(reverse("issuance:enroll"), enrollment_fields(notice))
     page = client.get(reverse("issuance:enroll-confirm")).content.decode()
     assert notice.email in page
     assert (
@@ -170,9 +167,9 @@ def test_r04_confirmation_shows_the_address_with_the_manuals_text(client):
 
 def test_r04_cancel_returns_to_the_form_with_the_values_kept(client):
     notice = make_notice()
-    client.post(reverse("issuance:enroll"), fields_of(notice))
+    client.post(reverse("issuance:enroll"), enrollment_fields(notice))
     form = client.get(reverse("issuance:enroll")).context["form"]
-    assert form.initial == fields_of(notice)
+    assert form.initial == enrollment_fields(notice)
 
 
 def test_r04_no_certificate_before_the_address_is_confirmed(client, issuing_ca):
@@ -187,7 +184,7 @@ def test_r04_no_certificate_before_the_address_is_confirmed(client, issuing_ca):
 
 def test_r04_ok_moves_on_to_issuing(client):
     notice = make_notice()
-    client.post(reverse("issuance:enroll"), fields_of(notice))
+    client.post(reverse("issuance:enroll"), enrollment_fields(notice))
     response = client.post(reverse("issuance:enroll-confirm"))
     assert response["Location"] == reverse("issuance:enroll-issue")
     assert notice.enrollments.get().confirmed_at is not None
@@ -198,7 +195,7 @@ def test_r04_ok_moves_on_to_issuing(client):
 
 def test_r06_r07_completion_after_acquisition(client, issuing_ca):
     notice = make_notice()
-    client.post(reverse("issuance:enroll"), fields_of(notice))
+    client.post(reverse("issuance:enroll"), enrollment_fields(notice))
     client.post(reverse("issuance:enroll-confirm"))
     token = client.session["enroll_token"]
     status, body = post_json(
@@ -237,7 +234,7 @@ def test_r16_a_used_notice_needs_a_reissue_and_names_the_desks(client, issuing_c
     customer = make_customer(product_lines=("団体信用生命保険",))
     notice = make_notice(make_user(customer))
     acquire(client, notice)
-    status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
+    status, body = post_json(client, "/api/v1/enrollments", enrollment_fields(notice))
     assert (status, body["status_code"]) == (409, "3440")
     assert "再発行" in body["message"]
     assert body["desks"] == [
@@ -248,7 +245,7 @@ def test_r16_a_used_notice_needs_a_reissue_and_names_the_desks(client, issuing_c
             "phone": "0120-563-928",
         },
     ]
-    page = client.post(reverse("issuance:enroll"), fields_of(notice)).content.decode()
+    page = client.post(reverse("issuance:enroll"), enrollment_fields(notice)).content.decode()
     assert "0120-338-688" in page and "再発行" in page
 
 
@@ -287,10 +284,10 @@ def test_r03_five_mismatches_for_one_person_lock_that_person_with_its_own_status
     notice = make_notice()
     for _ in range(5):
         status, body = post_json(
-            client, "/api/v1/enrollments", fields_of(notice, management_number="ZZ99999999")
+            client, "/api/v1/enrollments", enrollment_fields(notice, management_number="ZZ99999999")
         )
         assert body["status_code"] == "3420"
-    status, body = post_json(client, "/api/v1/enrollments", fields_of(notice))
+    status, body = post_json(client, "/api/v1/enrollments", enrollment_fields(notice))
     assert (status, body["status_code"]) == (429, "3430")
     lock = InputLock.objects.get()
     user = notice.user
@@ -309,13 +306,9 @@ def test_r03_the_lock_is_per_person_not_per_company(client):
     company's 8-digit code must not lock all its users out."""
     victim = make_notice()
     colleague = make_notice(make_user(victim.user.customer))
-    for _ in range(5):
-        with pytest.raises(InputMismatchError):
-            start(victim, year="1999")
-    with pytest.raises(LockedError):
-        start(victim)
+    lock_out(victim)
     assert start(colleague)
-    status, _ = post_json(client, "/api/v1/enrollments", fields_of(colleague))
+    status, _ = post_json(client, "/api/v1/enrollments", enrollment_fields(colleague))
     assert status == 201
 
 
@@ -326,7 +319,7 @@ def test_r03_guessing_user_ids_of_a_company_locks_nobody_and_alerts_the_desk(set
     for n in range(15):  # one address each, so that only the company count grows
         with pytest.raises(InputMismatchError):
             enrollment.start_enrollment(
-                enrollment.NoticeFields(**fields_of(notice, user_id=f"ZZ{n:05d}")),
+                enrollment.NoticeFields(**enrollment_fields(notice, user_id=f"ZZ{n:05d}")),
                 ip_address=f"198.51.100.{n + 1}",
             )
     assert not InputLock.objects.exists()
@@ -347,7 +340,7 @@ def test_twenty_mismatches_from_one_address_lock_the_address():
             )
     with pytest.raises(LockedError) as refused:
         enrollment.start_enrollment(
-            enrollment.NoticeFields(**fields_of(make_notice())), ip_address="198.51.100.7"
+            enrollment.NoticeFields(**enrollment_fields(make_notice())), ip_address="198.51.100.7"
         )
     lock = InputLock.objects.get(kind="ip_address")
     assert lock.value == "198.51.100.7" and refused.value.locked_until == lock.locked_until
@@ -356,8 +349,8 @@ def test_twenty_mismatches_from_one_address_lock_the_address():
 def test_r03_the_lock_page_keeps_its_text_and_knows_when_the_lock_ends(client, settings):
     notice = make_notice()
     for _ in range(settings.KIHONET_INPUT_LOCK_MAX_FAILURES):
-        client.post(reverse("issuance:enroll"), fields_of(notice, year="1999"))
-    response = client.post(reverse("issuance:enroll"), fields_of(notice))
+        client.post(reverse("issuance:enroll"), enrollment_fields(notice, year="1999"))
+    response = client.post(reverse("issuance:enroll"), enrollment_fields(notice))
     html = response.content.decode()
     lock = InputLock.objects.get()
     assert f"ステータスコード：{LockedError.status_code}" in html
@@ -379,11 +372,7 @@ def test_lifting_a_lock_lets_the_customer_in_again(admin_user):
     from issuance.services.lockout import lift_lock
 
     notice = make_notice()
-    for _ in range(5):
-        with pytest.raises(InputMismatchError):
-            start(notice, branch_number="009")
-    with pytest.raises(LockedError):
-        start(notice)
+    lock_out(notice, branch_number="009")
     lift_lock(InputLock.objects.get(), actor=audit.Actor.staff_user(admin_user, "127.0.0.1"))
     assert start(notice)
 
@@ -393,8 +382,8 @@ def test_the_api_takes_no_cookies_and_forms_need_csrf():
 
     strict = Client(enforce_csrf_checks=True)
     notice = make_notice()
-    assert strict.post(reverse("issuance:enroll"), fields_of(notice)).status_code == 403
-    status, _ = post_json(strict, "/api/v1/enrollments", fields_of(notice))
+    assert strict.post(reverse("issuance:enroll"), enrollment_fields(notice)).status_code == 403
+    status, _ = post_json(strict, "/api/v1/enrollments", enrollment_fields(notice))
     assert status == 201
     assert "sessionid" not in strict.cookies
 
@@ -454,6 +443,7 @@ def test_openapi_document_describes_every_endpoint(client):
 
 
 def run_together(*calls):
+    """Runs the calls in threads released together; their results (or errors) in order."""
     barrier = threading.Barrier(len(calls))
     results: list = [None] * len(calls)
 
@@ -470,7 +460,7 @@ def run_together(*calls):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(120)
     return results
 
 

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,31 +25,11 @@ from issuance import attempts
 from issuance.errors import InputMismatchError, LockedError
 from issuance.models import Enrollment, InputLock
 from issuance.services import enrollment
-from tests.factories import make_customer, make_notice, make_user
-from tests.issuance.test_enrollment import fields_of, start
+from tests.factories import enrollment_fields, make_customer, make_notice, make_user
+from tests.issuance.test_enrollment import lock_out, run_together, start
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-
-def all_at_once(calls) -> list:
-    """Runs the calls in threads released together; their results (or errors) in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        try:
-            results[index] = call()
-        except Exception as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
 
 
 class _WideBacklogServer(ThreadedWSGIServer):
@@ -102,10 +81,10 @@ def test_r03_a_burst_against_one_person_evaluates_no_more_wrong_tries_than_the_l
     limit = settings.KIHONET_INPUT_LOCK_MAX_FAILURES
     for burst in range(3):
         notice = make_notice()
-        wrong = fields_of(notice, management_number="ZZ99999999")
+        wrong = enrollment_fields(notice, management_number="ZZ99999999")
         calls = [post_enrollment(burst_server, wrong) for _ in range(39)]
-        calls.insert(17 + burst, post_enrollment(burst_server, fields_of(notice)))
-        counts = status_codes(all_at_once(calls))
+        calls.insert(17 + burst, post_enrollment(burst_server, enrollment_fields(notice)))
+        counts = status_codes(run_together(*calls))
         evaluated_wrong, accepted = counts["3420"], counts["201"]
         assert evaluated_wrong <= limit, counts
         assert accepted <= 1 and evaluated_wrong + accepted + counts["3430"] == 40, counts
@@ -135,7 +114,7 @@ def test_r03_a_burst_from_one_address_evaluates_no_more_than_its_limit(burst_ser
         }
         for n in range(40)
     ]
-    counts = status_codes(all_at_once([post_enrollment(burst_server, f) for f in wrong]))
+    counts = status_codes(run_together(*[post_enrollment(burst_server, f) for f in wrong]))
     assert counts == {"3420": limit, "3430": 40 - limit}, counts
     assert InputLock.objects.filter(kind="ip_address", value="127.0.0.1").count() == 1
 
@@ -179,7 +158,7 @@ def test_a_burst_of_wrong_staff_passwords_checks_no_more_than_the_limit(burst_se
     calls = [prepared() for _ in range(24)]
     user_login_failed.connect(count_check)
     try:
-        results = all_at_once(calls)
+        results = run_together(*calls)
     finally:
         user_login_failed.disconnect(count_check)
     assert not [r for r in results if isinstance(r, Exception)], results
@@ -239,8 +218,8 @@ def test_the_count_holds_across_processes(redis_cache):
 
 @override_settings(CACHES=LOCMEM)
 def test_the_count_holds_under_threads_on_the_local_memory_cache():
-    results = all_at_once(
-        [lambda: attempts.take([attempts.Slot("kihonet:test:threads", 5)], 60)] * 30
+    results = run_together(
+        *[lambda: attempts.take([attempts.Slot("kihonet:test:threads", 5)], 60)] * 30
     )
     assert sorted(r[0] for r in results if r is not None) == [1, 2, 3, 4, 5]
     attempts.release("kihonet:test:threads")
@@ -250,11 +229,7 @@ def test_the_count_holds_under_threads_on_the_local_memory_cache():
 @override_settings(CACHES=LOCMEM)
 def test_r03_the_lockout_works_on_the_local_memory_cache():
     notice = make_notice()
-    for _ in range(5):
-        with pytest.raises(InputMismatchError):
-            start(notice, year="1999")
-    with pytest.raises(LockedError):
-        start(notice)
+    lock_out(notice)
     assert InputLock.objects.get().kind == "person"
 
 
@@ -315,7 +290,7 @@ def test_r03_a_lock_of_one_person_leaves_the_others_of_the_company(settings):
     _lock_out(victim)
     assert start(colleague)
     assert enrollment.start_enrollment(
-        enrollment.NoticeFields(**fields_of(colleague)), ip_address="203.0.113.5"
+        enrollment.NoticeFields(**enrollment_fields(colleague)), ip_address="203.0.113.5"
     )
 
 

@@ -24,7 +24,7 @@ from issuance import ca
 from issuance.services.crl import publish_crl
 from tests.conftest import require
 from tests.csr import make_csr
-from tests.factories import make_notice
+from tests.factories import enrollment_fields, make_notice
 from tests.production.test_hardening import production_env
 from tests.production.test_nginx_end_to_end import (
     LOGIN_HOST,
@@ -123,18 +123,7 @@ def journey(base: str, *curl_args: str) -> list[str]:
         return int(status), json.loads(text) if text.startswith("{") else {}
 
     notice = make_notice()
-    user = notice.user
-    status, started = post(
-        "/api/v1/enrollments",
-        {
-            "kihonet_code": user.customer.kihonet_code,
-            "management_number": user.management_number,
-            "user_id": user.user_id,
-            "year": str(notice.registration_year),
-            "branch_number": notice.branch_number,
-            "email": notice.email,
-        },
-    )
+    status, started = post("/api/v1/enrollments", enrollment_fields(notice))
     assert status == 201, started
     token = started["token"]
     statuses = [
