@@ -18,22 +18,11 @@ from issuance.models import Certificate, Notice
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import PASSWORD, current_code, desk, make_staff
 from tests.backoffice.test_reissue import acquire
+from tests.browser.conftest import CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS
 from tests.conftest import require
 from tests.factories import make_customer, make_notice, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
