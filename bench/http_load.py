@@ -34,7 +34,9 @@ tree for one benchmark. The generator's own CPU time is measured and reported.
 Settings through the environment: BENCH_HTTP_SECONDS (60), BENCH_HTTP_USERS (50),
 BENCH_HTTP_WORKER_CLASS (gthread), BENCH_HTTP_WORKERS (cores + 1), BENCH_HTTP_THREADS (2),
 BENCH_HTTP_NOTICES (36000), BENCH_HTTP_RENEWAL_CERTS (20000), BENCH_HTTP_PYSPY (a file: py-spy
-records the gunicorn workers during the acquisition window, when py-spy is installed).
+records the gunicorn workers during the acquisition window, when py-spy is installed),
+BENCH_HTTP_REDIS (redis://127.0.0.1:6379: the server whose databases 2 and 3, emptied at the
+start of each run, are the bench's cache and broker).
 
 The machine's cores are shared by gunicorn, PostgreSQL, Redis and the generator (and whatever
 else runs there): the CPU each used in the timed windows is reported, with the server's CPU per
@@ -79,8 +81,9 @@ N_NOTICES = int(os.environ.get("BENCH_HTTP_NOTICES", "36000"))
 N_RENEWAL_CERTS = int(os.environ.get("BENCH_HTTP_RENEWAL_CERTS", "20000"))
 PYSPY_OUTPUT = os.environ.get("BENCH_HTTP_PYSPY", "")
 
-CACHE_URL = "redis://127.0.0.1:6379/2"
-CELERY_BROKER_URL = "redis://127.0.0.1:6379/3"
+REDIS_URL = os.environ.get("BENCH_HTTP_REDIS", "redis://127.0.0.1:6379").rstrip("/")
+CACHE_URL = f"{REDIS_URL}/2"
+CELERY_BROKER_URL = f"{REDIS_URL}/3"
 
 ACQUISITION_RATE_TARGET = 150.0
 # The open-loop phase offers flows at this rate (BENCH_HTTP_PACED_RATE) and measures their
