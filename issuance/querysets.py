@@ -83,7 +83,21 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         return self.filter(revoked_at__isnull=True)
 
     def expired(self, at: datetime | None = None) -> CertificateQuerySet:
-        return self.filter(not_after__lte=at or timezone.now())
+        """Past its expiry at ``at`` (now by default) and not revoked: a revoked certificate
+        is revoked, before or after its expiry."""
+        return self.not_revoked().filter(not_after__lte=at or timezone.now())
+
+    def in_status(self, status: str, at: datetime | None = None) -> CertificateQuerySet:
+        """The certificates whose ``Certificate.status_at(at)`` is ``status`` (valid, revoked or
+        expired): the three are disjoint and cover every certificate."""
+        at = at or timezone.now()
+        if status == "revoked":
+            return self.revoked()
+        if status == "expired":
+            return self.expired(at)
+        if status == "valid":
+            return self.not_revoked().filter(not_after__gt=at)
+        raise ValueError(f"unknown certificate status {status!r}")
 
     def expiring_between(self, start: datetime, end: datetime) -> CertificateQuerySet:
         """Certificates whose expiry falls in ``[start, end)``."""

@@ -138,11 +138,10 @@ def certificate_status(serial: str, now: datetime) -> str | None:
 
 
 def _status_of(certificate: Certificate, now: datetime) -> str:
-    if certificate.status == Certificate.Status.REVOKED:
-        return "revoked"
-    if certificate.status == Certificate.Status.EXPIRED or certificate.not_after <= now:
-        return "expired"
-    return "renewed" if has_renewal(certificate) else "valid"
+    status = certificate.status_at(now)
+    if status != Certificate.Status.VALID:
+        return status.value
+    return "renewed" if has_renewal(certificate) else status.value
 
 
 def renewed_certificate(serial: str) -> Certificate | None:

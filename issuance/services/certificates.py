@@ -186,10 +186,9 @@ def revoke_certificate(
     locked = Certificate.objects.select_for_update().get(pk=certificate.pk)
     if locked.is_revoked:
         raise RevocationError()
-    locked.status = Certificate.Status.REVOKED
     locked.revoked_at = now or timezone.now()
     locked.revocation_reason = reason
-    locked.save(update_fields=["status", "revoked_at", "revocation_reason"])
+    locked.save(update_fields=["revoked_at", "revocation_reason"])
     audit.record(
         actor,
         "certificate_revoked",

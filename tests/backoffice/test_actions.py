@@ -79,7 +79,7 @@ def test_revocation_asks_for_confirmation_then_reaches_crl_and_ocsp(
         )
     assert response.status_code == 302
     certificate.refresh_from_db()
-    assert certificate.status == Certificate.Status.REVOKED
+    assert certificate.status_at(timezone.now()) == Certificate.Status.REVOKED
 
     crl = x509.load_der_x509_crl(client.get(reverse("issuance:crl", args=["der"])).content)
     entry = crl.get_revoked_certificate_by_serial_number(int(certificate.serial, 16))

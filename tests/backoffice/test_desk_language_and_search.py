@@ -56,7 +56,9 @@ def test_every_audit_action_the_code_writes_has_a_japanese_name():
         text = path.read_text(encoding="utf-8")
         written |= set(
             re.findall(
-                r"(?:audit\.record|create_with_event)\(\s*[^\"]*?,\s*\"([a-z_]+)\"", text, re.S
+                r"(?:audit\.record|audit\.event|create_with_event)\(\s*[^\"]*?,\s*\"([a-z_]+)\"",
+                text,
+                re.S,
             )
         )
     assert {"certificate_issued", "notice_reissued", "reminder_resent"} <= written
