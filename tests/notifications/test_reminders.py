@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import selectors, services
+from notifications import selectors
 from notifications.models import ExpiryReminder
+from notifications.services import claims, job
 from tests.notifications.helpers import jst, make_certificate, make_holder, renew
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +21,8 @@ Status = ExpiryReminder.Status
 EXPIRY = jst(2029, 11, 28, 13, 45)
 
 
-def run_on(year: int, month: int, day: int, **kwargs) -> services.ReminderRun:
-    return services.send_expiry_reminders(
+def run_on(year: int, month: int, day: int, **kwargs) -> job.ReminderRun:
+    return job.send_expiry_reminders(
         at=selectors.daily_run_time(jst(year, month, day).date()), **kwargs
     )
 
@@ -245,10 +246,8 @@ def test_r10_batches_cost_a_fixed_number_of_queries_each(mailoutbox):
 
 def test_r10_a_claim_is_taken_once(mailoutbox):
     certificate = make_certificate(not_after=EXPIRY)
-    first = services.claim_new(
-        [(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now()
-    )
-    second = services.claim_new(
+    first = claims.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now())
+    second = claims.claim_new(
         [(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now()
     )
     assert list(first) == [certificate.pk]
@@ -261,8 +260,8 @@ def test_r10_a_claim_in_flight_is_left_alone(mailoutbox):
     certificate = make_certificate(not_after=EXPIRY)
     at = selectors.daily_run_time(jst(2029, 10, 30).date())
     with time_machine.travel(at, tick=False):
-        services.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now())
-        run = services.send_expiry_reminders(at=at)
+        claims.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now())
+        run = job.send_expiry_reminders(at=at)
     assert mailoutbox == []
     assert ExpiryReminder.objects.get().status == Status.SENDING
     assert run.next_attempt_at == at + timedelta(minutes=15)
@@ -272,9 +271,9 @@ def test_r10_a_claim_left_by_a_crashed_worker_is_sent_once_after_its_lease(mailo
     certificate = make_certificate(not_after=EXPIRY)
     at = selectors.daily_run_time(jst(2029, 10, 30).date())
     with time_machine.travel(at, tick=False):
-        services.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now())
+        claims.claim_new([(certificate, Stage.DAYS_30)], token=uuid.uuid4(), now=timezone.now())
     with time_machine.travel(at + timedelta(minutes=16), tick=False):
-        run = services.retry_expiry_reminders()
+        run = job.retry_expiry_reminders()
     assert run.counts[30].sent == 1
     reminder = ExpiryReminder.objects.get()
     assert (reminder.status, reminder.attempts) == (Status.SENT, 2)

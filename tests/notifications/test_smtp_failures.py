@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from notifications import selectors, services
+from notifications import selectors
 from notifications.models import ExpiryReminder
+from notifications.services import claims, delivery, job
 from tests.notifications.helpers import jst, make_certificate
 from tests.notifications.smtp import SmtpControl
 
@@ -23,11 +24,11 @@ def flaky(smtp_server, settings) -> SmtpControl:
     return SmtpControl(smtp_server, settings)
 
 
-def run_at(moment, *, retry_only: bool = False) -> services.ReminderRun:
+def run_at(moment, *, retry_only: bool = False) -> job.ReminderRun:
     with time_machine.travel(moment, tick=False):
         if retry_only:
-            return services.retry_expiry_reminders()
-        return services.send_expiry_reminders()
+            return job.retry_expiry_reminders()
+        return job.send_expiry_reminders()
 
 
 def test_r10_a_temporary_failure_is_retried_with_backoff_and_blocks_no_other_mail(
@@ -117,11 +118,11 @@ def test_r10_a_30_day_retry_that_reaches_the_7_day_window_is_cancelled(flaky):
 
 
 def test_r10_a_worker_hands_back_what_it_cannot_send_within_its_lease(settings, mailoutbox):
-    settings.KIHONET_REMINDER_CLAIM_LEASE_SECONDS = services.LEASE_SAFETY_SECONDS
+    settings.KIHONET_REMINDER_CLAIM_LEASE_SECONDS = delivery.LEASE_SAFETY_SECONDS
     make_certificate(not_after=EXPIRY)
     run = run_at(RUN_AT)
     reminder = ExpiryReminder.objects.get()
-    due = RUN_AT + services.RELEASE_DELAY
+    due = RUN_AT + claims.RELEASE_DELAY
     assert (reminder.status, reminder.attempts, reminder.next_attempt_at) == (
         Status.RETRYING,
         0,
@@ -131,5 +132,5 @@ def test_r10_a_worker_hands_back_what_it_cannot_send_within_its_lease(settings, 
     assert run_at(due, retry_only=True).counts[30].sent == 0  # handed back again, no loop
     assert mailoutbox == []
     del settings.KIHONET_REMINDER_CLAIM_LEASE_SECONDS
-    assert run_at(due + services.RELEASE_DELAY, retry_only=True).counts[30].sent == 1
+    assert run_at(due + claims.RELEASE_DELAY, retry_only=True).counts[30].sent == 1
     assert ExpiryReminder.objects.get().attempts == 1
