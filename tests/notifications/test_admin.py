@@ -25,11 +25,6 @@ def send_reminders(count: int, smtp: SmtpControl | None = None) -> None:
     job.send_expiry_reminders(at=selectors.daily_run_time(jst(2029, 10, 30).date()))
 
 
-@pytest.fixture
-def flaky(smtp_server, settings) -> SmtpControl:
-    return SmtpControl(smtp_server, settings)
-
-
 def test_r10_failed_reminders_are_listed_and_filtered_with_no_query_per_row(
     admin_client, django_assert_max_num_queries, flaky
 ):
