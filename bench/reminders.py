@@ -383,7 +383,7 @@ class Measured:
 def _measure(day: int) -> Measured:
     from django.db import connection
 
-    from notifications import services
+    from notifications.services import job
 
     queries = 0
 
@@ -399,7 +399,7 @@ def _measure(day: int) -> Measured:
     try:
         with connection.execute_wrapper(count):
             start = time.perf_counter()
-            run = services.send_expiry_reminders(at=_run_at(day))
+            run = job.send_expiry_reminders(at=_run_at(day))
             seconds = time.perf_counter() - start
     finally:
         overrides.disable()

@@ -229,7 +229,7 @@ class UserActionViews(ExportMixin, _UserAdmin):
         user, certificate = self._certificate(request, object_id, certificate_id, roles.RESEND)
 
         def perform(data):
-            from notifications import resend  # the notifications app's mail building
+            from notifications.services import resend  # the notifications app's mail building
 
             resend.resend_reminder(certificate, staff_actor(request), reason=data["reason"])
 

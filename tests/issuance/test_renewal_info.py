@@ -324,10 +324,10 @@ def _check_in(certificate, at: datetime, enabled: bool = True) -> None:
 
 
 def _run_reminders(day: datetime) -> None:
-    from notifications import services
+    from notifications.services import job
 
     with travel(day):
-        services.send_expiry_reminders(at=day)
+        job.send_expiry_reminders(at=day)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ import time_machine
 
 from issuance.models import AuditEvent, Certificate
 from issuance.services.expiry import record_expiries
-from notifications import selectors, services
+from notifications import selectors
 from notifications.models import ExpiryReminder
+from notifications.services import job
 from tests.notifications.helpers import jst, make_certificate, renew
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ def test_r10_r08_a_certificate_gets_exactly_the_30_day_and_the_renewed_7_day_mai
         if day not in DAYS_WITHOUT_A_RUN:
             before = len(mailoutbox)
             with time_machine.travel(selectors.daily_run_time(day), tick=False):
-                services.send_expiry_reminders()
+                job.send_expiry_reminders()
             for mail in mailoutbox[before:]:
                 mails_by_day.setdefault(day, []).append(mail.extra_headers["Message-ID"])
         if day == RENEWED_ON:
