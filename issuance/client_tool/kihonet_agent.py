@@ -26,10 +26,12 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import csv
 import errno
 import getpass
 import hashlib
 import http.client
+import io
 import ipaddress
 import json
 import os
@@ -2470,6 +2472,32 @@ class Scheduler:
         if self.platform == "linux" and shutil.which("systemctl", path=self.environ.get("PATH")):
             _call(["systemctl", "--user", "daemon-reload"])
 
+    def next_run(self) -> str | None:
+        """When the system's scheduler itself runs the tool next, as it says it; None where it
+        does not say (macOS, the XDG autostart entry, a scheduler that cannot be asked)."""
+        with contextlib.suppress(AgentError):
+            if self.platform == "windows":
+                query = ["schtasks", "/Query", "/TN", WINDOWS_TASKS[0], "/FO", "CSV", "/NH"]
+                result = _call(query)
+                answer = result.stdout if result.returncode == 0 else ""
+                for row in csv.reader(
+                    io.StringIO(answer)
+                ):  # "TaskName","Next Run Time","Status" in the system's language
+                    if len(row) >= 2 and row[1].strip() and row[1].strip() != "N/A":
+                        return row[1].strip()
+                return None
+            timer = f"{TASK_NAME}.timer"
+            if (
+                self.platform == "linux"
+                and (self.systemd_dir / timer).exists()
+                and shutil.which("systemctl", path=self.environ.get("PATH"))
+            ):
+                show = ["systemctl", "--user", "show", timer, "-p", "NextElapseUSecRealtime"]
+                result = _call([*show, "--value"])
+                text = result.stdout.strip() if result.returncode == 0 else ""
+                return _systemd_moment(text) if text and text not in ("n/a", "0") else None
+        return None
+
     def is_enabled(self) -> bool:
         if self.platform == "windows":
             return all(
@@ -2519,6 +2547,15 @@ def disable_auto_renewal(
             continue
         reports.append({"serial": info.serial, "reported": True})
     return reports
+
+
+def _systemd_moment(text: str) -> str:
+    """systemd's ``Wed 2026-12-02 03:00:00 UTC`` in Japan time; other zones as systemd says."""
+    try:
+        moment = datetime.strptime(text, "%a %Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    except ValueError:
+        return text
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
 
 def _systemd_quote(part: str) -> str:
@@ -2626,7 +2663,11 @@ def _disable_from_command_line(
 
 
 def _print_auto_renew_status(store: AgentStore, scheduler: Scheduler) -> int:
-    print(f"自動更新：{'有効' if scheduler.is_enabled() else '無効'}")
+    enabled = scheduler.is_enabled()
+    print(f"自動更新：{'有効' if enabled else '無効'}")
+    next_run = scheduler.next_run() if enabled else None
+    if next_run:
+        print(f"次回の自動実行：{next_run}")
     entries = read_run_log(store)
     if not entries:
         print("自動更新の実行記録はありません。")

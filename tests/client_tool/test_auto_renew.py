@@ -273,6 +273,39 @@ def test_linux_enable_writes_systemd_user_units_and_disable_removes_them(store_d
     assert "自動更新：無効" in auto(store_dir, "--status", **env).stdout
 
 
+def test_status_shows_the_next_run_systemd_itself_has_scheduled(store_dir, schedulers):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    assert auto(store_dir, "--enable", "--yes", **env).returncode == 0
+
+    answer = {"STANDIN_STDOUT": "Wed 2026-12-02 03:00:00 UTC"}  # what systemctl answers
+    status = auto(store_dir, "--status", **env, **answer)
+
+    assert status.returncode == 0, status.stderr
+    assert "自動更新：有効" in status.stdout
+    assert "次回の自動実行：2026-12-02 12:00" in status.stdout  # in Japan time
+    show = ["--user", "show", "kihonet-auto-renew.timer", "-p", "NextElapseUSecRealtime"]
+    assert [*show, "--value"] in calls(env, "systemctl")
+    # In another zone it is shown as systemd says it; disabled, nothing is asked.
+    other = auto(store_dir, "--status", **env, STANDIN_STDOUT="Wed 2026-12-02 12:00:00 JST")
+    assert "次回の自動実行：Wed 2026-12-02 12:00:00 JST" in other.stdout
+    assert auto(store_dir, "--disable", **env).returncode == 0
+    asked = len(calls(env, "systemctl"))
+    assert "次回の自動実行" not in auto(store_dir, "--status", **env, **answer).stdout
+    assert len(calls(env, "systemctl")) == asked
+
+
+def test_status_shows_the_next_run_of_the_daily_windows_task(store_dir, schedulers):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "windows"}
+    assert auto(store_dir, "--enable", "--yes", **env).returncode == 0
+    answer = '"\\kihonet\\auto-renew-daily","2026/12/02 12:00:00","準備完了"'
+
+    status = auto(store_dir, "--status", **env, STANDIN_STDOUT=answer)
+
+    assert "次回の自動実行：2026/12/02 12:00:00" in status.stdout, status.stdout
+    query = ["/Query", "/TN", "kihonet\\auto-renew-daily", "/FO", "CSV", "/NH"]
+    assert query in calls(env, "schtasks")
+
+
 def test_linux_without_systemd_gets_an_xdg_autostart_entry(store_dir, tmp_path):
     env = {"KIHONET_AGENT_PLATFORM": "linux", "PATH": str(tmp_path / "empty")}
     result = auto(store_dir, "--enable", "--yes", **env)
