@@ -375,6 +375,13 @@ def test_a_second_run_while_one_holds_the_lock_exits_at_once(store_dir):
 # --- turning it off tells the server ----------------------------------------------------------
 
 
+def auto_enable(store: Path, server: str, **env: str) -> subprocess.CompletedProcess:
+    return run_agent(
+        "auto-renew", "--enable", "--yes", "--server", server, "--store", str(store),
+        store=store, **env,
+    )  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_disable_sends_the_signed_off_check_in_and_the_desk_sees_it_off(
     live_server, live_ca, store_dir, schedulers, admin_client
@@ -384,10 +391,7 @@ def test_disable_sends_the_signed_off_check_in_and_the_desk_sees_it_off(
     shows 自動更新：無効 (audited as auto_renewal_disabled). No ``--server`` needed."""
     held = hold(store_dir, age=timedelta(days=1))
     env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
-    enabled = run_agent(
-        "auto-renew", "--enable", "--yes", "--server", live_server.url,
-        "--store", str(store_dir), store=store_dir, **env,
-    )  # fmt: skip
+    enabled = auto_enable(store_dir, live_server.url, **env)
     assert enabled.returncode == 0, enabled.stderr
     assert auto_run(live_server.url, store_dir, "--no-install").returncode == 0
     assert AutoRenewal.objects.get(certificate=held).enabled is True
@@ -425,13 +429,6 @@ def test_disable_with_the_server_away_still_turns_it_off_here_and_says_so(
     assert "企保ネットに自動更新の解除を知らせられませんでした" in result.stderr
     assert "agent_network" in result.stderr
     assert not any((store_dir.parent / "home" / ".config" / "systemd" / "user").iterdir())
-
-
-def auto_enable(store: Path, server: str, **env: str) -> subprocess.CompletedProcess:
-    return run_agent(
-        "auto-renew", "--enable", "--yes", "--server", server, "--store", str(store),
-        store=store, **env,
-    )  # fmt: skip
 
 
 # --- a random moment inside the window (RFC 9773) ---------------------------------------------
