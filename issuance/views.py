@@ -277,6 +277,7 @@ class RenewView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(agent_context(self.request))
+        context.update(client_tool_context(self.request))  # 「自動更新を解除」's command line
         context["renewal_open"] = renewal_rules.renewal_offered(timezone.now())
         context["renewal_not_yet_offered"] = renewal_rules.renewal_not_yet_offered_message()
         context["complete_url"] = reverse("issuance:renew-complete")
