@@ -170,7 +170,6 @@ def _certificate_rows(columns: CopyColumns, now: datetime):
             email=email(i),
             not_before=not_before.isoformat(),
             not_after=not_after.isoformat(),
-            status="valid",
             pem="-",
             fingerprint=f"bbbb{i:060x}",
             public_key_fingerprint=f"cccc{i:060x}",

@@ -425,7 +425,6 @@ def _ensure_revoked_rows(crl_user) -> None:
                             email=crl_user.email,
                             not_before=not_before,
                             not_after=not_after,
-                            status="revoked",
                             pem="",
                             fingerprint=_sha256(f"bench-crl-cert-{run_tag}-{i}"),
                             public_key_fingerprint=_sha256(f"bench-crl-key-{run_tag}-{i}"),

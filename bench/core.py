@@ -114,9 +114,9 @@ class CopyColumns:
     Every concrete field of ``model`` is a column (the primary key only with
     ``with_primary_key``); ``row(**values)`` puts the values a bench supplies, by field
     ``attname`` (``user_id``, ``serial``), in the columns' order. A field the bench gives no value
-    gets the field's default (taken once: the same for every row); a value for a field the model
-    does not have is left out. A field added to the model with a default, or one removed from it,
-    thus needs no change in the benches. ``text=True``: the defaults in COPY's text format (for a
+    gets the field's default (taken once: the same for every row), so a field added to the model
+    with a default needs no change in the benches; a value for a field the model does not have
+    (a typo, or a field since removed) is refused, never silently dropped. ``text=True``: the defaults in COPY's text format (for a
     bench that writes its rows as text).
     """
 
@@ -133,6 +133,9 @@ class CopyColumns:
         return f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN"
 
     def row(self, **values: object) -> tuple:
+        unknown = values.keys() - {name for name, _ in self._defaults}
+        if unknown:
+            raise ValueError(f"{self.table} has no column for {sorted(unknown)}")
         return tuple(values.get(name, default) for name, default in self._defaults)
 
 

@@ -331,7 +331,6 @@ def _certificate_row(
         email=f"u{i}@{EMAIL_DOMAIN}",
         not_before=not_after - SPAN,
         not_after=not_after,
-        status="revoked" if revoked else "valid",
         pem=_PEM,
         fingerprint=_hex(f"{kind}cert", i),
         public_key_fingerprint=_hex(f"{kind}key", i),
