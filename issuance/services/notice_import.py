@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from django.db import transaction
 
 from issuance import audit
-from issuance.notice_import import (
+from issuance.rules.notice_file import (
     FileDecodeError,
     ImportReport,
     decode,

@@ -12,8 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import desk_selectors, roles
+from issuance import roles
 from issuance.models import InputLock, Notice
+from issuance.selectors.dashboard import dashboard
+from issuance.selectors.search import SearchLookup, classify_search_term
+from issuance.services.dashboards import cached_dashboard
 from issuance.services.reissue import reissue_notice
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import desk, make_staff, staff_client
@@ -146,11 +149,11 @@ def test_the_users_screen_makes_a_constant_number_of_queries(
 def test_the_dashboard_shows_the_desks_figures_and_36_months(busy_user):
     other = make_user(make_customer(product_lines=("団体信用生命保険",), started_using=True))
     make_certificate(other, days_left=3)
-    figures = desk_selectors.dashboard(desk("企業保険サービス課"), cached=False)
+    figures = dashboard(desk("企業保険サービス課"))
     assert (figures.valid, figures.expiring_30, figures.expiring_7) == (1, 1, 0)
     assert figures.locked_notices == 1
     assert len(figures.months) == 37 and sum(bar.count for bar in figures.months) == 1
-    everyone = desk_selectors.dashboard(None, cached=False)
+    everyone = dashboard(None)
     assert (everyone.valid, everyone.expiring_7) == (2, 1)
 
     page = (
@@ -199,7 +202,7 @@ def test_the_refresh_job_computes_every_desks_dashboard_ahead_of_the_staff(
     assert refresh_dashboards() == ServiceDesk.objects.count() + 1
     served = desk("企業保険サービス課")
     with django_assert_num_queries(0):
-        figures = desk_selectors.dashboard(served)
+        figures = cached_dashboard(served)
     assert figures.valid == 1
 
 
@@ -260,7 +263,7 @@ def test_a_search_by_each_key_takes_a_constant_number_of_queries(
 
 
 def test_search_terms_are_classified_by_their_form():
-    kinds = desk_selectors.classify_search_term
+    kinds = classify_search_term
     exact, part = "exact", "icontains"
     assert kinds("12345678")["kihonet_code"].lookup == exact
     assert kinds("12345678")["management_number"].lookup == part  # 8 of its 10 characters
@@ -274,7 +277,7 @@ def test_search_terms_are_classified_by_their_form():
     assert kinds("ABC")["name"].values == ("ABC", "ＡＢＣ")  # the core system's full-width
     assert "name" not in kinds("1234")  # digits are keys, not names
     assert kinds("１２３４５６７８")["kihonet_code"].values == ("12345678",)  # full-width typed
-    assert kinds("ｕ００００")["user_id"] == desk_selectors.SearchLookup(part, ("u0000",))
+    assert kinds("ｕ００００")["user_id"] == SearchLookup(part, ("u0000",))
     assert set(kinds("U0")) == {"name"}  # too short for a part of a key
 
 

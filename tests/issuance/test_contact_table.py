@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from issuance.models import Customer, DeskContact, KihonetUser, ServiceDesk
-from issuance.selectors import contact_table, desks_for_customer
+from issuance.selectors.contacts import contact_table, desks_for_customer
 from tests.factories import make_customer, make_user
 
 pytestmark = pytest.mark.django_db
