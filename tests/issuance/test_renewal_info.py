@@ -19,7 +19,7 @@ from issuance.rules import renewal_info
 from issuance.selectors.certificates import renewal_info_for_serial
 from issuance.services import auto_renewal
 from tests.csr import make_csr
-from tests.issuance.test_renewal import (
+from tests.issuance.services.test_renewal import (
     NOT_AFTER,
     OPENS_AT,
     issue_old,
