@@ -15,7 +15,6 @@ from django.utils import timezone
 from issuance import roles
 from issuance.models import InputLock, Notice
 from issuance.selectors.dashboard import dashboard
-from issuance.selectors.search import SearchLookup, classify_search_term
 from issuance.services.dashboards import cached_dashboard
 from issuance.services.reissue import reissue_notice
 from tests.backoffice.conftest import make_certificate
@@ -260,25 +259,6 @@ def test_a_search_by_each_key_takes_a_constant_number_of_queries(
     with django_assert_max_num_queries(len(few.captured_queries)):
         found = client.get(url, {"q": term(*more[-1])}).context["cl"].result_list
     assert [u.pk for u in found] == [more[-1][0].pk]
-
-
-def test_search_terms_are_classified_by_their_form():
-    kinds = classify_search_term
-    exact, part = "exact", "icontains"
-    assert kinds("12345678")["kihonet_code"].lookup == exact
-    assert kinds("12345678")["management_number"].lookup == part  # 8 of its 10 characters
-    assert kinds("12345678")["serial"].lookup == exact
-    assert kinds("U000001")["user_id"].values == ("U000001",)
-    assert kinds("u000001")["user_id"].values == ("u000001", "U000001")
-    assert kinds("MN00000001")["management_number"].lookup == exact
-    assert kinds(" Taro@Example.JP ")["email"].values == ("taro@example.jp",)
-    assert set(kinds(" Taro@Example.JP ")) == {"email"}
-    assert kinds("山田")["name"].values == ("山田",)
-    assert kinds("ABC")["name"].values == ("ABC", "ＡＢＣ")  # the core system's full-width
-    assert "name" not in kinds("1234")  # digits are keys, not names
-    assert kinds("１２３４５６７８")["kihonet_code"].values == ("12345678",)  # full-width typed
-    assert kinds("ｕ００００")["user_id"] == SearchLookup(part, ("u0000",))
-    assert set(kinds("U0")) == {"name"}  # too short for a part of a key
 
 
 def test_r03_the_mismatch_alerts_list_is_scoped_to_the_desk(busy_user):
