@@ -10,7 +10,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from issuance import tokens
-from issuance.models import Certificate, Enrollment, RenewalWindowMove
+from issuance.models import (
+    Certificate,
+    Enrollment,
+    RenewalWindowMove,
+)
 from issuance.rules import renewal_info
 from issuance.rules.renewal import renewal_opens_at
 
