@@ -340,13 +340,13 @@ def _cases(i: int) -> list[tuple[str, str, str, dict, int | None]]:
 
 def _dashboard_results() -> list[Result]:
     """The dashboard's figures computed afresh (the page keeps them in the cache 5 minutes)."""
-    from issuance import desk_selectors
     from issuance.models import ServiceDesk
+    from issuance.selectors.dashboard import dashboard
 
     results = []
     for desk in (None, ServiceDesk.objects.get(name="名古屋法人サービス課")):
         start = time.perf_counter()
-        desk_selectors.dashboard(desk, cached=False)
+        dashboard(desk)
         seconds = time.perf_counter() - start
         name = desk.name if desk else "all desks"
         results.append(

@@ -24,6 +24,6 @@ def refresh_crl() -> int:
 @shared_task(name="issuance.tasks.refresh_dashboards")
 def refresh_dashboards() -> int:
     """Every 4 minutes: the back office's dashboard figures, before their 5-minute cache ends."""
-    from issuance.desk_selectors import warm_all_dashboards
+    from issuance.services.dashboards import warm_all_dashboards
 
     return warm_all_dashboards()

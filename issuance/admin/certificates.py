@@ -13,12 +13,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, roles
+from issuance.admin.base import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.admin.export import ExportMixin
 from issuance.admin.forms import NoticeImportForm
-from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.models import AutoRenewal, Certificate, Notice, ReissueRecord, RenewalWindowMove
-from issuance.notice_import import RowError
 from issuance.requests import client_ip
+from issuance.rules.notice_file import RowError
 from issuance.services import auto_renewal
 from issuance.services.notice_import import import_file
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from issuance import ca, selectors
+from issuance import ca
 from issuance.errors import (
     CertificateUnknownError,
     FieldFormatError,
@@ -26,6 +26,8 @@ from issuance.middleware import bad_input_message
 from issuance.models import Certificate, RenewalChallenge
 from issuance.requests import client_ip
 from issuance.rules import formats
+from issuance.selectors import certificates
+from issuance.selectors.certificates import renewal_info_for_serial
 from issuance.services import auto_renewal, enrollment, renewal
 from issuance.untrusted import JsonTooDeep, any_forbidden, json_strings
 
@@ -167,7 +169,7 @@ def certificate_status(request: HttpRequest, serial: str) -> JsonResponse:
     """What the client tool's ``list`` shows: valid, renewed, revoked or expired (no person)."""
     if bad := _bad_serial(serial):
         return bad
-    status = selectors.certificate_status(serial, timezone.now())
+    status = certificates.certificate_status(serial, timezone.now())
     if status is None:
         return error_response(CertificateUnknownError())
     return JsonResponse({"serial": serial, "status": status})
@@ -178,7 +180,7 @@ def renewal_info(request: HttpRequest, serial: str) -> JsonResponse:
     """When to renew (RFC 9773 in spirit): the suggested window and Retry-After."""
     if bad := _bad_serial(serial):
         return bad
-    info = selectors.renewal_info_for_serial(serial, timezone.now())
+    info = renewal_info_for_serial(serial, timezone.now())
     if info is None:
         return error_response(CertificateUnknownError())
     body: dict = {"serial": info.serial, "status": info.status, "suggestedWindow": None}

@@ -14,8 +14,9 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import ca, desk_selectors, roles
+from issuance import ca, roles
 from issuance.models import AuditEvent, Certificate, InputLock, Notice, ReissueRecord
+from issuance.selectors.users import user_overview
 from issuance.services.certificates import issue_certificate
 from issuance.services.reissue import reissue_notice
 from tests.backoffice.helpers import desk, make_staff, staff_client
@@ -264,7 +265,7 @@ def test_r10_a_resend_the_smtp_server_refuses_is_recorded_as_failed(customer_use
     assert failed.detail["message_id"] == started.detail["message_id"]
     assert failed.detail["error"] == "SMTPRecipientsRefused"
     assert not AuditEvent.objects.filter(action="reminder_resent").exists()
-    [row] = desk_selectors.user_overview(customer_user).reminders
+    [row] = user_overview(customer_user).reminders
     assert (row.serial, row.status) == (certificate.serial, "failed")
 
 

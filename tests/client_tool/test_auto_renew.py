@@ -27,7 +27,7 @@ from issuance import audit
 from issuance.client_tool import kihonet_agent as agent
 from issuance.models import AuditEvent, AutoRenewal, Certificate
 from issuance.services import auto_renewal, certificates
-from tests.issuance.test_renewal import issue_old
+from tests.issuance.services.test_renewal import issue_old
 
 from .helpers import AGENT, PASSPHRASE, agent_env, free_port, run_agent
 from .standins import install_standins, read_log

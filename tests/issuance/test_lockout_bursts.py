@@ -27,7 +27,7 @@ from issuance.errors import InputMismatchError, LockedError
 from issuance.models import Enrollment, InputLock
 from issuance.services import enrollment
 from tests.factories import make_customer, make_notice, make_user
-from tests.issuance.test_enrollment import fields_of, start
+from tests.issuance.services.test_enrollment import fields_of, start
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -13,13 +13,14 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from issuance import audit, selectors
+from issuance import audit
 from issuance.models import AuditEvent, AutoRenewal, RenewalChallenge, RenewalWindowMove
 from issuance.pki import pop
 from issuance.rules import renewal_info
+from issuance.selectors.certificates import renewal_info_for_serial
 from issuance.services import auto_renewal
 from tests.csr import make_csr
-from tests.issuance.test_renewal import (
+from tests.issuance.services.test_renewal import (
     NOT_AFTER,
     OPENS_AT,
     issue_old,
@@ -183,7 +184,7 @@ def test_r09_the_ca_moves_a_window_to_now_with_an_audit_event(client, old):
         auto_renewal.move_renewal_windows(
             [certificate], start=early, reason="CA incident", actor=STAFF
         )
-        info = selectors.renewal_info_for_serial(certificate.serial, early)
+        info = renewal_info_for_serial(certificate.serial, early)
     assert info.window.start == OPENS_AT
     assert RenewalWindowMove.objects.count() == 1
 
