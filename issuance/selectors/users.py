@@ -37,6 +37,7 @@ class CertificateRow:
     in_renewal_window: bool
     renewal_opens_at: datetime
     is_valid: bool
+    status: Certificate.Status  # Certificate.status_at: valid, revoked or expired
     may_resend: bool = False
     auto_renewal: AutoRenewal | None = None  # the PC's last report
 
@@ -157,6 +158,7 @@ def _certificate_rows(user: KihonetUser, now: datetime) -> list[CertificateRow]:
             in_renewal_window=renewal_rules.is_in_renewal_window(c, now),
             renewal_opens_at=renewal_rules.renewal_opens_at(c.not_after),
             is_valid=c.is_valid_at(now),
+            status=c.status_at(now),
             may_resend=may_resend_reminder(c, now),
             auto_renewal=getattr(c, "auto_renewal", None),
         )

@@ -52,6 +52,7 @@ def test_r16_the_overview_marks_the_replaced_notice_and_lists_the_certificates(u
     )
     assert (rows[later].in_renewal_window, rows[later].may_resend) == (False, False)
     assert (rows[gone].is_valid, rows[gone].may_resend) == (False, False)
+    assert [rows[c].status for c in (due, later, gone)] == ["valid", "valid", "revoked"]
     assert overview.has_valid_certificate
     assert overview.product_lines == ["総合福祉団体定期保険"]
     assert {row.desk for row in overview.desks} == {"団体保険課", "法人サービスセンター"}  # R15
@@ -107,3 +108,20 @@ def test_r16_the_reissue_preview_names_what_the_reissue_will_do(user):
     assert reissue_preview(user, ReissueRecord.Reason.PC_CHANGE, "004").open_notices == [
         user.notices.get(branch_number="003")
     ]  # 002 is replaced now
+
+
+def test_each_certificate_row_carries_its_status_from_the_model(user):
+    """The screen's 状態 comes from Certificate.status_at, the one home of valid/revoked/expired."""
+    expired = make_certificate(user, days_left=-1)
+    revoked_after_expiry = revoked(user, days_left=-5)
+    valid = make_certificate(user, days_left=100)
+
+    rows = {row.certificate: row for row in user_overview(user).certificates}
+
+    assert [
+        (rows[c].status, rows[c].status.label) for c in (expired, revoked_after_expiry, valid)
+    ] == [
+        ("expired", "期限切れ"),
+        ("revoked", "失効"),
+        ("valid", "有効"),
+    ]
