@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.core import Result, percentiles, require_bench_database
+from bench.core import CopyColumns, Result, percentiles, require_bench_database
 
 N_USERS = int(os.environ.get("BENCH_ADMIN_USERS", "1000000"))
 USERS_PER_CUSTOMER = 20
@@ -96,7 +96,7 @@ def _load() -> float:
     whose expiries spread over three years."""
     from django.db import connection, transaction
 
-    from issuance.models import ProductLine
+    from issuance.models import Certificate, ProductLine
 
     lines = list(ProductLine.objects.order_by("pk").values_list("pk", flat=True))
     customers = N_USERS // USERS_PER_CUSTOMER
@@ -143,25 +143,9 @@ def _load() -> float:
                 for i in range(N_USERS)
             ),
         )
+        certificates = CopyColumns(Certificate, with_primary_key=True, text=True)
         _copy(
-            cursor,
-            "issuance_certificate",
-            [
-                "id",
-                "user_id",
-                "serial",
-                "subject",
-                "email",
-                "not_before",
-                "not_after",
-                "status",
-                "pem",
-                "fingerprint",
-                "public_key_fingerprint",
-                "revocation_reason",
-                "created_at",
-            ],
-            _certificate_rows(now),
+            cursor, certificates.table, certificates.columns, _certificate_rows(certificates, now)
         )
     with connection.cursor() as cursor:
         for table in (
@@ -174,24 +158,23 @@ def _load() -> float:
     return time.perf_counter() - started
 
 
-def _certificate_rows(now: datetime):
+def _certificate_rows(columns: CopyColumns, now: datetime):
     for i in range(N_USERS):
         not_before = now - timedelta(minutes=(i * 1577) % (1095 * 24 * 60))
         not_after = not_before + timedelta(days=1095)
-        yield (
-            str(ID_BASE + i),
-            str(ID_BASE + i),
-            serial(i),
-            f"CN={user_id(i)}",
-            email(i),
-            not_before.isoformat(),
-            not_after.isoformat(),
-            "valid",
-            "-",
-            f"bbbb{i:060x}",
-            f"cccc{i:060x}",
-            "",
-            not_before.isoformat(),
+        yield columns.row(
+            id=str(ID_BASE + i),
+            user_id=str(ID_BASE + i),
+            serial=serial(i),
+            subject=f"CN={user_id(i)}",
+            email=email(i),
+            not_before=not_before.isoformat(),
+            not_after=not_after.isoformat(),
+            pem="-",
+            fingerprint=f"bbbb{i:060x}",
+            public_key_fingerprint=f"cccc{i:060x}",
+            revocation_reason="",
+            created_at=not_before.isoformat(),
         )
 
 
@@ -357,13 +340,13 @@ def _cases(i: int) -> list[tuple[str, str, str, dict, int | None]]:
 
 def _dashboard_results() -> list[Result]:
     """The dashboard's figures computed afresh (the page keeps them in the cache 5 minutes)."""
-    from issuance import desk_selectors
     from issuance.models import ServiceDesk
+    from issuance.selectors.dashboard import dashboard
 
     results = []
     for desk in (None, ServiceDesk.objects.get(name="名古屋法人サービス課")):
         start = time.perf_counter()
-        desk_selectors.dashboard(desk, cached=False)
+        dashboard(desk)
         seconds = time.perf_counter() - start
         name = desk.name if desk else "all desks"
         results.append(

@@ -212,9 +212,9 @@ def _runs(day: date, draw: float, user: SimUser) -> list[datetime]:
 
 
 def _simulate(users: list[SimUser], rng: random.Random) -> dict:
-    from issuance import selectors
     from issuance.models import Certificate
     from issuance.rules.business_days import is_business_day
+    from issuance.selectors.certificates import renewal_info_of
     from notifications.selectors import Stage, daily_run_time, due_certificates
 
     by_pk = {u.certificate_pk: u for u in users}
@@ -249,9 +249,7 @@ def _simulate(users: list[SimUser], rng: random.Random) -> dict:
             user = pending.pop(0)
             active.append(user)
             if user.auto:
-                info = selectors.renewal_info_of(
-                    Certificate.objects.get(pk=user.certificate_pk), run_at
-                )
+                info = renewal_info_of(Certificate.objects.get(pk=user.certificate_pk), run_at)
                 window = info.window
                 user.chosen = window.start + (window.end - window.start) * rng.random()
                 user.baseline = user.opens_at

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from unittest import mock
 
-from bench.core import Result, rate, require_bench_database, timed
+from bench.core import CopyColumns, Result, rate, require_bench_database, timed
 
 N_CERTIFICATES = int(os.environ.get("BENCH_CA_CERTIFICATES", "2000"))
 N_OCSP = int(os.environ.get("BENCH_CA_OCSP", "2000"))
@@ -405,22 +405,8 @@ def _ensure_revoked_rows(crl_user) -> None:
         return
 
     start = time.perf_counter()
-    columns = (
-        "user_id",
-        "serial",
-        "subject",
-        "email",
-        "not_before",
-        "not_after",
-        "status",
-        "pem",
-        "fingerprint",
-        "public_key_fingerprint",
-        "revocation_reason",
-        "revoked_at",
-        "created_at",
-    )
-    table = Certificate._meta.db_table
+    columns = CopyColumns(Certificate)
+    table = columns.table
     not_before = now - timedelta(days=30)
     not_after = now + timedelta(days=3 * 365)
     run_tag = secrets.token_hex(8)
@@ -428,26 +414,23 @@ def _ensure_revoked_rows(crl_user) -> None:
         _delete_rows(Certificate, "user_id", crl_user.pk)
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with cursor.copy(statement) as copy:
+            with cursor.copy(columns.statement) as copy:
                 for i in range(CRL_ENTRIES):
                     serial = secrets.randbits(158) | (1 << 158)
-                    revoked_at = now - timedelta(seconds=i)
                     copy.write_row(
-                        (
-                            crl_user.pk,
-                            format(serial, "X"),
-                            f"C=JP,O=Kihonet,OU={BENCH_KIHONET_CODE},CN=BNCHCRL {i:010d}",
-                            crl_user.email,
-                            not_before,
-                            not_after,
-                            "revoked",
-                            "",
-                            hashlib.sha256(f"bench-crl-cert-{run_tag}-{i}".encode()).hexdigest(),
-                            hashlib.sha256(f"bench-crl-key-{run_tag}-{i}".encode()).hexdigest(),
-                            "keyCompromise",
-                            revoked_at,
-                            now,
+                        columns.row(
+                            user_id=crl_user.pk,
+                            serial=format(serial, "X"),
+                            subject=f"C=JP,O=Kihonet,OU={BENCH_KIHONET_CODE},CN=BNCHCRL {i:010d}",
+                            email=crl_user.email,
+                            not_before=not_before,
+                            not_after=not_after,
+                            pem="",
+                            fingerprint=_sha256(f"bench-crl-cert-{run_tag}-{i}"),
+                            public_key_fingerprint=_sha256(f"bench-crl-key-{run_tag}-{i}"),
+                            revocation_reason="keyCompromise",
+                            revoked_at=now - timedelta(seconds=i),
+                            created_at=now,
                         )
                     )
     connection.cursor().execute(f"ANALYZE {table}")
@@ -456,6 +439,10 @@ def _ensure_revoked_rows(crl_user) -> None:
         f"{time.perf_counter() - start:.1f} s",
         flush=True,
     )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- OCSP

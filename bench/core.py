@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 
 # The benchmarks load millions of rows, truncate the reminder ledger and delete rows by id range:
 # they run only on a database of their own, named by ``KIHONET_BENCH_DATABASE_URL``, never on
@@ -105,3 +106,48 @@ def require_bench_database() -> None:
         raise NotTheBenchDatabase(
             f"refusing to delete rows in database {name!r}: not the benchmarks' own"
         )
+
+
+class CopyColumns:
+    """The columns of a bulk insert (PostgreSQL COPY) into a model's table, read from the model.
+
+    Every concrete field of ``model`` is a column (the primary key only with
+    ``with_primary_key``); ``row(**values)`` puts the values a bench supplies, by field
+    ``attname`` (``user_id``, ``serial``), in the columns' order. A field the bench gives no value
+    gets the field's default (taken once: the same for every row), so a field added to the model
+    with a default needs no change in the benches; a value for a field the model does not have
+    (a typo, or a field since removed) is refused, never silently dropped. ``text=True``: the defaults in COPY's text format (for a
+    bench that writes its rows as text).
+    """
+
+    def __init__(self, model, *, with_primary_key: bool = False, text: bool = False) -> None:
+        fields = [f for f in model._meta.concrete_fields if with_primary_key or not f.primary_key]
+        self.table: str = model._meta.db_table
+        self.columns: list[str] = [f.column for f in fields]
+        self._defaults: list[tuple[str, object]] = [
+            (f.attname, copy_text(f.get_default()) if text else f.get_default()) for f in fields
+        ]
+
+    @property
+    def statement(self) -> str:
+        return f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN"
+
+    def row(self, **values: object) -> tuple:
+        unknown = values.keys() - {name for name, _ in self._defaults}
+        if unknown:
+            raise ValueError(f"{self.table} has no column for {sorted(unknown)}")
+        return tuple(values.get(name, default) for name, default in self._defaults)
+
+
+def copy_text(value: object) -> str:
+    """``value`` in COPY's text format (NULL is ``\\N``)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    for special, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        text = text.replace(special, escaped)
+    return text

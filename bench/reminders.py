@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.mail.backends.smtp import EmailBackend
 
-from bench.core import Result, rate, require_bench_database
+from bench.core import CopyColumns, Result, rate, require_bench_database
 
 N_CERTIFICATES = int(os.environ.get("BENCH_REMINDERS_CERTIFICATES", "1000000"))
 N_CUSTOMERS = 10_000
@@ -214,7 +214,7 @@ def _copy(cursor, table: str, columns: list[str], rows) -> None:
 def _load(layout: Layout) -> float:
     from django.db import connection, transaction
 
-    from issuance.models import Customer, KihonetUser, ProductLine
+    from issuance.models import Certificate, Customer, KihonetUser, ProductLine
 
     started = time.perf_counter()
     start = _run_at()
@@ -270,13 +270,14 @@ def _load(layout: Layout) -> float:
             KihonetUser.objects.filter(user_id__startswith=USER_PREFIX).values_list("user_id", "pk")
         )
         with connection.connection.cursor() as cursor:
+            certificates = CopyColumns(Certificate)
             _copy(
                 cursor,
-                "issuance_certificate",
-                _CERTIFICATE_COLUMNS,
-                (_base_row(i, layout, users, now, start) for i in range(layout.base)),
+                certificates.table,
+                certificates.columns,
+                (_base_row(certificates, i, layout, users, now, start) for i in range(layout.base)),
             )
-            _copy_renewals(cursor, layout, users, now)
+            _copy_renewals(cursor, certificates, layout, users, now)
             customer_marker = (MARKER_CODE, f"bench reminders {layout.total}", True, now)
             _copy(
                 cursor,
@@ -287,77 +288,79 @@ def _load(layout: Layout) -> float:
     return time.perf_counter() - started
 
 
-_CERTIFICATE_COLUMNS = [
-    "user_id",
-    "renewed_from_id",
-    "serial",
-    "subject",
-    "email",
-    "not_before",
-    "not_after",
-    "status",
-    "pem",
-    "fingerprint",
-    "public_key_fingerprint",
-    "revocation_reason",
-    "revoked_at",
-    "created_at",
-]
 _PEM = "-----BEGIN CERTIFICATE-----\nbench\n-----END CERTIFICATE-----\n"
 
 
 def _base_row(
-    i: int, layout: Layout, users: dict[str, int], now: datetime, start: datetime
+    columns: CopyColumns,
+    i: int,
+    layout: Layout,
+    users: dict[str, int],
+    now: datetime,
+    start: datetime,
 ) -> tuple:
-    user_id = f"{USER_PREFIX}{i:06X}"
-    not_after = _not_after(i, layout.base, start)
-    revoked = i % 100 == 99
-    return (
-        users[user_id],
-        None,
-        f"{BASE_SERIAL_PREFIX}{i:014X}",
-        f"CN={user_id}",
-        f"u{i}@{EMAIL_DOMAIN}",
-        not_after - SPAN,
-        not_after,
-        "revoked" if revoked else "valid",
-        _PEM,
-        _hex("cert", i),
-        _hex("key", i),
-        "keyCompromise" if revoked else "",
-        now if revoked else None,
+    return _certificate_row(
+        columns,
+        i,
+        users,
         now,
+        serial=f"{BASE_SERIAL_PREFIX}{i:014X}",
+        not_after=_not_after(i, layout.base, start),
+        revoked=i % 100 == 99,
     )
 
 
-def _copy_renewals(cursor, layout: Layout, users: dict[str, int], now: datetime) -> None:
+def _certificate_row(
+    columns: CopyColumns,
+    i: int,
+    users: dict[str, int],
+    now: datetime,
+    *,
+    serial: str,
+    not_after: datetime,
+    revoked: bool = False,
+    renewed_from: int | None = None,
+    kind: str = "",
+) -> tuple:
+    user_id = f"{USER_PREFIX}{i:06X}"
+    return columns.row(
+        user_id=users[user_id],
+        renewed_from_id=renewed_from,
+        serial=serial,
+        subject=f"CN={user_id}",
+        email=f"u{i}@{EMAIL_DOMAIN}",
+        not_before=not_after - SPAN,
+        not_after=not_after,
+        pem=_PEM,
+        fingerprint=_hex(f"{kind}cert", i),
+        public_key_fingerprint=_hex(f"{kind}key", i),
+        revocation_reason="keyCompromise" if revoked else "",
+        revoked_at=now if revoked else None,
+        created_at=now,
+    )
+
+
+def _copy_renewals(
+    cursor, columns: CopyColumns, layout: Layout, users: dict[str, int], now: datetime
+) -> None:
     start = _run_at()
     serials = [f"{BASE_SERIAL_PREFIX}{i:014X}" for i in layout.renewed]
     cursor.execute("SELECT serial, id FROM issuance_certificate WHERE serial = ANY(%s)", [serials])
     base_ids = dict(cursor.fetchall())
-    rows = []
-    for i in layout.renewed:
-        user_id = f"{USER_PREFIX}{i:06X}"
-        not_after = _not_after(i, layout.base, start) + SPAN - timedelta(days=20)
-        rows.append(
-            (
-                users[user_id],
-                base_ids[f"{BASE_SERIAL_PREFIX}{i:014X}"],
-                f"{RENEWAL_SERIAL_PREFIX}{i:014X}",
-                f"CN={user_id}",
-                f"u{i}@{EMAIL_DOMAIN}",
-                not_after - SPAN,
-                not_after,
-                "valid",
-                _PEM,
-                _hex("renewal-cert", i),
-                _hex("renewal-key", i),
-                "",
-                None,
-                now,
-            )
+    rows = [
+        _certificate_row(
+            columns,
+            i,
+            users,
+            now,
+            serial=f"{RENEWAL_SERIAL_PREFIX}{i:014X}",
+            not_after=_not_after(i, layout.base, start) + SPAN - timedelta(days=20),
+            renewed_from=base_ids[f"{BASE_SERIAL_PREFIX}{i:014X}"],
+            kind="renewal-",
         )
-    _copy(cursor, "issuance_certificate", _CERTIFICATE_COLUMNS, rows)
+        for i in layout.renewed
+    ]
+    _copy(cursor, columns.table, columns.columns, rows)
 
 
 # --- the runs ------------------------------------------------------------------------------
@@ -379,7 +382,7 @@ class Measured:
 def _measure(day: int) -> Measured:
     from django.db import connection
 
-    from notifications import services
+    from notifications.services import job
 
     queries = 0
 
@@ -395,7 +398,7 @@ def _measure(day: int) -> Measured:
     try:
         with connection.execute_wrapper(count):
             start = time.perf_counter()
-            run = services.send_expiry_reminders(at=_run_at(day))
+            run = job.send_expiry_reminders(at=_run_at(day))
             seconds = time.perf_counter() - start
     finally:
         overrides.disable()

@@ -10,10 +10,12 @@ from django.utils.translation import gettext_lazy
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from issuance import desk_selectors
 from issuance.models import ServiceDesk
 from issuance.requests import client_ip
+from issuance.scoping import desk_in_view, staff_scope
+from issuance.selectors.dashboard import MonthBar, recent_mismatch_alerts
 from issuance.services import staff_login
+from issuance.services.dashboards import cached_dashboard
 
 INVALID_LOGIN_MESSAGE = gettext_lazy("ユーザー名、パスワードまたは認証コードが正しくありません。")
 
@@ -98,7 +100,7 @@ CHART_PLOT_HEIGHT = 160
 CHART_TOP = 16
 
 
-def expiry_chart(months: list[desk_selectors.MonthBar]) -> dict:
+def expiry_chart(months: list[MonthBar]) -> dict:
     """The geometry of the inline SVG bar chart (attributes only: the CSP allows no inline
     style, and no script is needed)."""
     baseline = CHART_TOP + CHART_PLOT_HEIGHT
@@ -145,16 +147,14 @@ class KihonetAdminSite(OTPAdminSite):
         super().__init__(name)
 
     def index(self, request, extra_context=None):
-        desk = desk_selectors.desk_in_view(request.user, request.GET.get("desk"))
-        scope = desk_selectors.staff_scope(request.user)
-        figures = None if scope.is_empty else desk_selectors.dashboard(desk)
+        desk = desk_in_view(request.user, request.GET.get("desk"))
+        scope = staff_scope(request.user)
+        figures = None if scope.is_empty else cached_dashboard(desk)
         context = {
             "dashboard": figures,
             "chart": expiry_chart(figures.months) if figures else None,
             "dashboard_desk": desk,
-            "mismatch_alerts": []
-            if scope.is_empty
-            else desk_selectors.recent_mismatch_alerts(request.user, desk),
+            "mismatch_alerts": [] if scope.is_empty else recent_mismatch_alerts(request.user, desk),
             "dashboard_desks": ServiceDesk.objects.all() if scope.everything else [],
             "staff_scope": scope,
             **(extra_context or {}),

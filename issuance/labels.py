@@ -17,6 +17,7 @@ AUDIT_ACTIONS: dict[str, StrPromise] = {
     "ca_created": _("認証局の作成"),
     "auto_renewal_disabled": _("自動更新の停止（パソコンからの報告）"),
     "auto_renewal_enabled": _("自動更新の設定（パソコンからの報告）"),
+    "certificate_expired": _("証明書の有効期限切れ"),
     "certificate_issued": _("証明書の発行"),
     "certificate_renewed": _("証明書の更新"),
     "certificate_replayed": _("証明書の再送（応答が届かなかった要求の再試行）"),
@@ -80,6 +81,7 @@ DETAIL_KEYS: dict[str, StrPromise] = {
     "number": _("CRL番号"),
     "count": _("件数"),
     "at": _("日時"),
+    "through": _("処理した有効期限（この日時まで）"),
     "model": _("対象データ"),
     "rows": _("件数"),
     "role": _("役割"),
@@ -148,7 +150,7 @@ def _value(action: str, key: str, value) -> str:
         return str(_ROLES.get(value, value))
     if key == "model":
         return str(_MODELS.get(value, value))
-    if isinstance(value, str) and key in {"not_after", "at"}:
+    if isinstance(value, str) and key in {"not_after", "at", "through"}:
         moment = parse_datetime(value)
         if moment is not None:
             return format_moment(moment)

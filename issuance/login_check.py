@@ -89,8 +89,7 @@ def check(request: HttpRequest, now: datetime) -> LoginCheck:
     certificate = parsed and one_or_none(Certificate.objects.select_related("user").holding(parsed))
     if not certificate:
         return LoginCheck("foreign")
-    if certificate.is_revoked:
-        return LoginCheck("revoked", certificate)
-    if now >= certificate.not_after:
-        return LoginCheck("expired", certificate)
+    status = certificate.status_at(now)  # revoked, also after its expiry; then expired
+    if status != Certificate.Status.VALID:
+        return LoginCheck(status.value, certificate)
     return LoginCheck("ok", certificate)

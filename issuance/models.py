@@ -232,6 +232,9 @@ class Notice(models.Model):
 
 class Certificate(models.Model):
     class Status(models.TextChoices):
+        """A certificate's state, never stored: ``revoked_at`` and ``not_after`` say it (see
+        ``status_at``, and ``CertificateQuerySet.in_status`` for the same rule in a query)."""
+
         VALID = "valid", _("有効")
         REVOKED = "revoked", _("失効")
         EXPIRED = "expired", _("期限切れ")
@@ -267,9 +270,6 @@ class Certificate(models.Model):
     email = models.EmailField(_("Eメールアドレス"))
     not_before = models.DateTimeField(_("有効期間の開始"))
     not_after = models.DateTimeField(_("有効期限"), db_index=True)
-    status = models.CharField(
-        _("状態"), max_length=10, choices=Status.choices, default=Status.VALID
-    )
     pem = models.TextField(_("証明書（PEM）"))
     fingerprint = models.CharField(_("フィンガープリント（SHA-256）"), max_length=64)
     public_key_fingerprint = models.CharField(
@@ -307,11 +307,6 @@ class Certificate(models.Model):
                 name="certificate_validity_order",
             ),
             models.CheckConstraint(
-                condition=(Q(status="revoked") & Q(revoked_at__isnull=False))
-                | (~Q(status="revoked") & Q(revoked_at__isnull=True)),
-                name="certificate_revoked_has_time",
-            ),
-            models.CheckConstraint(
                 condition=Q(fingerprint__regex=r"^[0-9a-f]{64}$")
                 & Q(public_key_fingerprint__regex=r"^[0-9a-f]{64}$"),
                 name="certificate_fingerprint_format",
@@ -340,6 +335,19 @@ class Certificate(models.Model):
 
     def is_valid_at(self, at) -> bool:
         return not self.is_revoked and self.not_before <= at < self.not_after
+
+    def status_at(self, at: datetime) -> Certificate.Status:
+        """Revoked once ``revoked_at`` is set (also after its expiry), else expired from
+        ``not_after`` on, else valid."""
+        if self.is_revoked:
+            return Certificate.Status.REVOKED
+        if self.not_after <= at:
+            return Certificate.Status.EXPIRED
+        return Certificate.Status.VALID
+
+    def status_label_at(self, at: datetime) -> str:
+        """有効, 失効 or 期限切れ."""
+        return str(self.status_at(at).label)
 
 
 class ReissueRecord(models.Model):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 from cryptography import x509
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from issuance.pki import profile
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
 
 M = TypeVar("M", bound=models.Model)
+QS = TypeVar("QS", bound=models.QuerySet)
 
 
 def one_or_none(queryset: models.QuerySet[M]) -> M | None:
@@ -35,31 +36,24 @@ def one_or_none(queryset: models.QuerySet[M]) -> M | None:
         return None
 
 
-def _desk_customer_filter(desk: ServiceDesk, customer_path: str) -> Q:
-    """The customers a desk looks after, reached from a model by ``customer_path``.
+def _for_desk(queryset: QS, desk: ServiceDesk, customer_path: str) -> QS:
+    """``queryset`` narrowed to the customers of ``desk`` (R15), by ``issuance.scoping``'s filter.
 
-    The before-start desk (導入サポートセンター) looks after the customers that have not started
-    using the service; every other desk the customers of its product lines (R15).
+    Imported when used: ``issuance.scoping`` reads the models, which are built on these querysets.
     """
-    from issuance.models import DeskContact
+    from issuance.scoping import desk_customer_filter
 
-    prefix = f"{customer_path}__" if customer_path else ""
-    if desk.is_onboarding:
-        return Q(**{f"{prefix}started_using": False})
-    served = DeskContact.objects.filter(
-        desk=desk, product_line__customers=OuterRef(f"{prefix}pk" if prefix else "pk")
-    )
-    return Q(Exists(served))
+    return queryset.filter(desk_customer_filter(desk, customer_path))
 
 
 class CustomerQuerySet(models.QuerySet["Customer"]):
     def for_desk(self, desk: ServiceDesk) -> CustomerQuerySet:
-        return self.filter(_desk_customer_filter(desk, ""))
+        return _for_desk(self, desk, "")
 
 
 class KihonetUserQuerySet(models.QuerySet["KihonetUser"]):
     def for_desk(self, desk: ServiceDesk) -> KihonetUserQuerySet:
-        return self.filter(_desk_customer_filter(desk, "customer"))
+        return _for_desk(self, desk, "customer")
 
 
 class NoticeQuerySet(models.QuerySet["Notice"]):
@@ -67,7 +61,7 @@ class NoticeQuerySet(models.QuerySet["Notice"]):
         return self.filter(used_at__isnull=True)
 
     def for_desk(self, desk: ServiceDesk) -> NoticeQuerySet:
-        return self.filter(_desk_customer_filter(desk, "user__customer"))
+        return _for_desk(self, desk, "user__customer")
 
 
 class CertificateQuerySet(models.QuerySet["Certificate"]):
@@ -83,14 +77,28 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         return self.filter(revoked_at__isnull=True)
 
     def expired(self, at: datetime | None = None) -> CertificateQuerySet:
-        return self.filter(not_after__lte=at or timezone.now())
+        """Past its expiry at ``at`` (now by default) and not revoked: a revoked certificate
+        is revoked, before or after its expiry."""
+        return self.not_revoked().filter(not_after__lte=at or timezone.now())
+
+    def in_status(self, status: str, at: datetime | None = None) -> CertificateQuerySet:
+        """The certificates whose ``Certificate.status_at(at)`` is ``status`` (valid, revoked or
+        expired): the three are disjoint and cover every certificate."""
+        at = at or timezone.now()
+        if status == "revoked":
+            return self.revoked()
+        if status == "expired":
+            return self.expired(at)
+        if status == "valid":
+            return self.not_revoked().filter(not_after__gt=at)
+        raise ValueError(f"unknown certificate status {status!r}")
 
     def expiring_between(self, start: datetime, end: datetime) -> CertificateQuerySet:
         """Certificates whose expiry falls in ``[start, end)``."""
         return self.filter(not_after__gte=start, not_after__lt=end)
 
     def for_desk(self, desk: ServiceDesk) -> CertificateQuerySet:
-        return self.filter(_desk_customer_filter(desk, "user__customer"))
+        return _for_desk(self, desk, "user__customer")
 
     def holding(self, cert: x509.Certificate) -> CertificateQuerySet:
         """The row of ``cert`` exactly: found by its serial (unique), and the same bytes.

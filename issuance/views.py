@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from issuance import accessibility, selectors
+from issuance import accessibility
 from issuance import login_check as checks
 from issuance.client_tool import builds
 from issuance.errors import (
@@ -25,6 +25,18 @@ from issuance.forms import EnrollmentForm
 from issuance.requests import client_ip
 from issuance.rules import business_days
 from issuance.rules import renewal as renewal_rules
+from issuance.selectors.certificates import (
+    enrolled_certificate,
+    open_enrollment,
+    renewed_certificate,
+)
+from issuance.selectors.contacts import (
+    contact_table,
+    desks_for_certificate,
+    desks_for_kihonet_code,
+    onboarding_desk,
+    site_url,
+)
 from issuance.services import enrollment
 
 SESSION_VALUES = "enroll_values"
@@ -72,8 +84,8 @@ class HomeView(TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(agent_context(self.request))
         context.update(client_tool_context(self.request))
-        context["contacts"] = selectors.contact_table()
-        context["onboarding_desk"] = selectors.onboarding_desk()
+        context["contacts"] = contact_table()
+        context["onboarding_desk"] = onboarding_desk()
         context["renewal_open"] = renewal_rules.renewal_offered(timezone.now())
         context["renewal_not_yet_offered"] = renewal_rules.renewal_not_yet_offered_message()
         return context
@@ -86,9 +98,9 @@ class ManualView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(selectors.site_url())
-        context["contacts"] = selectors.contact_table()
-        context["onboarding_desk"] = selectors.onboarding_desk()
+        context.update(site_url())
+        context["contacts"] = contact_table()
+        context["onboarding_desk"] = onboarding_desk()
         return context
 
 
@@ -101,7 +113,7 @@ class AccessibilityView(TemplateView):
         context = super().get_context_data(**kwargs)
         context["policy"] = accessibility
         context["pages"] = [(name, reverse(url)) for name, url in accessibility.PAGES]
-        context["onboarding_desk"] = selectors.onboarding_desk()
+        context["onboarding_desk"] = onboarding_desk()
         return context
 
 
@@ -184,9 +196,7 @@ def _way_forward(fields: dict) -> dict:
     return {
         "year_end_hint": business_days.year_end_hint_applies(year, timezone.localdate()),
         "next_year": year + 1,
-        "desks": [
-            row.as_dict() for row in selectors.desks_for_kihonet_code(fields["kihonet_code"])
-        ],
+        "desks": [row.as_dict() for row in desks_for_kihonet_code(fields["kihonet_code"])],
     }
 
 
@@ -239,7 +249,7 @@ class EnrollCompleteView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         token = request.session.get(SESSION_TOKEN)
-        certificate = selectors.enrolled_certificate(token) if token else None
+        certificate = enrolled_certificate(token) if token else None
         if certificate is None:
             return _restart(request)
         request.session.pop(SESSION_VALUES, None)
@@ -252,7 +262,7 @@ def completion_context(request: HttpRequest, certificate) -> dict:
     return {
         "certificate": certificate,
         "login_check_url": login_check_url(),
-        "desks": selectors.desks_for_certificate(certificate),
+        "desks": desks_for_certificate(certificate),
         **agent_context(request),
         **client_tool_context(request),
     }
@@ -261,7 +271,7 @@ def completion_context(request: HttpRequest, certificate) -> dict:
 def _session_enrollment(request: HttpRequest):
     """The enrollment this browser started, while it can still go on."""
     token = request.session.get(SESSION_TOKEN)
-    return selectors.open_enrollment(token) if token else None
+    return open_enrollment(token) if token else None
 
 
 def _restart(request: HttpRequest) -> HttpResponse:
@@ -277,6 +287,7 @@ class RenewView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(agent_context(self.request))
+        context.update(client_tool_context(self.request))  # 「自動更新を解除」's command line
         context["renewal_open"] = renewal_rules.renewal_offered(timezone.now())
         context["renewal_not_yet_offered"] = renewal_rules.renewal_not_yet_offered_message()
         context["complete_url"] = reverse("issuance:renew-complete")
@@ -287,7 +298,7 @@ class RenewCompleteView(View):
     """Step ⑧: 「クライアント証明書の更新が完了しました」 with the new expiry."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        certificate = selectors.renewed_certificate(request.GET.get("serial", ""))
+        certificate = renewed_certificate(request.GET.get("serial", ""))
         if certificate is None:
             return redirect("issuance:renew")
         return render(

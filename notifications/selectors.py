@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 
 from issuance.models import Certificate, Customer, ServiceDesk
-from issuance.selectors import ContactRow, desks_for_customer
+from issuance.selectors.contacts import ContactRow, desks_for_customer
 from notifications.models import ExpiryReminder
 
 JST = ZoneInfo("Asia/Tokyo")

@@ -1,4 +1,4 @@
-"""Celery tasks of the reminder job: thin wrappers around ``notifications.services``."""
+"""Celery tasks of the reminder job: thin wrappers around ``notifications.services.job``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import date, datetime
 from celery import current_app, shared_task
 from django.utils import timezone
 
-from notifications import conf, selectors, services
+from notifications import conf, selectors
+from notifications.services import job
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def run_time(today: str | None) -> datetime | None:
 @shared_task(name="notifications.tasks.send_expiry_reminders")
 def send_expiry_reminders(today: str | None = None) -> dict:
     """Daily at 09:00 JST: every due 30-day and 7-day mail, once (R10)."""
-    run = services.send_expiry_reminders(at=run_time(today))
+    run = job.send_expiry_reminders(at=run_time(today))
     schedule_wakeup(run.next_attempt_at, today)
     return run.as_dict()
 
@@ -29,7 +30,7 @@ def send_expiry_reminders(today: str | None = None) -> dict:
 @shared_task(name="notifications.tasks.retry_expiry_reminders")
 def retry_expiry_reminders(today: str | None = None) -> dict:
     """Between daily runs: the retries (with backoff) and abandoned claims that are due."""
-    run = services.retry_expiry_reminders(at=run_time(today))
+    run = job.retry_expiry_reminders(at=run_time(today))
     schedule_wakeup(run.next_attempt_at, today)
     return run.as_dict()
 

@@ -11,13 +11,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from issuance import audit, roles
+from issuance.admin.base import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.admin.export import ExportMixin
 from issuance.admin.forms import NoticeImportForm
-from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.admin.user_views import render_page, require_permission, staff_actor
 from issuance.models import AutoRenewal, Certificate, Notice, ReissueRecord, RenewalWindowMove
-from issuance.notice_import import RowError
 from issuance.requests import client_ip
+from issuance.rules.notice_file import RowError
 from issuance.services import auto_renewal
 from issuance.services.notice_import import import_file
 
@@ -26,8 +26,24 @@ USER_SEARCH_VIA_USER = user_search("user__", without=frozenset({"serial"}))
 CERTIFICATE_SEARCH = {**USER_SEARCH_VIA_USER, "serial": "serial"}
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """有効, 失効 or 期限切れ, by the same rule as the 状態 column (``Certificate.status_at``)."""
+
+    title = _("状態")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Certificate.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Certificate.Status.values:
+            return queryset.in_status(self.value(), timezone.now())
+        return queryset
+
+
 class ExpiryFilter(admin.SimpleListFilter):
-    """The questions of the day, each served by the index on the expiry."""
+    """The questions of the day, each served by the index on the expiry (the expired ones are
+    a 状態 of their own)."""
 
     title = _("有効期限")
     parameter_name = "expiry"
@@ -36,7 +52,6 @@ class ExpiryFilter(admin.SimpleListFilter):
         return [
             ("7", _("7日以内に期限切れ")),
             ("30", _("30日以内に期限切れ")),
-            ("expired", _("期限切れ")),
         ]
 
     def queryset(self, request, queryset):
@@ -45,9 +60,12 @@ class ExpiryFilter(admin.SimpleListFilter):
             return queryset.not_revoked().expiring_between(
                 now, now + timedelta(days=int(self.value()))
             )
-        if self.value() == "expired":
-            return queryset.expired(now)
         return queryset
+
+
+def status_code(certificate: Certificate) -> str:
+    """valid, revoked or expired now: the export's 状態, as the stored field gave it."""
+    return certificate.status_at(timezone.now()).value
 
 
 class UserLinkMixin:
@@ -62,15 +80,21 @@ class CertificateAdmin(UserLinkMixin, ExportMixin, ReadOnlyMixin, DeskScopedAdmi
     customer_path = "user__customer"
     list_display = ["serial", "user_link", "status", "not_before", "not_after", "email"]
     list_select_related = ["user"]
-    list_filter = ["status", ExpiryFilter]
+    list_filter = [StatusFilter, ExpiryFilter]
     search_paths = CERTIFICATE_SEARCH
     sortable_by = ["not_after", "serial"]
     exclude = ["pem"]
-    readonly_fields = [f.name for f in Certificate._meta.fields if f.name != "pem"]
+    # Every field, and the 状態 after the expiry where the stored field stood.
+    readonly_fields = [
+        name
+        for f in Certificate._meta.fields
+        if f.name != "pem"
+        for name in ([f.name, "status"] if f.name == "not_after" else [f.name])
+    ]
     export_fields = [
         (_("シリアル番号"), "serial"),
         (_("ユーザーID"), "user__user_id"),
-        (_("状態"), "status"),
+        (_("状態"), status_code),
         (_("有効期限"), "not_after"),
         (_("Eメールアドレス"), "email"),
     ]
@@ -79,6 +103,10 @@ class CertificateAdmin(UserLinkMixin, ExportMixin, ReadOnlyMixin, DeskScopedAdmi
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=_("状態"))
+    def status(self, obj: Certificate) -> str:
+        return obj.status_label_at(timezone.now())
 
     def has_move_renewal_window_permission(self, request) -> bool:
         return request.user.has_perm("issuance.move_renewal_window")

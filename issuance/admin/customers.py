@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from issuance import desk_selectors, roles
+from issuance import roles
+from issuance.admin.base import USER_SEARCH, DeskScopedAdmin, user_search
 from issuance.admin.export import ExportMixin
-from issuance.admin.scoping import USER_SEARCH, DeskScopedAdmin, user_search
 from issuance.admin.user_views import UserActionViews
 from issuance.models import Customer, KihonetUser
+from issuance.selectors.users import user_overview
 
 
 @admin.register(Customer)
@@ -73,7 +74,7 @@ class KihonetUserAdmin(UserActionViews, DeskScopedAdmin):
     def _overview_context(self, request, obj: KihonetUser) -> dict:
         user = request.user
         return {
-            "overview": desk_selectors.user_overview(obj),
+            "overview": user_overview(obj),
             "history_url": self.audit_trail_url(request, obj),
             "can_reissue": user.has_perm(roles.REISSUE),
             "can_revoke": user.has_perm(roles.REVOKE),

@@ -26,16 +26,19 @@ class _Echo:
 
 
 class ExportMixin:
-    """An action ``export_csv`` over ``export_fields`` ((header, attribute path) pairs)."""
+    """An action ``export_csv`` over ``export_fields``: (header, attribute path) pairs, or
+    (header, function of the row) for a value no field holds."""
 
-    export_fields: list[tuple[StrOrPromise, str]] = []
+    export_fields: list[tuple[StrOrPromise, str | Callable[[Any], str]]] = []
     # As ModelAdmin.actions, so that the admins that mix this in agree with it.
     actions: Sequence[Callable[..., Any] | str] | None = ["export_csv"]
 
     def has_export_data_permission(self, request) -> bool:
         return request.user.has_perm(roles.EXPORT)
 
-    def _value(self, obj, path: str) -> str:
+    def _value(self, obj, path: str | Callable[[Any], str]) -> str:
+        if callable(path):
+            return path(obj)
         for part in path.split("__"):
             obj = getattr(obj, part, None)
             if obj is None:

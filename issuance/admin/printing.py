@@ -11,8 +11,8 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
-from issuance import selectors
 from issuance.models import Notice, ServiceDesk
+from issuance.selectors.contacts import ContactRow, desks_for_customer, onboarding_desk, site_url
 
 TEMPLATE = "issuance/notices/notice.html"
 CSS = "issuance/notice-print.css"
@@ -27,9 +27,9 @@ def _print_css() -> str:
         return handle.read()
 
 
-def _by_product_line(rows: list[selectors.ContactRow]) -> list[tuple[str, list]]:
+def _by_product_line(rows: list[ContactRow]) -> list[tuple[str, list]]:
     """The contact rows as the manual prints them: one line per product, its desks beside it."""
-    grouped: dict[str, list[selectors.ContactRow]] = {}
+    grouped: dict[str, list[ContactRow]] = {}
     for row in rows:
         grouped.setdefault(row.product_line, []).append(row)
     return list(grouped.items())
@@ -38,8 +38,8 @@ def _by_product_line(rows: list[selectors.ContactRow]) -> list[tuple[str, list]]
 def notice_context(notice: Notice) -> dict:
     user = notice.user
     customer = user.customer
-    desks = selectors.desks_for_customer(customer)
-    onboarding = selectors.onboarding_desk()
+    desks = desks_for_customer(customer)
+    onboarding = onboarding_desk()
     hours = (
         onboarding.hours
         if onboarding
@@ -51,7 +51,7 @@ def notice_context(notice: Notice) -> dict:
         "customer": customer,
         "is_reissue": notice.kind == Notice.Kind.REISSUE,
         "year_end": notice.registration_year != notice.printed_year,
-        **selectors.site_url(),
+        **site_url(),
         "contact_lines": _by_product_line(desks),
         "hours": hours,
         "print_css": _print_css(),

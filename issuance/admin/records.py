@@ -16,9 +16,9 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from issuance import desk_selectors, labels, roles
+from issuance import labels, roles
+from issuance.admin.base import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.admin.forms import ReasonForm
-from issuance.admin.scoping import DeskScopedAdmin, ReadOnlyMixin, user_search
 from issuance.admin.user_views import render_page, require_permission, staff_actor
 from issuance.errors import ServiceError
 from issuance.models import (
@@ -29,6 +29,7 @@ from issuance.models import (
     MismatchAlert,
     RenewalChallenge,
 )
+from issuance.scoping import staff_scope
 from issuance.services import desk_actions, staff_login
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ class InputLockAdmin(ReadOnlyMixin, DeskScopedAdmin):
         css = {"all": ["issuance/admin-backoffice.css"]}
 
     def scope_queryset(self, request, queryset):
-        return desk_selectors.staff_scope(request.user).input_locks(queryset)
+        return staff_scope(request.user).input_locks(queryset)
 
     def get_search_results(self, request, queryset, search_term):
         """Exact, and on the username as staff sign-in sees it (full-width typed alike)."""
@@ -256,7 +257,7 @@ class MismatchAlertAdmin(ReadOnlyMixin, DeskScopedAdmin):
     sortable_by = []
 
     def scope_queryset(self, request, queryset):
-        return desk_selectors.staff_scope(request.user).mismatch_alerts(queryset)
+        return staff_scope(request.user).mismatch_alerts(queryset)
 
 
 @admin.register(RenewalChallenge)

@@ -16,18 +16,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from issuance import audit, desk_selectors, roles
+from issuance import audit, roles
 from issuance.admin import forms, printing
 from issuance.admin.export import ExportMixin
 from issuance.errors import ServiceError
 from issuance.models import Certificate, InputLock, KihonetUser, Notice, ReissueRecord
 from issuance.requests import client_ip
+from issuance.selectors.users import reissue_preview
 from issuance.services import desk_actions, reissue
 
 ACTION_TEMPLATE = "admin/issuance/kihonetuser/action_form.html"
 
 if TYPE_CHECKING:  # what the mixin uses of the admin it is mixed into
-    from issuance.admin.scoping import DeskScopedAdmin as _UserAdmin
+    from issuance.admin.base import DeskScopedAdmin as _UserAdmin
 else:
     _UserAdmin = object
 
@@ -155,7 +156,7 @@ class UserActionViews(ExportMixin, _UserAdmin):
                     submit=_("再発行を確定する"),
                     extra={
                         "action": "reissue_confirm",
-                        "preview": desk_selectors.reissue_preview(
+                        "preview": reissue_preview(
                             user, form.cleaned_data["reason"], branch_number
                         ),
                         "reason_label": ReissueRecord.Reason(form.cleaned_data["reason"]).label,
@@ -236,7 +237,7 @@ class UserActionViews(ExportMixin, _UserAdmin):
         user, certificate = self._certificate(request, object_id, certificate_id, roles.RESEND)
 
         def perform(data):
-            from notifications import resend  # the notifications app's mail building
+            from notifications.services import resend  # the notifications app's mail building
 
             resend.resend_reminder(certificate, staff_actor(request), reason=data["reason"])
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from issuance import ca, selectors
+from issuance import ca
 from issuance.errors import (
     CertificateUnknownError,
     FieldFormatError,
@@ -26,6 +26,7 @@ from issuance.middleware import bad_input_message
 from issuance.models import Certificate, RenewalChallenge
 from issuance.requests import client_ip
 from issuance.rules import formats
+from issuance.selectors import certificates
 from issuance.services import auto_renewal, enrollment, renewal
 from issuance.untrusted import JsonTooDeep, any_forbidden, json_strings
 
@@ -183,13 +184,13 @@ def certificate_lookup(lookup: Callable) -> Callable:
     return decorate
 
 
-@certificate_lookup(selectors.certificate_status)
+@certificate_lookup(certificates.certificate_status)
 def certificate_status(request: HttpRequest, serial: str, status: str) -> JsonResponse:
     """What the client tool's ``list`` shows: valid, renewed, revoked or expired (no person)."""
     return JsonResponse({"serial": serial, "status": status})
 
 
-@certificate_lookup(selectors.renewal_info_for_serial)
+@certificate_lookup(certificates.renewal_info_for_serial)
 def renewal_info(request: HttpRequest, serial: str, info) -> JsonResponse:
     """When to renew (RFC 9773 in spirit): the suggested window and Retry-After."""
     body: dict = {"serial": info.serial, "status": info.status, "suggestedWindow": None}

@@ -26,13 +26,16 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import csv
 import errno
 import getpass
 import hashlib
 import http.client
+import io
 import ipaddress
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -662,7 +665,7 @@ class AgentStore:
             state = {}
         if not isinstance(state, dict):
             state = {}
-        for name in ("installed", "renewed_by"):
+        for name in ("installed", "renewed_by", "renew_at", "auto_renew"):
             if not isinstance(state.get(name), dict):
                 state[name] = {}
         return state
@@ -716,6 +719,45 @@ class AgentStore:
     def renewed_by(self, serial: str) -> str | None:
         value = self._read_state()["renewed_by"].get(normalize_serial(serial))
         return value if isinstance(value, str) else None
+
+    def renewal_moment(
+        self,
+        serial: str,
+        start: datetime,
+        end: datetime,
+        choose: Callable[[datetime, datetime], datetime],
+    ) -> datetime:
+        """When to renew ``serial`` inside the server's window ``[start, end)``: the moment kept
+        for this very window (consecutive runs agree), else a new one from ``choose``, kept."""
+        key = normalize_serial(serial)
+        window = {"start": isoformat_utc(start), "end": isoformat_utc(end)}
+        kept = self._read_state()["renew_at"].get(key)
+        if isinstance(kept, dict) and kept.get("window") == window:
+            moment = _parse_moment(kept.get("at"))
+            if moment is not None and start <= moment <= end:
+                return moment
+        moment = choose(start, end)
+
+        def change(state: dict[str, Any]) -> None:
+            state["renew_at"][key] = {"window": window, "at": isoformat_utc(moment)}
+
+        self._update_state(change)
+        return moment
+
+    def auto_renew_server(self) -> tuple[str, str | None] | None:
+        """The server (and CA file) auto-renewal was enabled for, to report to when disabling."""
+        kept = self._read_state()["auto_renew"]
+        server = kept.get("server")
+        if not isinstance(server, str) or not server:
+            return None
+        cafile = kept.get("cafile")
+        return server, cafile if isinstance(cafile, str) and cafile else None
+
+    def record_auto_renew_server(self, server: str, cafile: str | None) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["auto_renew"] = {"server": server, "cafile": cafile}
+
+        self._update_state(change)
 
 
 # --------------------------------------------------------------------------- browser stores
@@ -1629,6 +1671,7 @@ class AgentHTTPServer(ThreadingHTTPServer):
     ) -> None:
         self.server_url = validate_server_url(server_url)
         self.allowed_origin = server_origin(self.server_url)
+        self.cafile = cafile
         self.client = ApiClient(self.server_url, cafile=cafile)
         self.store = store
         self.backend = backend
@@ -1688,12 +1731,41 @@ def _route_install(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str
     return {**info.issued_summary(), **outcome.to_json()}
 
 
+def _route_auto_renew_state(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    scheduler = Scheduler(os.environ)
+    return {"enabled": scheduler.is_enabled(), "platform": scheduler.platform}
+
+
+def _route_auto_renew(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"enable": true, "consent": true}``: the customer pressed 「自動更新を設定する」 under the
+    page's explanation (the consent the command line asks for); ``{"enable": false}``: off."""
+    enable = body.get("enable")
+    if not isinstance(enable, bool):
+        raise BadRequest("リクエストの形式が正しくありません。")
+    scheduler = Scheduler(os.environ)
+    if enable:
+        if body.get("consent") is not True:
+            raise BadRequest(AUTO_RENEW_NO_CONSENT, status_code="agent_consent_required")
+        message = enable_auto_renewal(scheduler, server.server_url, server.store, server.cafile)
+        print(f"{message}\n{AUTO_RENEW_ENABLED_MESSAGE}", flush=True)
+        return {"enabled": scheduler.is_enabled(), "message": AUTO_RENEW_ENABLED_MESSAGE}
+    reports = disable_auto_renewal(scheduler, server.store, server.client)
+    print(AUTO_RENEW_DISABLED_MESSAGE, flush=True)
+    return {
+        "enabled": scheduler.is_enabled(),
+        "message": AUTO_RENEW_DISABLED_MESSAGE,
+        "reports": reports,
+    }
+
+
 ROUTES: dict[tuple[str, str], Callable[[AgentHTTPServer, Mapping[str, Any]], dict[str, Any]]] = {
     ("GET", "/status"): _route_status,
     ("GET", "/certificates"): _route_certificates,
     ("POST", "/enroll"): _route_enroll,
     ("POST", "/renew"): _route_renew,
     ("POST", "/install"): _route_install,
+    ("GET", "/auto-renew"): _route_auto_renew_state,
+    ("POST", "/auto-renew"): _route_auto_renew,
 }
 KNOWN_PATHS = frozenset(path for _, path in ROUTES)
 
@@ -2119,14 +2191,28 @@ def _parse_moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def random_moment(start: datetime, end: datetime, rng: random.Random | None = None) -> datetime:
+    """A uniformly random moment in ``[start, end)`` (RFC 9773: the client renews at a random
+    time inside the suggested window, so that the PCs of one wave do not all come at once)."""
+    seconds = int((end - start).total_seconds())
+    if seconds <= 0:
+        return start
+    offset = (rng or random.SystemRandom()).randrange(seconds)
+    return start + timedelta(seconds=offset)
+
+
 def auto_renew_one(
     client: ApiClient,
     store: AgentStore,
     info: CertificateInfo,
     backend: StoreBackend | None,
     now: datetime,
+    choose: Callable[[datetime, datetime], datetime] = random_moment,
 ) -> dict[str, Any]:
-    """One held certificate: the log entry of what was done (``result``) and what comes next."""
+    """One held certificate: the log entry of what was done (``result``) and what comes next.
+
+    It renews at its first run after the moment ``choose`` picked inside the server's suggested
+    window; the moment is kept, and picked again only when the server moves the window."""
     entry: dict[str, Any] = {"at": isoformat_utc(now), "serial": info.serial}
     try:
         answer = with_retries(
@@ -2144,8 +2230,10 @@ def auto_renew_one(
         start = _parse_moment(window.get("start"))
         if start is None:
             return {**entry, "result": "no_window", "status": status}
-        if now < start:
-            return {**entry, "result": "waiting", "next_check": isoformat_utc(start)}
+        end = max(start, _parse_moment(window.get("end")) or start)
+        moment = store.renewal_moment(info.serial, start, end, choose)
+        if now < moment:
+            return {**entry, "result": "waiting", "next_check": isoformat_utc(moment)}
         new = with_retries(lambda: renew(client, info.serial, store))
     except AgentError as exc:
         result = "failed" if _answer_may_be_lost(exc) else "refused"
@@ -2222,6 +2310,15 @@ AUTO_RENEW_RESULT_LABELS = {
 }
 
 
+def auto_renewed_certificates(store: AgentStore, now: datetime) -> list[CertificateInfo]:
+    """What auto-renewal looks after: every held certificate valid at ``now``, not yet renewed."""
+    return [
+        info
+        for info in store.renewable_certificates()
+        if not info.is_expired(now) and not store.renewed_by(info.serial)
+    ]
+
+
 def auto_renew_run(
     client: ApiClient, store: AgentStore, backend: StoreBackend | None
 ) -> list[dict[str, Any]] | None:
@@ -2233,11 +2330,10 @@ def auto_renew_run(
         obtain_passphrase(store, prompt=_no_prompt)
         with_retries(lambda: resume_pending(client, store))
         now = utc_now()
-        entries = []
-        for info in store.renewable_certificates():
-            if info.is_expired(now) or store.renewed_by(info.serial):
-                continue
-            entries.append(auto_renew_one(client, store, info, backend, now))
+        entries = [
+            auto_renew_one(client, store, info, backend, now)
+            for info in auto_renewed_certificates(store, now)
+        ]
         append_run_log(store, entries)
         return entries
 
@@ -2267,7 +2363,10 @@ def _config_home(environ: Mapping[str, str]) -> Path:
 
 
 def _run_command(server: str, store: AgentStore, cafile: str | None) -> list[str]:
-    command = [sys.executable, str(Path(__file__).resolve()), "auto-renew", "run"]
+    if getattr(sys, "frozen", False):  # the PyInstaller build: the executable is the tool
+        command = [sys.executable, "auto-renew", "run"]
+    else:
+        command = [sys.executable, str(Path(__file__).resolve()), "auto-renew", "run"]
     command += ["--server", server, "--store", str(store.path.resolve())]
     return command + (["--cafile", str(Path(cafile).resolve())] if cafile else [])
 
@@ -2373,12 +2472,90 @@ class Scheduler:
         if self.platform == "linux" and shutil.which("systemctl", path=self.environ.get("PATH")):
             _call(["systemctl", "--user", "daemon-reload"])
 
+    def next_run(self) -> str | None:
+        """When the system's scheduler itself runs the tool next, as it says it; None where it
+        does not say (macOS, the XDG autostart entry, a scheduler that cannot be asked)."""
+        with contextlib.suppress(AgentError):
+            if self.platform == "windows":
+                query = ["schtasks", "/Query", "/TN", WINDOWS_TASKS[0], "/FO", "CSV", "/NH"]
+                result = _call(query)
+                answer = result.stdout if result.returncode == 0 else ""
+                for row in csv.reader(
+                    io.StringIO(answer)
+                ):  # "TaskName","Next Run Time","Status" in the system's language
+                    if len(row) >= 2 and row[1].strip() and row[1].strip() != "N/A":
+                        return row[1].strip()
+                return None
+            timer = f"{TASK_NAME}.timer"
+            if (
+                self.platform == "linux"
+                and (self.systemd_dir / timer).exists()
+                and shutil.which("systemctl", path=self.environ.get("PATH"))
+            ):
+                show = ["systemctl", "--user", "show", timer, "-p", "NextElapseUSecRealtime"]
+                result = _call([*show, "--value"])
+                text = result.stdout.strip() if result.returncode == 0 else ""
+                return _systemd_moment(text) if text and text not in ("n/a", "0") else None
+        return None
+
     def is_enabled(self) -> bool:
         if self.platform == "windows":
             return all(
                 _call(["schtasks", "/Query", "/TN", name]).returncode == 0 for name in WINDOWS_TASKS
             )
         return any(path.exists() for path in self.files())
+
+
+AUTO_RENEW_ENABLED_MESSAGE = "自動更新を設定しました。"
+AUTO_RENEW_DISABLED_MESSAGE = "自動更新を解除しました。"
+AUTO_RENEW_NO_CONSENT = (
+    "自動更新は設定していません。説明をお読みのうえ、[自動更新を設定する]をクリックしてください。"
+)
+
+
+def enable_auto_renewal(
+    scheduler: Scheduler, server: str, store: AgentStore, cafile: str | None
+) -> str:
+    """Register the daily and at-log-on run, once the customer consented (the command line's
+    prompt or the page's button); says where it was registered."""
+    message = scheduler.enable(_run_command(server, store, cafile))
+    store.record_auto_renew_server(server, cafile)
+    return message
+
+
+def disable_auto_renewal(
+    scheduler: Scheduler, store: AgentStore, client: ApiClient | None
+) -> list[dict[str, Any]]:
+    """Remove the registration, then tell the server with a signed "off" check-in for each
+    certificate held (once each, no retries: the customer waits); what each check-in gave."""
+    scheduler.disable()
+    if client is None:
+        return []
+    reports: list[dict[str, Any]] = []
+    for info in auto_renewed_certificates(store, utc_now()):
+        try:
+            report_auto_renewal(client, store.load(info.serial), False)
+        except AgentError as exc:
+            reports.append(
+                {
+                    "serial": info.serial,
+                    "reported": False,
+                    "status_code": exc.status_code,
+                    "message": exc.message,
+                }
+            )
+            continue
+        reports.append({"serial": info.serial, "reported": True})
+    return reports
+
+
+def _systemd_moment(text: str) -> str:
+    """systemd's ``Wed 2026-12-02 03:00:00 UTC`` in Japan time; other zones as systemd says."""
+    try:
+        moment = datetime.strptime(text, "%a %Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    except ValueError:
+        return text
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
 
 def _systemd_quote(part: str) -> str:
@@ -2439,9 +2616,7 @@ def cmd_auto_renew(args: argparse.Namespace) -> int:
     store = AgentStore(args.store)
     scheduler = Scheduler(os.environ)
     if args.disable:
-        scheduler.disable()
-        print("自動更新を無効にしました。")
-        return 0
+        return _disable_from_command_line(args, store, scheduler)
     if args.status:
         return _print_auto_renew_status(store, scheduler)
     server = validate_server_url(args.server)
@@ -2449,7 +2624,7 @@ def cmd_auto_renew(args: argparse.Namespace) -> int:
         if not args.yes and not ask_yes_no(AUTO_RENEW_CONSENT):
             print("自動更新は有効にしませんでした。", file=sys.stderr)
             return 1
-        print(scheduler.enable(_run_command(server, store, args.cafile)))
+        print(enable_auto_renewal(scheduler, server, store, args.cafile))
         print("自動更新を有効にしました。")
         return 0
     if args.action != "run":
@@ -2463,8 +2638,36 @@ def cmd_auto_renew(args: argparse.Namespace) -> int:
     return 1 if any(entry["result"] in ("refused", "failed") for entry in entries) else 0
 
 
+def _disable_from_command_line(
+    args: argparse.Namespace, store: AgentStore, scheduler: Scheduler
+) -> int:
+    """``auto-renew --disable``: off here, then the signed "off" check-ins to the server given
+    (``--server``) or the one auto-renewal was enabled for."""
+    kept = store.auto_renew_server()
+    server, cafile = (args.server, args.cafile) if args.server else kept or (None, None)
+    client = ApiClient(validate_server_url(server), cafile=cafile) if server else None
+    if client is not None and auto_renewed_certificates(store, utc_now()):
+        obtain_passphrase(store)
+    reports = disable_auto_renewal(scheduler, store, client)
+    print("自動更新を無効にしました。")
+    for report in reports:
+        if report["reported"]:
+            print(f"企保ネットに自動更新の解除を知らせました（シリアル番号：{report['serial']}）。")
+        else:
+            print(
+                f"企保ネットに自動更新の解除を知らせられませんでした（シリアル番号：{report['serial']}）："
+                f"{report['message']}（ステータスコード：{report['status_code']}）",
+                file=sys.stderr,
+            )
+    return 0
+
+
 def _print_auto_renew_status(store: AgentStore, scheduler: Scheduler) -> int:
-    print(f"自動更新：{'有効' if scheduler.is_enabled() else '無効'}")
+    enabled = scheduler.is_enabled()
+    print(f"自動更新：{'有効' if enabled else '無効'}")
+    next_run = scheduler.next_run() if enabled else None
+    if next_run:
+        print(f"次回の自動実行：{next_run}")
     entries = read_run_log(store)
     if not entries:
         print("自動更新の実行記録はありません。")

@@ -7,7 +7,8 @@ only way to change the address) names a new address, different from the current 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from typing import Protocol
 
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +18,16 @@ from issuance.rules import formats
 EMAIL_CHANGE = "email_change"
 OTHER = "other"
 LAST_BRANCH_NUMBER = 999
+
+
+class _Numbered(Protocol):
+    branch_number: str
+
+
+def is_replaced(notice: _Numbered, notices_of_user: Iterable[_Numbered]) -> bool:
+    """R16: a notice is replaced once its user has a (reissue) notice with a later branch
+    number. Branch numbers are three digits, so they compare as strings."""
+    return any(other.branch_number > notice.branch_number for other in notices_of_user)
 
 
 def next_branch_number(highest: str | None) -> str:

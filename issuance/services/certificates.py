@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, ca, selectors
+from issuance import audit, ca
 from issuance.errors import (
     CaUnavailableServiceError,
     CertificateRequestError,
@@ -26,6 +26,7 @@ from issuance.models import Certificate, KihonetUser, Notice
 from issuance.pki import crl as pki_crl
 from issuance.pki import csr as pki_csr
 from issuance.pki import keys, profile
+from issuance.selectors.contacts import desks_detail
 from issuance.services.crl import publish_crl
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def replay_certificate(
     """
     request = _check_request(csr_data)
     if profile.public_key_fingerprint(request.public_key()) != certificate.public_key_fingerprint:
-        raise IssuedForAnotherKeyError(detail=selectors.desks_detail(user.customer))
+        raise IssuedForAnotherKeyError(detail=desks_detail(user.customer))
     audit.record(
         actor,
         "certificate_replayed",
@@ -186,10 +187,9 @@ def revoke_certificate(
     locked = Certificate.objects.select_for_update().get(pk=certificate.pk)
     if locked.is_revoked:
         raise RevocationError()
-    locked.status = Certificate.Status.REVOKED
     locked.revoked_at = now or timezone.now()
     locked.revocation_reason = reason
-    locked.save(update_fields=["status", "revoked_at", "revocation_reason"])
+    locked.save(update_fields=["revoked_at", "revocation_reason"])
     audit.record(
         actor,
         "certificate_revoked",

@@ -10,9 +10,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors, labels, roles
+from issuance import audit, labels, roles
 from issuance.errors import DeskActionError
 from issuance.models import Certificate, InputLock, Notice
+from issuance.scoping import check_staff_may, staff_scope
 from issuance.services import lockout
 from issuance.services.certificates import revoke_certificate
 
@@ -56,7 +57,7 @@ def revoke_for_desk(
     certificate: Certificate, *, reason: str, note: str, actor: audit.Actor
 ) -> Certificate:
     """Revokes at a customer's request; the CRL is republished on commit (OCSP reads the row)."""
-    desk_selectors.check_staff_may(actor, roles.REVOKE, certificate.user)
+    check_staff_may(actor, roles.REVOKE, certificate.user)
     if reason not in STAFF_REVOCATION_REASONS:
         raise DeskActionError(_("失効理由を選択してください。"))
     return revoke_certificate(certificate, reason=reason, actor=actor, note=_require_reason(note))
@@ -64,12 +65,10 @@ def revoke_for_desk(
 
 @transaction.atomic
 def lift_input_lock(lock: InputLock, *, reason: str, actor: audit.Actor) -> InputLock:
-    desk_selectors.check_staff_may(actor, roles.LIFT_LOCK)
+    check_staff_may(actor, roles.LIFT_LOCK)
     if (
         actor.staff is not None
-        and not desk_selectors.staff_scope(actor.staff)
-        .input_locks(InputLock.objects.filter(pk=lock.pk))
-        .exists()
+        and not staff_scope(actor.staff).input_locks(InputLock.objects.filter(pk=lock.pk)).exists()
     ):
         raise PermissionDenied("lock outside the desk")
     locked = InputLock.objects.select_for_update().get(pk=lock.pk)
@@ -81,7 +80,7 @@ def lift_input_lock(lock: InputLock, *, reason: str, actor: audit.Actor) -> Inpu
 @transaction.atomic
 def record_notice_printed(notice: Notice, *, actor: audit.Actor, output: str) -> None:
     """Printing a notice shows its six fields: who printed which, and when, is kept."""
-    desk_selectors.check_staff_may(actor, roles.PRINT, notice.user)
+    check_staff_may(actor, roles.PRINT, notice.user)
     audit.record(
         actor,
         "notice_printed",

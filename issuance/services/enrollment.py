@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from issuance import audit, selectors, tokens
+from issuance import audit, tokens
 from issuance.errors import (
     EmailNotConfirmedError,
     InputMismatchError,
@@ -20,6 +20,8 @@ from issuance.errors import (
 )
 from issuance.models import Certificate, Enrollment, Notice, ReissueRecord
 from issuance.querysets import one_or_none
+from issuance.rules.reissue import is_replaced
+from issuance.selectors.contacts import desks_detail
 from issuance.services import lockout
 from issuance.services.certificates import (
     issue_certificate,
@@ -69,7 +71,7 @@ def _matching_notice(fields: NoticeFields, notices: list[Notice]) -> Notice | No
 
 def _used_notice_error(notice: Notice) -> NoticeUsedError:
     """R16: a used (or replaced) notice needs a reissue; the desk to call is named (R15)."""
-    return NoticeUsedError(detail=selectors.desks_detail(notice.user.customer))
+    return NoticeUsedError(detail=desks_detail(notice.user.customer))
 
 
 def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[Enrollment, str]:
@@ -90,7 +92,7 @@ def start_enrollment(fields: NoticeFields, *, ip_address: str | None) -> tuple[E
         lockout.failed(attempt)
         raise InputMismatchError()
     lockout.release(attempt)
-    if notice.is_used or selectors.is_replaced(notice, notices):
+    if notice.is_used or is_replaced(notice, notices):
         raise _used_notice_error(notice)
     return _open_enrollment_for(notice, ip_address)
 

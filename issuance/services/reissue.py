@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from issuance import audit, desk_selectors, roles
+from issuance import audit, roles
 from issuance.models import Certificate, KihonetUser, Notice, ReissueRecord
 from issuance.rules import reissue as reissue_rules
 from issuance.rules.business_days import registration_year
+from issuance.scoping import check_staff_may
 from issuance.services.certificates import revoke_certificate
 
 Reason = ReissueRecord.Reason
@@ -64,7 +65,7 @@ def reissue_notice(
     today: date | None = None,
 ) -> ReissueRecord:
     """Creates the reissue notice with the next branch number, issued ``today`` (R16, R02)."""
-    desk_selectors.check_staff_may(actor, roles.REISSUE, user)
+    check_staff_may(actor, roles.REISSUE, user)
     user = KihonetUser.objects.select_for_update().select_related("customer").get(pk=user.pk)
     email = check_request(user, reason=reason, new_email=new_email, note=note)
     issued_on = today or timezone.localdate()

@@ -15,12 +15,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from issuance import audit, selectors, tokens
+from issuance import audit, tokens
 from issuance.errors import ProofOfPossessionError, RenewalError, TooManyChallengesError
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop
 from issuance.querysets import one_or_none
 from issuance.rules import renewal as renewal_rules
+from issuance.selectors.certificates import has_renewal, open_challenge_count
+from issuance.selectors.contacts import desks_detail
 from issuance.services.certificates import (
     issue_certificate,
     replay_allowed,
@@ -53,7 +55,7 @@ def _our_certificate(
 
 
 def _with_desks(message: str, certificate: Certificate) -> RenewalError:
-    return RenewalError(message, detail=selectors.desks_detail(certificate.user.customer))
+    return RenewalError(message, detail=desks_detail(certificate.user.customer))
 
 
 def check_renewable(certificate: Certificate, now: datetime) -> None:
@@ -62,7 +64,7 @@ def check_renewable(certificate: Certificate, now: datetime) -> None:
         raise RenewalError(renewal_rules.renewal_not_yet_offered_message())
     # Renewed first: with KIHONET_RENEWAL_REVOKES_OLD the renewed certificate is also revoked,
     # and its holder has a new certificate, not a reissue to ask for.
-    if selectors.has_renewal(certificate):
+    if has_renewal(certificate):
         raise RenewalError(_("このクライアント証明書はすでに更新済みです。"))
     check_reportable(certificate, now)  # revoked or expired: a reissue, the desks to call
     opens_at = renewal_rules.renewal_opens_at(certificate.not_after)
@@ -102,10 +104,7 @@ def create_challenge(
         check_reportable(certificate, now)
     else:
         check_renewable(certificate, now)
-    if (
-        selectors.open_challenge_count(certificate, now)
-        >= settings.KIHONET_RENEWAL_MAX_OPEN_CHALLENGES
-    ):
+    if open_challenge_count(certificate, now) >= settings.KIHONET_RENEWAL_MAX_OPEN_CHALLENGES:
         raise TooManyChallengesError()
     challenge = tokens.new_token()
     issued = RenewalChallenge.objects.create(

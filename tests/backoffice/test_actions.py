@@ -14,8 +14,9 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import ca, desk_selectors, roles
+from issuance import ca, roles
 from issuance.models import AuditEvent, Certificate, InputLock, Notice, ReissueRecord
+from issuance.selectors.users import user_overview
 from issuance.services.certificates import issue_certificate
 from issuance.services.reissue import reissue_notice
 from tests.backoffice.helpers import desk, make_staff, staff_client
@@ -79,7 +80,7 @@ def test_revocation_asks_for_confirmation_then_reaches_crl_and_ocsp(
         )
     assert response.status_code == 302
     certificate.refresh_from_db()
-    assert certificate.status == Certificate.Status.REVOKED
+    assert certificate.status_at(timezone.now()) == Certificate.Status.REVOKED
 
     crl = x509.load_der_x509_crl(client.get(reverse("issuance:crl", args=["der"])).content)
     entry = crl.get_revoked_certificate_by_serial_number(int(certificate.serial, 16))
@@ -264,7 +265,7 @@ def test_r10_a_resend_the_smtp_server_refuses_is_recorded_as_failed(customer_use
     assert failed.detail["message_id"] == started.detail["message_id"]
     assert failed.detail["error"] == "SMTPRecipientsRefused"
     assert not AuditEvent.objects.filter(action="reminder_resent").exists()
-    [row] = desk_selectors.user_overview(customer_user).reminders
+    [row] = user_overview(customer_user).reminders
     assert (row.serial, row.status) == (certificate.serial, "failed")
 
 

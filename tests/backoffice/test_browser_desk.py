@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from issuance import roles
-from issuance.models import Certificate, Notice
+from issuance.models import Notice
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import PASSWORD, current_code, desk, make_staff
 from tests.backoffice.test_reissue import acquire
@@ -153,7 +153,7 @@ def test_r15_r16_r05_a_clerk_reissues_for_a_new_pc_and_the_customer_acquires(
     assert old.revoked_at is None  # still the customer's key until the new acquisition
     new = acquire(notice)
     old.refresh_from_db()
-    assert old.status == Certificate.Status.REVOKED and old.revocation_reason == "superseded"
+    assert old.is_revoked and old.revocation_reason == "superseded"
     assert new.notice_id == notice.pk and new.revoked_at is None
 
     page.goto(f"{live_server.url}/admin/issuance/kihonetuser/{user.pk}/change/")

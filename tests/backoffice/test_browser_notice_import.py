@@ -11,7 +11,7 @@ from issuance.models import AuditEvent, Customer
 from tests.backoffice.helpers import PASSWORD, current_code, make_staff
 from tests.backoffice.test_browser_desk import browser_page, reference_data, shot  # noqa: F401
 from tests.backoffice.test_notice_import import ZERO_DROPPED, shift_jis_file
-from tests.issuance.test_import_notices import GOOD, VENDOR_ROW
+from tests.issuance.services.test_notice_import import GOOD, VENDOR_ROW
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -128,7 +128,6 @@ def desk_day(reference_data, settings, live_server):  # noqa: F811  (the importe
     old = make_certificate(
         user,
         days_left=300,
-        status="revoked",
         revoked_at=timezone.now() - timedelta(days=400),
         revocation_reason="superseded",
     )

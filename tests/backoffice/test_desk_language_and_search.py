@@ -16,9 +16,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import audit, desk_selectors, labels, roles
+from issuance import audit, labels, roles
 from issuance.models import AuditEvent, KihonetUser
 from issuance.pki import crl
+from issuance.selectors.dashboard import CHART_MONTHS, MonthBar, _add_months, dashboard
+from issuance.selectors.search import SearchLookup, classify_search_term, search
+from issuance.selectors.users import user_overview
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import desk, make_staff, staff_client
 from tests.factories import make_customer, make_notice, make_user
@@ -56,7 +59,9 @@ def test_every_audit_action_the_code_writes_has_a_japanese_name():
         text = path.read_text(encoding="utf-8")
         written |= set(
             re.findall(
-                r"(?:audit\.record|create_with_event)\(\s*[^\"]*?,\s*\"([a-z_]+)\"", text, re.S
+                r"(?:audit\.record|audit\.event|create_with_event)\(\s*[^\"]*?,\s*\"([a-z_]+)\"",
+                text,
+                re.S,
             )
         )
     assert {"certificate_issued", "notice_reissued", "reminder_resent"} <= written
@@ -145,8 +150,8 @@ def test_staff_find_the_user_by_a_part_of_any_key(user, clerk, term):
 
 
 def test_a_whole_address_is_looked_up_exactly_and_results_are_sorted_after_the_search(user, clerk):
-    kinds = desk_selectors.classify_search_term
-    assert kinds("Sato@Demo.Example.JP")["email"] == desk_selectors.SearchLookup(
+    kinds = classify_search_term
+    assert kinds("Sato@Demo.Example.JP")["email"] == SearchLookup(
         "exact", ("sato@demo.example.jp",)
     )
     assert kinds("sato@demo")["email"].lookup == "icontains"
@@ -235,7 +240,7 @@ def test_r10_a_resent_mail_shows_at_once_under_the_reminders_with_its_state(
     url = reverse("admin:issuance_kihonetuser_resend", args=[user.pk, certificate.pk])
     assert client.post(url, {"reason": "届いていないとのお電話"}).status_code == 302
     assert len(mailoutbox) == 1 and "残り7日" not in mailoutbox[0].body
-    overview = desk_selectors.user_overview(user)
+    overview = user_overview(user)
     [row] = overview.reminders
     assert (row.serial, row.status, row.resent_by) == (certificate.serial, "sent", clerk.username)
     reminders = client.get(user_url(user)).content.decode().split('id="kn-reminders"')[1]
@@ -285,7 +290,7 @@ def test_history_opens_the_audit_trail_of_that_user_and_no_field_is_repeated(use
 
 def test_the_dashboard_chart_counts_a_certificate_issued_today(user):
     make_certificate(user, days_left=1095, not_before=timezone.now())
-    figures = desk_selectors.dashboard(desk("団体保険課"), cached=False)
+    figures = dashboard(desk("団体保険課"))
     assert sum(bar.count for bar in figures.months) == 1
     assert figures.months[-1].count == 1
 
@@ -295,8 +300,7 @@ def test_the_chart_never_names_two_years_side_by_side():
 
     for first_month in range(1, 13):
         months = [
-            desk_selectors.MonthBar(desk_selectors._add_months(date(2026, first_month, 1), i), 0)
-            for i in range(desk_selectors.CHART_MONTHS)
+            MonthBar(_add_months(date(2026, first_month, 1), i), 0) for i in range(CHART_MONTHS)
         ]
         named = [bar["x"] for bar in expiry_chart(months)["bars"] if bar["year_label"]]
         assert all(b - a >= 60 for a, b in itertools.pairwise(named)), first_month
@@ -333,9 +337,7 @@ def test_a_part_of_a_key_through_a_relation_is_looked_up_on_its_own_table_first(
     make_certificate(make_user())
     part = user.user_id[1:5]
     with CaptureQueriesContext(connection) as queries:
-        found = list(
-            desk_selectors.search(Certificate.objects.all(), part, {"user_id": "user__user_id"})
-        )
+        found = list(search(Certificate.objects.all(), part, {"user_id": "user__user_id"}))
     assert found == [mine]
     contains = [q["sql"] for q in queries if "LIKE" in q["sql"].upper()]
     assert contains and all('"issuance_certificate"' not in sql for sql in contains), contains

@@ -10,7 +10,7 @@ from django.urls import reverse
 from issuance import roles
 from issuance.models import AuditEvent, Customer, Notice
 from tests.backoffice.helpers import desk, make_staff, staff_client
-from tests.issuance.test_import_notices import GOOD, HEADER, VENDOR_ROW
+from tests.issuance.services.test_notice_import import GOOD, HEADER, VENDOR_ROW
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issuance import desk_selectors, roles
+from issuance import roles
 from issuance.models import InputLock, Notice
+from issuance.selectors.dashboard import dashboard
+from issuance.services.dashboards import cached_dashboard
 from issuance.services.reissue import reissue_notice
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import desk, make_staff, staff_client
@@ -146,11 +148,11 @@ def test_the_users_screen_makes_a_constant_number_of_queries(
 def test_the_dashboard_shows_the_desks_figures_and_36_months(busy_user):
     other = make_user(make_customer(product_lines=("団体信用生命保険",), started_using=True))
     make_certificate(other, days_left=3)
-    figures = desk_selectors.dashboard(desk("企業保険サービス課"), cached=False)
+    figures = dashboard(desk("企業保険サービス課"))
     assert (figures.valid, figures.expiring_30, figures.expiring_7) == (1, 1, 0)
     assert figures.locked_notices == 1
     assert len(figures.months) == 37 and sum(bar.count for bar in figures.months) == 1
-    everyone = desk_selectors.dashboard(None, cached=False)
+    everyone = dashboard(None)
     assert (everyone.valid, everyone.expiring_7) == (2, 1)
 
     page = (
@@ -199,7 +201,7 @@ def test_the_refresh_job_computes_every_desks_dashboard_ahead_of_the_staff(
     assert refresh_dashboards() == ServiceDesk.objects.count() + 1
     served = desk("企業保険サービス課")
     with django_assert_num_queries(0):
-        figures = desk_selectors.dashboard(served)
+        figures = cached_dashboard(served)
     assert figures.valid == 1
 
 
@@ -257,25 +259,6 @@ def test_a_search_by_each_key_takes_a_constant_number_of_queries(
     with django_assert_max_num_queries(len(few.captured_queries)):
         found = client.get(url, {"q": term(*more[-1])}).context["cl"].result_list
     assert [u.pk for u in found] == [more[-1][0].pk]
-
-
-def test_search_terms_are_classified_by_their_form():
-    kinds = desk_selectors.classify_search_term
-    exact, part = "exact", "icontains"
-    assert kinds("12345678")["kihonet_code"].lookup == exact
-    assert kinds("12345678")["management_number"].lookup == part  # 8 of its 10 characters
-    assert kinds("12345678")["serial"].lookup == exact
-    assert kinds("U000001")["user_id"].values == ("U000001",)
-    assert kinds("u000001")["user_id"].values == ("u000001", "U000001")
-    assert kinds("MN00000001")["management_number"].lookup == exact
-    assert kinds(" Taro@Example.JP ")["email"].values == ("taro@example.jp",)
-    assert set(kinds(" Taro@Example.JP ")) == {"email"}
-    assert kinds("山田")["name"].values == ("山田",)
-    assert kinds("ABC")["name"].values == ("ABC", "ＡＢＣ")  # the core system's full-width
-    assert "name" not in kinds("1234")  # digits are keys, not names
-    assert kinds("１２３４５６７８")["kihonet_code"].values == ("12345678",)  # full-width typed
-    assert kinds("ｕ００００")["user_id"] == desk_selectors.SearchLookup(part, ("u0000",))
-    assert set(kinds("U0")) == {"name"}  # too short for a part of a key
 
 
 def test_r03_the_mismatch_alerts_list_is_scoped_to_the_desk(busy_user):

@@ -127,7 +127,14 @@ def tool_home(tmp_path) -> Path:
 
 
 @pytest.fixture
-def client_tool(site, tmp_path, tool_home) -> Iterator[ClientTool]:
+def tool_env() -> dict[str, str]:
+    """More of the client tool's environment; a test module overrides it (e.g. stand-ins of
+    the schedulers first on PATH)."""
+    return {}
+
+
+@pytest.fixture
+def client_tool(site, tmp_path, tool_home, tool_env) -> Iterator[ClientTool]:
     """The client tool serving ``site.url`` on the port the pages are configured with."""
     store = tmp_path / "store"
     process = subprocess.Popen(
@@ -147,7 +154,7 @@ def client_tool(site, tmp_path, tool_home) -> Iterator[ClientTool]:
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
-        env=agent_env(store, KIHONET_AGENT_PASSPHRASE=PASSPHRASE, HOME=str(tool_home)),
+        env=agent_env(store, KIHONET_AGENT_PASSPHRASE=PASSPHRASE, HOME=str(tool_home), **tool_env),
     )
     tool = ClientTool(process, site.tool_port, store, PASSPHRASE, tool_home)
     sink: queue.Queue = queue.Queue()

@@ -6,7 +6,8 @@ handed opens with the password it was given, and holds one certificate with its 
 records that certificate's serial, the key's public key and the PKCS#12's encryption so that
 a test can check them.  ``STANDIN_MODE`` makes it answer as a refusing system would:
 ``deny`` (no rights: Windows' E_ACCESSDENIED, macOS' write permissions error) or ``no-aes``
-(Windows before 10 1709, which cannot read AES-256 PKCS#12 files).
+(Windows before 10 1709, which cannot read AES-256 PKCS#12 files).  The schedulers' stand-ins
+print ``STANDIN_STDOUT`` (what a real one would answer a query, e.g. the next run time).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def main() -> int:
             entry["answered"] = "cannot read AES"
             print("CertUtil: -importPFX command FAILED: 0x80092002 (CRYPT_E_BAD_ENCODE)")
             status = 1
+    if tool in SCHEDULERS and os.environ.get("STANDIN_STDOUT"):
+        print(os.environ["STANDIN_STDOUT"])
     with open(os.environ["STANDIN_LOG"], "a", encoding="utf-8") as log:
         log.write(json.dumps(entry) + "\n")
     return status

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import plistlib
+import random
 import socket
 import socketserver
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,9 +25,9 @@ from django.utils import timezone
 
 from issuance import audit
 from issuance.client_tool import kihonet_agent as agent
-from issuance.models import AuditEvent, Certificate
-from issuance.services import certificates
-from tests.issuance.test_renewal import issue_old
+from issuance.models import AuditEvent, AutoRenewal, Certificate
+from issuance.services import auto_renewal, certificates
+from tests.issuance.services.test_renewal import issue_old
 
 from .helpers import AGENT, PASSPHRASE, agent_env, free_port, run_agent
 from .standins import install_standins, read_log
@@ -271,6 +273,39 @@ def test_linux_enable_writes_systemd_user_units_and_disable_removes_them(store_d
     assert "自動更新：無効" in auto(store_dir, "--status", **env).stdout
 
 
+def test_status_shows_the_next_run_systemd_itself_has_scheduled(store_dir, schedulers):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    assert auto(store_dir, "--enable", "--yes", **env).returncode == 0
+
+    answer = {"STANDIN_STDOUT": "Wed 2026-12-02 03:00:00 UTC"}  # what systemctl answers
+    status = auto(store_dir, "--status", **env, **answer)
+
+    assert status.returncode == 0, status.stderr
+    assert "自動更新：有効" in status.stdout
+    assert "次回の自動実行：2026-12-02 12:00" in status.stdout  # in Japan time
+    show = ["--user", "show", "kihonet-auto-renew.timer", "-p", "NextElapseUSecRealtime"]
+    assert [*show, "--value"] in calls(env, "systemctl")
+    # In another zone it is shown as systemd says it; disabled, nothing is asked.
+    other = auto(store_dir, "--status", **env, STANDIN_STDOUT="Wed 2026-12-02 12:00:00 JST")
+    assert "次回の自動実行：Wed 2026-12-02 12:00:00 JST" in other.stdout
+    assert auto(store_dir, "--disable", **env).returncode == 0
+    asked = len(calls(env, "systemctl"))
+    assert "次回の自動実行" not in auto(store_dir, "--status", **env, **answer).stdout
+    assert len(calls(env, "systemctl")) == asked
+
+
+def test_status_shows_the_next_run_of_the_daily_windows_task(store_dir, schedulers):
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "windows"}
+    assert auto(store_dir, "--enable", "--yes", **env).returncode == 0
+    answer = '"\\kihonet\\auto-renew-daily","2026/12/02 12:00:00","準備完了"'
+
+    status = auto(store_dir, "--status", **env, STANDIN_STDOUT=answer)
+
+    assert "次回の自動実行：2026/12/02 12:00:00" in status.stdout, status.stdout
+    query = ["/Query", "/TN", "kihonet\\auto-renew-daily", "/FO", "CSV", "/NH"]
+    assert query in calls(env, "schtasks")
+
+
 def test_linux_without_systemd_gets_an_xdg_autostart_entry(store_dir, tmp_path):
     env = {"KIHONET_AGENT_PLATFORM": "linux", "PATH": str(tmp_path / "empty")}
     result = auto(store_dir, "--enable", "--yes", **env)
@@ -335,3 +370,158 @@ def test_a_second_run_while_one_holds_the_lock_exits_at_once(store_dir):
     assert result.returncode == 0, result.stderr
     assert "自動更新は別の処理で実行中です" in result.stdout
     assert run_log(store_dir) == []
+
+
+# --- turning it off tells the server ----------------------------------------------------------
+
+
+def auto_enable(store: Path, server: str, **env: str) -> subprocess.CompletedProcess:
+    return run_agent(
+        "auto-renew", "--enable", "--yes", "--server", server, "--store", str(store),
+        store=store, **env,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disable_sends_the_signed_off_check_in_and_the_desk_sees_it_off(
+    live_server, live_ca, store_dir, schedulers, admin_client
+):
+    """``auto-renew --disable`` removes the registration and, signed with each held
+    certificate's key, tells the server it enabled auto-renewal for: the desk's screen then
+    shows 自動更新：無効 (audited as auto_renewal_disabled). No ``--server`` needed."""
+    held = hold(store_dir, age=timedelta(days=1))
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    enabled = auto_enable(store_dir, live_server.url, **env)
+    assert enabled.returncode == 0, enabled.stderr
+    assert auto_run(live_server.url, store_dir, "--no-install").returncode == 0
+    assert AutoRenewal.objects.get(certificate=held).enabled is True
+    desk = f"/admin/issuance/kihonetuser/{held.user_id}/change/"
+    assert "自動更新：有効" in admin_client.get(desk, secure=True).content.decode()
+
+    result = run_agent("auto-renew", "--disable", "--store", str(store_dir), store=store_dir, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert "自動更新を無効にしました。" in result.stdout
+    assert (
+        f"企保ネットに自動更新の解除を知らせました（シリアル番号：{held.serial}）" in result.stdout
+    )
+    assert AutoRenewal.objects.get(certificate=held).enabled is False
+    [event] = AuditEvent.objects.filter(action="auto_renewal_disabled")
+    assert event.detail == {"serial": held.serial}
+    assert "自動更新：無効" in admin_client.get(desk, secure=True).content.decode()
+    assert not any((store_dir.parent / "home" / ".config" / "systemd" / "user").iterdir())
+
+
+def test_disable_with_the_server_away_still_turns_it_off_here_and_says_so(
+    store_dir, ca, schedulers
+):
+    key = agent.generate_private_key()
+    held = ca.issue(key.public_key())
+    agent.AgentStore(store_dir, PASSPHRASE).install(key, held)
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert auto_enable(store_dir, dead, **env).returncode == 0
+
+    result = run_agent("auto-renew", "--disable", "--store", str(store_dir), store=store_dir, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert "自動更新を無効にしました。" in result.stdout
+    assert "企保ネットに自動更新の解除を知らせられませんでした" in result.stderr
+    assert "agent_network" in result.stderr
+    assert not any((store_dir.parent / "home" / ".config" / "systemd" / "user").iterdir())
+
+
+# --- a random moment inside the window (RFC 9773) ---------------------------------------------
+
+
+def test_random_moments_are_uniform_inside_the_window():
+    start = datetime(2029, 4, 20, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    rng = random.Random(9773)
+    moments = [agent.random_moment(start, end, rng) for _ in range(2000)]
+    assert all(start <= moment < end for moment in moments)
+    quarters = Counter(int((m - start) / (end - start) * 4) for m in moments)
+    assert sorted(quarters) == [0, 1, 2, 3]
+    assert all(400 <= count <= 600 for count in quarters.values()), quarters
+    assert agent.random_moment(start, start, rng) == start  # an empty window: its start
+
+
+def _window(server: str, serial: str) -> tuple[datetime, datetime]:
+    window = agent.ApiClient(server).get(f"/api/v1/certificates/{serial}/renewal-info")[
+        "suggestedWindow"
+    ]
+    return datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"])
+
+
+def _never(start: datetime, end: datetime) -> datetime:
+    raise AssertionError(f"picked again for the same window {start}..{end}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r09_the_tool_renews_at_its_random_moment_kept_between_runs_not_at_the_start(
+    live_server, live_ca, store_dir
+):
+    """With a seeded generator and the tool's clock forced: a run before the moment it picked
+    waits (and says when), the next run agrees on the moment without picking again, a run
+    after it renews. The moment lies strictly inside the window, not at its start."""
+    old = hold(store_dir, age=IN_WINDOW)
+    store = agent.AgentStore(store_dir, PASSPHRASE)
+    client = agent.ApiClient(live_server.url)
+    [info] = store.certificates()
+    start, end = _window(live_server.url, old.serial)
+    picked: list[tuple[datetime, datetime]] = []
+
+    def seeded(low: datetime, high: datetime) -> datetime:
+        picked.append((low, high))
+        return agent.random_moment(low, high, random.Random(18))
+
+    moment = agent.random_moment(start, end, random.Random(18))
+    assert start < moment < end
+
+    before = agent.auto_renew_one(client, store, info, None, moment - timedelta(seconds=1), seeded)
+    assert before["result"] == "waiting"
+    assert datetime.fromisoformat(before["next_check"]) == moment
+    assert picked == [(start, end)]
+    again = agent.auto_renew_one(client, store, info, None, moment - timedelta(seconds=1), _never)
+    assert again["result"] == "waiting" and again["next_check"] == before["next_check"]
+    assert not Certificate.objects.filter(renewed_from=old).exists()
+
+    after = agent.auto_renew_one(client, store, info, None, moment + timedelta(seconds=1), _never)
+    assert after["result"] == "renewed", after
+    assert Certificate.objects.get(renewed_from=old).serial == after["new_serial"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r09_a_window_the_server_moved_gets_a_new_moment_inside_it(live_server, live_ca, store_dir):
+    old = hold(store_dir, age=IN_WINDOW)
+    store = agent.AgentStore(store_dir, PASSPHRASE)
+    client = agent.ApiClient(live_server.url)
+    [info] = store.certificates()
+    start, end = _window(live_server.url, old.serial)
+
+    def first_pick(low: datetime, high: datetime) -> datetime:
+        return agent.random_moment(low, high, random.Random(4))
+
+    first = agent.auto_renew_one(client, store, info, None, start, first_pick)
+    assert first["result"] == "waiting"
+    kept = datetime.fromisoformat(first["next_check"])
+    assert start < kept < end
+
+    moved_start = timezone.now() + timedelta(days=2)
+    auto_renewal.move_renewal_windows(
+        [old], start=moved_start, end=moved_start + timedelta(hours=5), reason="test",
+        actor=audit.Actor.system("test"),
+    )  # fmt: skip
+    start, end = _window(live_server.url, old.serial)
+    assert start == moved_start
+    picked: list[tuple[datetime, datetime]] = []
+
+    def seeded(low: datetime, high: datetime) -> datetime:
+        picked.append((low, high))
+        return agent.random_moment(low, high, random.Random(5))
+
+    waiting = agent.auto_renew_one(client, store, info, None, start, seeded)
+    assert picked == [(start, end)]
+    moment = datetime.fromisoformat(waiting["next_check"])
+    assert waiting["result"] == "waiting" and start < moment < end and moment != kept
+    assert not Certificate.objects.filter(renewed_from=old).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,11 @@ from .helpers import (
     Agent,
     ThrowawayCA,
     call,
+    run_agent,
     serving_agent,
     stub_server,
 )
+from .standins import SCHEDULERS, install_standins, read_log
 
 SITE = "https://kihonet.example.jp"
 
@@ -360,3 +363,84 @@ def test_r14_refused_install_is_said_in_the_enroll_answer_and_install_retries(
         assert unknown.status == 404 and unknown.body["status_code"] == "agent_not_found"
         listed = call(running, "GET", "/certificates").body["certificates"]
         assert [(c["serial"], c["installed_in"]) for c in listed] == [(serial, [])]
+
+
+# --- auto-renewal from the completion page (issue 18) -------------------------------------------
+
+
+def test_r09_auto_renew_route_registers_only_with_consent_from_the_sites_origin(tmp_path: Path):
+    """POST /auto-renew registers the scheduler only when the page says the customer pressed
+    「自動更新を設定する」 (``consent: true``), only from the site's origin and Host, only as JSON
+    (a cross-site form cannot send it without a preflight the tool refuses); it writes what
+    ``auto-renew --enable`` writes, and ``enable: false`` removes it."""
+    folder = install_standins(tmp_path / "bin", SCHEDULERS)
+    log = tmp_path / "standin.log"
+    env = {
+        "KIHONET_AGENT_PLATFORM": "linux",
+        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+        "STANDIN_LOG": str(log),
+    }
+    store = tmp_path / "store"
+    units = tmp_path / "home" / ".config" / "systemd" / "user"
+    consent = {"enable": True, "consent": True}
+    with serving_agent(store, SITE, **env) as running:
+        assert call(running, "GET", "/auto-renew").body == {"enabled": False, "platform": "linux"}
+        assert call(running, "GET", "/auto-renew", origin="https://evil.example").status == 403
+        refused = [
+            call(running, "POST", "/auto-renew", body=consent, origin="https://evil.example"),
+            call(running, "POST", "/auto-renew", body=consent, origin=None),
+            call(running, "POST", "/auto-renew", body=consent, host=f"evil.example:{running.port}"),
+        ]
+        assert [(r.status, r.body) for r in refused] == [(403, {"error": "forbidden"})] * 3
+        assert all("Access-Control-Allow-Origin" not in r.headers for r in refused)
+        preflight = call(
+            running,
+            "OPTIONS",
+            "/auto-renew",
+            origin="https://evil.example",
+            headers={"Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status == 403
+        form = call(
+            running,
+            "POST",
+            "/auto-renew",
+            data=b"enable=true&consent=true",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert form.status == 415
+        for body in ({"enable": True}, {"enable": True, "consent": "yes"}, {"enable": 1}):
+            reply = call(running, "POST", "/auto-renew", body=body)
+            assert reply.status == 400, body
+        no_consent = call(running, "POST", "/auto-renew", body={"enable": True, "consent": False})
+        assert no_consent.body["status_code"] == "agent_consent_required"
+        assert "[自動更新を設定する]をクリックしてください" in no_consent.body["message"]
+        assert not units.exists() and read_log(log) == []  # nothing registered so far
+
+        enabled = call(running, "POST", "/auto-renew", body=consent)
+        assert (enabled.status, enabled.body) == (
+            200,
+            {"enabled": True, "message": "自動更新を設定しました。"},
+        )
+        assert enabled.headers["Access-Control-Allow-Origin"] == SITE
+        service = (units / "kihonet-auto-renew.service").read_text()
+        assert (units / "kihonet-auto-renew.timer").is_file()
+        assert call(running, "GET", "/auto-renew").body["enabled"] is True
+
+        disabled = call(running, "POST", "/auto-renew", body={"enable": False})
+        assert disabled.body == {
+            "enabled": False,
+            "message": "自動更新を解除しました。",
+            "reports": [],  # no certificate held: nothing to tell the server
+        }
+        assert not any(units.iterdir())
+        console = running.output_after_stop()
+    assert "自動更新を設定しました。" in console and "自動更新を解除しました。" in console
+
+    # The command line registers the very same run: one code path.
+    cli = run_agent(
+        "auto-renew", "--enable", "--yes", "--server", SITE, "--store", str(store),
+        store=store, **env,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert (units / "kihonet-auto-renew.service").read_text() == service

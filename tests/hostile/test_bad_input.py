@@ -140,7 +140,8 @@ def test_nul_in_the_admin_autocomplete_term_is_refused(clerk):
 
 
 @pytest.mark.parametrize(
-    "query", [{"status__exact": "\x00"}, {"q": "1234\x005678"}, {"expiry": "7\x00"}]
+    "query",
+    [{"status": "\x00"}, {"status__exact": "\x00"}, {"q": "1234\x005678"}, {"expiry": "7\x00"}],
 )
 def test_nul_in_a_changelist_filter_or_search_is_refused(clerk, query):
     clerk.raise_request_exception = False

@@ -35,7 +35,7 @@ LINE = "総合福祉団体定期保険"  # served by 団体保険課
 HUGE = "9" * 20_000
 # One query string of many hostile parameters at once (each on its own below as well).
 WRONG_TYPES = (
-    "q=%FF%FE%40&o=x.-9.abc&p=-1&e=1&all=&_popup=1&_to_field=password&status__exact=zz"
+    "q=%FF%FE%40&o=x.-9.abc&p=-1&e=1&all=&_popup=1&_to_field=password&status__exact=zz&status=zz"
     "&desk=abc&expiry=zz&user__id__exact=abc&id__in=a,b&serial=%FF%FE&term=%C3%28"
     "&app_label=zz&model_name=zz&field_name=zz&next=//evil.example/&token=x&form=x"
 )
@@ -51,10 +51,12 @@ SINGLE_PARAMETERS = [
     ("desk", "99999999999999999999"),
     ("user__id__exact", "99999999999999999999"),
     ("status__exact", "zz"),
+    ("status", "zz"),
     ("not_after__gte", "not-a-date"),
     ("term", HUGE),
     # NUL in a filter value, the autocomplete term, a desk: refused before the database.
     ("status__exact", "%00"),
+    ("status", "%00"),
     ("term", "U0%0000001"),
     ("desk", "1%00"),
 ]

@@ -131,3 +131,73 @@ def test_a_csv_export_is_audited_by_its_service(admin_client):
     b"".join(response.streaming_content)
     event = AuditEvent.objects.get(action="data_exported")
     assert event.detail == {"model": "customer", "rows": 1}
+
+
+def add_certificate_in_each_state() -> dict[str, Certificate]:
+    """A valid, an expired and a revoked certificate (revoked after its expiry: still 失効)."""
+    now = timezone.now()
+    user = make_user()
+    states = {
+        "valid": {"not_after": now + timedelta(days=10)},
+        "expired": {"not_after": now - timedelta(days=1)},
+        "revoked": {
+            "not_after": now - timedelta(days=2),
+            "revoked_at": now - timedelta(hours=1),
+            "revocation_reason": "keyCompromise",
+        },
+    }
+    return {
+        state: Certificate.objects.create(
+            user=user,
+            serial=f"{n:X}",
+            subject=f"CN={user.user_id}",
+            email=user.email,
+            not_before=now - timedelta(days=1095),
+            pem="-",
+            fingerprint=f"{n:064x}",
+            public_key_fingerprint=f"{n + 10**6:064x}",
+            **fields,
+        )
+        for n, (state, fields) in enumerate(states.items(), start=500)
+    }
+
+
+def test_r08_the_certificate_list_has_one_status_filter_and_column_from_the_dates(admin_client):
+    made = add_certificate_in_each_state()
+    url = reverse("admin:issuance_certificate_changelist")
+    response = admin_client.get(url)
+    filters = {
+        str(spec.title): [str(choice["display"]) for choice in spec.choices(response.context["cl"])]
+        for spec in response.context["cl"].filter_specs
+    }
+    assert filters == {
+        "状態": ["全て", "有効", "失効", "期限切れ"],
+        "有効期限": ["全て", "7日以内に期限切れ", "30日以内に期限切れ"],
+    }
+    html = response.content.decode()
+    for label in ("有効", "失効", "期限切れ"):
+        assert html.count(f'<td class="field-status">{label}</td>') == 1, label
+    for state, certificate in made.items():
+        listed = admin_client.get(url, {"status": state}).context["cl"].result_list
+        assert list(listed) == [certificate], state
+    assert len(admin_client.get(url, {"status": "zz"}).context["cl"].result_list) == 3
+
+
+def test_r08_the_certificate_page_and_export_show_the_derived_status(admin_client):
+    made = add_certificate_in_each_state()
+    page = admin_client.get(
+        reverse("admin:issuance_certificate_change", args=[made["expired"].pk])
+    ).content.decode()
+    assert "<label>状態:</label>" in page and '<div class="readonly">期限切れ</div>' in page
+    response = admin_client.post(
+        reverse("admin:issuance_certificate_changelist"),
+        {
+            "action": "export_csv",
+            "index": "0",
+            "_selected_action": [c.pk for c in made.values()],
+        },
+    )
+    rows = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert rows[0].split(",")[:3] == ["シリアル番号", "ユーザーID", "状態"]
+    status_by_serial = {row.split(",")[0]: row.split(",")[2] for row in rows[1:]}
+    assert status_by_serial == {c.serial: state for state, c in made.items()}

@@ -27,7 +27,7 @@ from issuance.services.crl import publish_crl
 from tests.conftest import use_token
 from tests.csr import make_csr
 from tests.factories import enrollment_fields, make_notice
-from tests.issuance.test_enrollment import post_json
+from tests.issuance.services.test_enrollment import post_json
 
 pytestmark = pytest.mark.django_db
 ACTOR = audit.Actor.customer("test", "127.0.0.1")

@@ -227,7 +227,7 @@ def test_revoke_command_for_operators(issuing_ca):
     certificate = issue()
     call_command("revoke", certificate.serial, "--reason", "keyCompromise", stdout=StringIO())
     certificate.refresh_from_db()
-    assert certificate.status == "revoked" and certificate.revocation_reason == "keyCompromise"
+    assert certificate.is_revoked and certificate.revocation_reason == "keyCompromise"
     with pytest.raises(CommandError, match="No certificate"):
         call_command("revoke", "ABCDEF", stdout=StringIO())
 

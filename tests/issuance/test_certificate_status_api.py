@@ -10,7 +10,7 @@ import pytest
 
 from issuance import ca
 from issuance.services import certificates
-from tests.issuance.test_renewal import (
+from tests.issuance.services.test_renewal import (
     ACTOR,
     NOT_AFTER,
     OPENS_AT,

@@ -136,6 +136,45 @@ def test_r13_executable_opened_without_a_command_serves(executable, tmp_path):
     assert "接続先サーバー：https://kihonet.example.jp" in seen
 
 
+def test_r09_executable_registers_itself_for_auto_renewal_and_that_command_runs(
+    executable, tmp_path
+):
+    """``auto-renew --enable`` of the build registers the executable itself (no script path
+    inside the bundle), and the registered command runs: with nothing held, it says so."""
+    import shlex
+
+    from tests.client_tool.standins import SCHEDULERS, install_standins
+
+    standins = install_standins(tmp_path / "bin", SCHEDULERS)
+    home, store = tmp_path / "home", tmp_path / "store"
+    env = bare_env(
+        home,
+        PATH=f"{standins}:/usr/bin:/bin",
+        STANDIN_LOG=str(tmp_path / "standin.log"),
+        KIHONET_AGENT_PLATFORM="linux",
+        KIHONET_AGENT_PASSPHRASE=PASSWORD,
+    )
+    server = f"http://127.0.0.1:{free_port()}"
+    enabled = subprocess.run(
+        [str(executable), "auto-renew", "--enable", "--yes", "--server", server,
+         "--store", str(store)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert enabled.returncode == 0, enabled.stderr
+    service = (home / ".config" / "systemd" / "user" / "kihonet-auto-renew.service").read_text()
+    exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart="))
+    command = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert command == [
+        str(executable), "auto-renew", "run", "--server", server, "--store", str(store.resolve()),
+    ]  # fmt: skip
+
+    scheduled = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert "自動更新の対象となる証明書はありません。" in scheduled.stdout
+
+
 def test_r01_r13_executable_enrolls_against_the_live_server(
     executable, live_server, live_ca, tmp_path
 ):

@@ -6,8 +6,8 @@ from issuance.models import Certificate
 from issuance.services import certificates
 from tests.client_tool.helpers import notice_fields
 from tests.factories import make_notice
+from tests.issuance.services.test_renewal import ACTOR
 from tests.issuance.test_client_tool_live import run_tool
-from tests.issuance.test_renewal import ACTOR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -26,7 +26,7 @@ from issuance.errors import InputMismatchError, LockedError
 from issuance.models import Enrollment, InputLock
 from issuance.services import enrollment
 from tests.factories import enrollment_fields, make_customer, make_notice, make_user
-from tests.issuance.test_enrollment import lock_out, run_together, start
+from tests.issuance.services.test_enrollment import lock_out, run_together, start
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

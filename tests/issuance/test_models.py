@@ -142,13 +142,6 @@ def test_a_public_key_is_certified_once():
     )
 
 
-def test_a_revoked_certificate_has_a_revocation_time():
-    user = make_user()
-    assert_refused_by_database(
-        lambda: make_certificate(user, status="revoked"), "certificate_revoked_has_time"
-    )
-
-
 def test_certificate_querysets_answer_the_service_questions():
     user = make_user()
     now = timezone.now()
@@ -165,12 +158,55 @@ def test_certificate_querysets_answer_the_service_questions():
         serial="03",
         fingerprint="3" * 64,
         public_key_fingerprint="4" * 64,
-        status="revoked",
         revoked_at=now,
     )
     assert set(Certificate.objects.valid()) == {soon, later}
     assert set(Certificate.objects.revoked()) == {gone}
     assert list(Certificate.objects.expiring_between(now, now + timedelta(days=30))) == [soon]
+
+
+def test_r08_a_certificates_status_is_derived_from_revoked_at_and_not_after_alone():
+    user = make_user()
+    now = timezone.now()
+    rows = {
+        "valid": {"not_after": now + timedelta(seconds=1)},
+        "expired": {"not_after": now},
+        "revoked": {"not_after": now + timedelta(days=1), "revoked_at": now},
+        "revoked after its expiry": {
+            "not_after": now - timedelta(days=1),
+            "revoked_at": now - timedelta(hours=1),
+        },
+    }
+    made = {
+        name: make_certificate(
+            user,
+            serial=f"{n:X}",
+            fingerprint=f"{n:064x}",
+            public_key_fingerprint=f"{n + 100:064x}",
+            not_before=now - timedelta(days=1095),
+            **fields,
+        )
+        for n, (name, fields) in enumerate(rows.items(), start=10)
+    }
+    assert {name: c.status_at(now) for name, c in made.items()} == {
+        "valid": "valid",
+        "expired": "expired",
+        "revoked": "revoked",
+        "revoked after its expiry": "revoked",
+    }
+    assert made["valid"].status_at(now + timedelta(seconds=1)) == "expired"
+    assert [made[name].status_label_at(now) for name in ("valid", "revoked", "expired")] == [
+        "有効",
+        "失効",
+        "期限切れ",
+    ]
+    # The query says the same of every row, and each row is in exactly one state.
+    for status in Certificate.Status.values:
+        in_status = set(Certificate.objects.in_status(status, now))
+        assert in_status == {c for c in made.values() if c.status_at(now) == status}, status
+    assert set(Certificate.objects.expired(now)) == {made["expired"]}
+    with pytest.raises(ValueError, match="unknown"):
+        Certificate.objects.in_status("renewed", now)
 
 
 def test_audit_events_are_append_only():

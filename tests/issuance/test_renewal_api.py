@@ -17,7 +17,7 @@ from issuance.errors import ProofOfPossessionError
 from issuance.models import Certificate, RenewalChallenge
 from issuance.pki import pop
 from tests.csr import foreign_certificate_pem, make_csr, make_key
-from tests.issuance.test_renewal import (
+from tests.issuance.services.test_renewal import (
     ALREADY_RENEWED,
     DESKS,
     EXPIRED,

@@ -7,18 +7,20 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
-from issuance import audit, selectors
+from issuance import audit
 from issuance.models import AuditEvent, AutoRenewal, RenewalChallenge, RenewalWindowMove
 from issuance.pki import pop
 from issuance.rules import renewal_info
+from issuance.selectors.certificates import renewal_info_for_serial
 from issuance.services import auto_renewal
 from tests.csr import make_csr
-from tests.issuance.test_renewal import (
+from tests.issuance.services.test_renewal import (
     NOT_AFTER,
     OPENS_AT,
     issue_old,
@@ -182,7 +184,7 @@ def test_r09_the_ca_moves_a_window_to_now_with_an_audit_event(client, old):
         auto_renewal.move_renewal_windows(
             [certificate], start=early, reason="CA incident", actor=STAFF
         )
-        info = selectors.renewal_info_for_serial(certificate.serial, early)
+        info = renewal_info_for_serial(certificate.serial, early)
     assert info.window.start == OPENS_AT
     assert RenewalWindowMove.objects.count() == 1
 
@@ -324,10 +326,10 @@ def _check_in(certificate, at: datetime, enabled: bool = True) -> None:
 
 
 def _run_reminders(day: datetime) -> None:
-    from notifications import services
+    from notifications.services import job
 
     with travel(day):
-        services.send_expiry_reminders(at=day)
+        job.send_expiry_reminders(at=day)
 
 
 @pytest.mark.parametrize(
@@ -379,3 +381,84 @@ def test_the_desk_screen_shows_auto_renewal_on_and_the_last_check_in(admin_clien
     text = response.content.decode()
     assert "自動更新：有効" in text
     assert "最終確認：2028/06/01 10:15" in text
+
+
+# --- Racing one challenge (PostgreSQL row locks) ----------------------------------------------
+
+RACE_ROUNDS = 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r09_two_check_ins_racing_one_challenge_give_exactly_one_success(postgres, issuing_ca):
+    """The same one-time challenge, an "on" and an "off" check-in signed over it, sent at once
+    (threads behind a barrier, real PostgreSQL): one is taken, the other refused (3480); the
+    setting is the winner's and only a change is audited."""
+    from issuance.errors import ProofOfPossessionError
+    from issuance.services import renewal
+    from issuance.tokens import digest
+    from tests.issuance.services.test_enrollment import run_together
+
+    key, certificate = issue_old(issued_at=timezone.now() - timedelta(days=1))
+
+    def check_in(challenge: str, enabled: bool) -> AutoRenewal:
+        return auto_renewal.report_auto_renewal(
+            serial=certificate.serial,
+            certificate_pem=certificate.pem,
+            challenge=challenge,
+            signature=report_body(certificate, key, challenge, enabled)["signature"],
+            enabled=enabled,
+            ip_address="127.0.0.1",
+        )
+
+    setting = None
+    changes = 0
+    for round_number in range(RACE_ROUNDS):
+        offered, challenge = renewal.create_challenge(
+            certificate.pem, RenewalChallenge.Purpose.AUTO_RENEWAL_REPORT
+        )
+        results = run_together(
+            *[partial(check_in, challenge, enabled) for enabled in (True, False)]
+        )
+        won = [r for r in results if isinstance(r, AutoRenewal)]
+        refused = [r for r in results if isinstance(r, ProofOfPossessionError)]
+        assert (len(won), len(refused)) == (1, 1), f"round {round_number}: {results!r}"
+        changes += won[0].enabled != setting
+        setting = won[0].enabled
+        assert AutoRenewal.objects.get(certificate=certificate).enabled is setting
+        used = RenewalChallenge.objects.get(challenge_digest=digest(challenge))
+        assert used.pk == offered.pk and used.used_at is not None
+    assert AutoRenewal.objects.count() == 1
+    audited = AuditEvent.objects.filter(
+        action__in=("auto_renewal_enabled", "auto_renewal_disabled")
+    ).count()
+    assert audited == changes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r12_two_renewals_with_other_keys_racing_one_challenge_give_exactly_one_certificate(
+    postgres, issuing_ca
+):
+    """Two renewals signed over the same challenge, each with a CSR of its own new key, at
+    once: one new certificate; the other is refused as a request for another key (3452)."""
+    from issuance.errors import IssuedForAnotherKeyError
+    from issuance.models import Certificate
+    from issuance.services import renewal
+    from tests.issuance.services.test_enrollment import run_together
+
+    for round_number in range(RACE_ROUNDS):
+        key, old = issue_old(issued_at=timezone.now() - timedelta(days=3 * 365 - 10))
+        _offered, challenge = renewal.create_challenge(old.pem)
+        request = {
+            "certificate_pem": old.pem,
+            "challenge": challenge,
+            "signature": sign(key, challenge),
+            "ip_address": "127.0.0.1",
+        }
+        results = run_together(
+            *[partial(renewal.renew, **request, csr_data=make_csr()[1]) for _ in range(2)]
+        )
+        renewed = [r for r in results if isinstance(r, Certificate)]
+        refused = [r for r in results if isinstance(r, IssuedForAnotherKeyError)]
+        assert (len(renewed), len(refused)) == (1, 1), f"round {round_number}: {results!r}"
+        assert list(Certificate.objects.filter(renewed_from=old)) == renewed
+        assert RenewalChallenge.objects.get(certificate=old).used_at is not None

@@ -20,8 +20,8 @@ from issuance.services import enrollment, renewal
 from issuance.services.certificates import revoke_certificate
 from tests.csr import make_csr
 from tests.factories import make_notice
-from tests.issuance.test_enrollment import run_together, start
-from tests.issuance.test_renewal import ACTOR, sign
+from tests.issuance.services.test_enrollment import run_together, start
+from tests.issuance.services.test_renewal import ACTOR, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +146,7 @@ def test_r12_two_identical_renewals_at_once_give_one_renewed_certificate_to_both
     postgres, issuing_ca
 ):
     from issuance.services import certificates
-    from tests.issuance.test_renewal import make_holder
+    from tests.issuance.services.test_renewal import make_holder
 
     user = make_holder()
     for _ in range(ROUNDS):
@@ -181,7 +181,7 @@ def test_r12_a_renewal_sent_again_needs_the_old_keys_signature(issuing_ca, setti
     settings.KIHONET_RENEWAL_REVOKES_OLD = revokes_old
     from issuance.errors import ProofOfPossessionError
     from issuance.services import certificates
-    from tests.issuance.test_renewal import make_holder
+    from tests.issuance.services.test_renewal import make_holder
 
     key, csr = make_csr()
     old = certificates.issue_certificate(

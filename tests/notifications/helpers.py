@@ -47,7 +47,6 @@ def make_certificate(
         email=email or (renewed_from.email if renewed_from else user.email),
         not_before=not_after - timedelta(days=3 * 365),
         not_after=not_after,
-        status=Certificate.Status.REVOKED if revoked else Certificate.Status.VALID,
         revoked_at=revoked_at,
         revocation_reason="keyCompromise" if revoked else "",
         pem="-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n",

@@ -4,8 +4,9 @@ import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from notifications import selectors, services
+from notifications import selectors
 from notifications.models import ExpiryReminder
+from notifications.services import job
 from tests.notifications.helpers import jst, make_certificate
 from tests.notifications.smtp import SmtpControl
 
@@ -21,12 +22,7 @@ def send_reminders(count: int, smtp: SmtpControl | None = None) -> None:
         certificate = make_certificate(not_after=EXPIRY)
         if smtp is not None:
             smtp.refusals[certificate.email] = [550]
-    services.send_expiry_reminders(at=selectors.daily_run_time(jst(2029, 10, 30).date()))
-
-
-@pytest.fixture
-def flaky(smtp_server, settings) -> SmtpControl:
-    return SmtpControl(smtp_server, settings)
+    job.send_expiry_reminders(at=selectors.daily_run_time(jst(2029, 10, 30).date()))
 
 
 def test_r10_failed_reminders_are_listed_and_filtered_with_no_query_per_row(

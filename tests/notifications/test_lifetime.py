@@ -5,10 +5,11 @@ from datetime import date, timedelta
 import pytest
 import time_machine
 
-from issuance.models import Certificate
-from issuance.tasks import expire_certificates_now
-from notifications import selectors, services
+from issuance.models import AuditEvent, Certificate
+from issuance.services.expiry import record_expiries
+from notifications import selectors
 from notifications.models import ExpiryReminder
+from notifications.services import job
 from tests.notifications.helpers import jst, make_certificate, renew
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +32,11 @@ def test_r10_r08_a_certificate_gets_exactly_the_30_day_and_the_renewed_7_day_mai
     mails_by_day: dict[date, list[str]] = {}
     for day in days(EXPIRY.date() - timedelta(days=40), EXPIRY.date() + timedelta(days=2)):
         with time_machine.travel(jst(day.year, day.month, day.day, 0, 5), tick=False):
-            expire_certificates_now()
+            record_expiries()
         if day not in DAYS_WITHOUT_A_RUN:
             before = len(mailoutbox)
             with time_machine.travel(selectors.daily_run_time(day), tick=False):
-                services.send_expiry_reminders()
+                job.send_expiry_reminders()
             for mail in mailoutbox[before:]:
                 mails_by_day.setdefault(day, []).append(mail.extra_headers["Message-ID"])
         if day == RENEWED_ON:
@@ -58,7 +59,10 @@ def test_r10_r08_a_certificate_gets_exactly_the_30_day_and_the_renewed_7_day_mai
         (certificate.pk, 30, "sent"),
         (certificate.pk, 7, "sent"),
     }
-    certificate.refresh_from_db()
-    renewal.refresh_from_db()
-    assert certificate.status == Certificate.Status.EXPIRED  # R08: not usable after expiry
-    assert renewal.status == Certificate.Status.VALID
+    after = EXPIRY + timedelta(days=2)
+    assert certificate.status_at(after) == Certificate.Status.EXPIRED  # R08: useless after expiry
+    assert renewal.status_at(after) == Certificate.Status.VALID
+    # The nightly bookkeeping, run every day, recorded the expiry once, the renewal's not yet.
+    expired = AuditEvent.objects.filter(action="certificate_expired")
+    assert list(expired.values_list("object_id", flat=True)) == [str(certificate.pk)]
+    assert AuditEvent.objects.filter(action="certificates_expired").count() == 43

@@ -32,7 +32,7 @@ from issuance.models import AuditEvent, Certificate
 from issuance.services import certificates
 from tests.csr import make_csr
 from tests.factories import make_notice
-from tests.issuance.test_renewal import ACTOR, make_holder, sign
+from tests.issuance.services.test_renewal import ACTOR, make_holder, sign
 from tests.issuance.test_retry_safe_issuing import certificate_url, confirmed_token
 from tests.notifications.smtp import free_port
 from tests.notifications.test_worker_integration import test_database_url

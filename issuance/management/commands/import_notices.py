@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from issuance import audit
-from issuance.notice_import import RowError
+from issuance.rules.notice_file import RowError
 from issuance.services.notice_import import import_file
 
 

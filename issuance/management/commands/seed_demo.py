@@ -5,9 +5,9 @@ from datetime import date
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from issuance import selectors
 from issuance.models import Customer, KihonetUser, Notice, ProductLine
 from issuance.rules.business_days import registration_year
+from issuance.selectors.contacts import site_url
 
 DEMO_CUSTOMERS = [
     ("10000001", "デモ商事株式会社", ["総合福祉団体定期保険", "団体信用生命保険"]),
@@ -77,7 +77,7 @@ class Command(BaseCommand):
             ("Eメールアドレス", notice.email),
         ]:
             self.stdout.write(f"  {label}: {value}")
-        site = selectors.site_url()
+        site = site_url()
         self.stdout.write(f"  URL ⇒ {site['site_url']}")
         if site["site_is_https"]:
             self.stdout.write("  （httpsの「s」の入力漏れにご注意ください）")

@@ -153,6 +153,49 @@
       });
   }
 
+  // The completion pages offer auto-renewal: the button under the explanation is the consent;
+  // the tool registers its daily and at-log-on run (or removes it) and answers the state.
+  function showAutoRenewal(section, enabled) {
+    document.getElementById("auto-renewal-offer").hidden = enabled;
+    document.getElementById("auto-renewal-on").hidden = !enabled;
+    section.dataset.state = enabled ? "enabled" : "disabled";
+  }
+
+  function setAutoRenewal(section, button, enable) {
+    const done = document.getElementById("auto-renewal-done");
+    const error = document.getElementById("auto-renewal-error");
+    done.hidden = true;
+    error.hidden = true;
+    button.disabled = true;
+    const body = enable ? { enable: true, consent: true } : { enable: false };
+    agentRequest(section.dataset.agentUrl, "/auto-renew", body)
+      .then(function (result) {
+        if (!result.ok) {
+          error.textContent = describeError(result.data);
+          error.hidden = false;
+          return;
+        }
+        showAutoRenewal(section, result.data.enabled === true);
+        done.textContent = enable ? section.dataset.enabled : section.dataset.disabled;
+        done.hidden = false;
+      })
+      .catch(function () {
+        error.textContent = section.dataset.missing;
+        error.hidden = false;
+      })
+      .finally(function () { button.disabled = false; });
+  }
+
+  function offerAutoRenewal(section) {
+    const enableButton = document.getElementById("auto-renewal-enable");
+    const disableButton = document.getElementById("auto-renewal-disable");
+    enableButton.addEventListener("click", function () { setAutoRenewal(section, enableButton, true); });
+    disableButton.addEventListener("click", function () { setAutoRenewal(section, disableButton, false); });
+    agentRequest(section.dataset.agentUrl, "/auto-renew").then(function (result) {
+      if (result.ok) { showAutoRenewal(section, result.data.enabled === true); }
+    }).catch(function () { /* the tool is not running: the offer stays, pressing says so */ });
+  }
+
   window.kihonetAgent = {
     request: agentRequest, describeError: describeError,
     rememberInstall: rememberInstall, installedList: installedList,
@@ -170,5 +213,7 @@
     }
     const installSection = document.getElementById("install-result");
     if (installSection) { showInstallResult(installSection); }
+    const autoRenewal = document.getElementById("auto-renewal");
+    if (autoRenewal) { offerAutoRenewal(autoRenewal); }
   });
 })();

@@ -2,7 +2,8 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications import selectors, services, tasks
+from notifications import selectors, tasks
+from notifications.services import job
 
 STAGE_LABELS = {30: "30日前", 7: "7日前"}
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
             at = selectors.daily_run_time(date.fromisoformat(today)) if today else None
         except ValueError as error:
             raise CommandError(f"--today: {error}") from error
-        run = services.send_expiry_reminders(at=at)
+        run = job.send_expiry_reminders(at=at)
         tasks.schedule_wakeup(run.next_attempt_at, today)
         for stage, count in run.counts.items():
             self.stdout.write(

@@ -18,8 +18,10 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors
+from issuance import audit
 from issuance.requests import client_ip
+from issuance.scoping import staff_scope
+from issuance.selectors.search import search
 from issuance.services import records
 
 
@@ -73,7 +75,7 @@ class DeskScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin over customer data, narrowed to the signed-in staff member's desk (R15).
 
     ``customer_path`` leads from the model to its Customer; ``search_paths`` maps the kinds of
-    ``desk_selectors.classify_search_term`` to the model's lookup paths.
+    ``issuance.selectors.search.classify_search_term`` to the model's lookup paths.
     """
 
     customer_path: str = ""
@@ -96,7 +98,7 @@ class DeskScopedAdmin(admin.ModelAdmin):
         return self.scope_queryset(request, super().get_queryset(request))
 
     def scope_queryset(self, request, queryset):
-        return desk_selectors.staff_scope(request.user).filter(queryset, self.customer_path)
+        return staff_scope(request.user).filter(queryset, self.customer_path)
 
     def get_object(self, request, object_id, from_field=None):
         """An object outside the desk is not found: 404, like one that does not exist."""
@@ -120,7 +122,7 @@ class DeskScopedAdmin(admin.ModelAdmin):
             return super().get_search_results(request, queryset, search_term)
         if not term:
             return queryset, False
-        return desk_selectors.search(queryset, term, self.search_paths), False
+        return search(queryset, term, self.search_paths), False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -13,10 +13,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issuance import audit, desk_selectors, labels, roles
+from issuance import audit, labels, roles
 from issuance.errors import ResendError
 from issuance.models import Certificate
 from issuance.rules import renewal as renewal_rules
+from issuance.scoping import check_staff_may
+from issuance.selectors.users import may_resend_reminder
 from notifications import emails, selectors
 from notifications.models import ExpiryReminder
 
@@ -70,13 +72,13 @@ def resend_reminder(certificate: Certificate, actor: audit.Actor, *, reason: str
 def _claim(certificate: Certificate, actor: audit.Actor, reason: str):
     """Checks the resend and commits its ``reminder_resend_started`` event; returns the mail."""
     certificate = Certificate.objects.select_related("user__customer").get(pk=certificate.pk)
-    desk_selectors.check_staff_may(actor, roles.RESEND, certificate.user)
+    check_staff_may(actor, roles.RESEND, certificate.user)
     now = timezone.now()
     if certificate.is_revoked:
         raise ResendError(_("失効した証明書の更新のご案内は送れません。再発行をご案内ください。"))
     if certificate.not_after <= now:
         raise ResendError(_("有効期限を経過した証明書は更新できません。再発行をご案内ください。"))
-    if not desk_selectors.may_resend_reminder(certificate, now):
+    if not may_resend_reminder(certificate, now):
         opens = labels.format_moment(renewal_rules.renewal_opens_at(certificate.not_after))
         raise ResendError(
             _("更新のご案内は更新期間（%(opens)s から有効期限まで）にお送りできます。")

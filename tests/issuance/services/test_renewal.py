@@ -334,7 +334,8 @@ def test_r12_old_certificate_stays_valid_after_renewal_by_default(settings, rene
         renew_with(certificate, key)
     certificate.refresh_from_db()
     assert not certificate.is_revoked
-    assert certificate.status == Certificate.Status.VALID
+    assert certificate.status_at(NOT_AFTER - SECOND) == Certificate.Status.VALID
+    assert certificate.status_at(NOT_AFTER) == Certificate.Status.EXPIRED
     assert certificate.is_valid_at(NOT_AFTER - SECOND)
 
 
@@ -345,7 +346,7 @@ def test_r12_old_certificate_is_revoked_as_superseded_when_configured(settings, 
         renewed = renew_with(certificate, key)
     certificate.refresh_from_db()
     assert certificate.is_revoked
-    assert certificate.status == Certificate.Status.REVOKED
+    assert certificate.status_at(OPENS_AT) == Certificate.Status.REVOKED
     assert certificate.revocation_reason == "superseded"
     assert certificate.revoked_at == OPENS_AT
     renewed.refresh_from_db()

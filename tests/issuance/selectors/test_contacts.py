@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 
 from issuance.models import Customer, DeskContact, KihonetUser, ServiceDesk
-from issuance.selectors import contact_table, desks_for_customer
+from issuance.selectors.contacts import contact_table, desks_for_customer
 from tests.factories import make_customer, make_user
 
 pytestmark = pytest.mark.django_db
 
-SPEC = Path(__file__).resolve().parents[1] / "data" / "contacts.csv"
+SPEC = Path(__file__).resolve().parents[2] / "data" / "contacts.csv"
 HOURS = "月～金曜日 9:00～17:00（祝日、12/31～1/3を除きます）"
 
 
