@@ -6,12 +6,25 @@ when it is missing; elsewhere it is skipped with the reason.
 
 import itertools
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Every wait of a test; the whole browser suite must stay well under a minute.
+TIMEOUT_MS = 15_000
 
 
 def require(available: bool, what: str) -> None:
@@ -186,3 +199,25 @@ def make_token(soft_hsm):
         return soft_hsm.create_token(f"{prefix}-{os.getpid()}-{next(_token_numbers)}")
 
     return make
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Debian Chromium. Under CI=true a missing Chromium fails the test."""
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still synchronous, so Django's guard is lifted for the browser tests only.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+            # The test's ORM calls ran while Playwright's loop was current, so their database
+            # connections are kept apart from the ones pytest-django closes: close them here,
+            # or PostgreSQL refuses to drop the test database ("accessed by other users").
+            connections.close_all()

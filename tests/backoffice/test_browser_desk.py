@@ -5,7 +5,6 @@ R05). Screenshots and the PDF page as PNG go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,8 +17,7 @@ from issuance.models import Notice
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import PASSWORD, current_code, desk, make_staff
 from tests.backoffice.test_reissue import acquire
-from tests.browser.conftest import CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS
-from tests.conftest import require
+from tests.conftest import SCREENSHOTS, TIMEOUT_MS, require
 from tests.factories import make_customer, make_notice, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,22 +54,14 @@ def reference_data(transactional_db):
 
 
 @pytest.fixture
-def browser_page():
-    chromium = shutil.which("chromium")
-    require(chromium is not None, "Chromium (Debian package chromium)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+def browser_page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def shot(page, name: str) -> None:

@@ -6,8 +6,6 @@ search, user screen, reissue, revoke). Screenshots go to artifacts/screenshots/b
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -18,13 +16,8 @@ from issuance.models import AuditEvent, InputLock
 from tests.backoffice.axe import assert_accessible
 from tests.backoffice.conftest import make_certificate
 from tests.backoffice.helpers import PASSWORD, current_code, make_staff
-from tests.backoffice.test_browser_desk import (  # noqa: F401  (a fixture)
-    CHROMIUM_ARGS,
-    SCREENSHOTS,
-    TIMEOUT_MS,
-    reference_data,
-)
-from tests.conftest import require
+from tests.backoffice.test_browser_desk import reference_data  # noqa: F401  (a fixture)
+from tests.conftest import SCREENSHOTS, TIMEOUT_MS
 from tests.factories import make_customer, make_notice, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,27 +26,9 @@ DESK_PC = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
 
 
-@pytest.fixture
-def chromium():
-    executable = shutil.which("chromium")
-    require(executable is not None, "Chromium (Debian package chromium)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            from django.db import connections
-
-            connections.close_all()
-
-
-def open_page(chromium, viewport: dict):
+def open_page(browser, viewport: dict):
     phone = viewport["width"] < 500
-    context = chromium.new_context(
+    context = browser.new_context(
         viewport=viewport,
         locale="ja-JP",
         timezone_id="Asia/Tokyo",
@@ -169,9 +144,9 @@ def desk_day(reference_data, settings, live_server):  # noqa: F811  (the importe
     return live_server.url, supervisor, user, current
 
 
-def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(chromium, desk_day):
+def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(browser, desk_day):
     url, supervisor, user, current = desk_day
-    page = open_page(chromium, DESK_PC)
+    page = open_page(browser, DESK_PC)
 
     page.goto(f"{url}/admin/")
     assert_accessible(page, "sign-in")
@@ -289,9 +264,9 @@ def test_the_desk_screens_fit_read_in_japanese_and_pass_axe_at_1280(chromium, de
     assert AuditEvent.objects.filter(action="reminder_resent").count() == 1
 
 
-def test_the_user_screen_and_the_actions_work_on_a_375_px_phone(chromium, desk_day):
+def test_the_user_screen_and_the_actions_work_on_a_375_px_phone(browser, desk_day):
     url, supervisor, user, current = desk_day
-    page = open_page(chromium, PHONE)
+    page = open_page(browser, PHONE)
     sign_in(page, url, supervisor)
     assert page_width(page) <= PHONE["width"]  # the chart scrolls inside its frame
     assert_accessible(page, "dashboard on a phone")

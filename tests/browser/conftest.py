@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import queue
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,25 +20,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from tests.client_tool.helpers import AGENT, PASSPHRASE, READY, agent_env, free_port
-from tests.conftest import require
+from tests.conftest import CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, require  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "artifacts" / "screenshots"
 PC_VIEWPORT = {"width": 1280, "height": 900}
 PHONE_VIEWPORT = {"width": 375, "height": 812}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Every wait of a test; the whole browser suite must stay well under a minute.
-TIMEOUT_MS = 15_000
 
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -182,28 +169,6 @@ def client_tool(site, tmp_path, tool_home, tool_env) -> Iterator[ClientTool]:
 
 
 # --------------------------------------------------------------------------- Chromium
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    """Headless Debian Chromium. Under CI=true a missing Chromium fails the test."""
-    chromium = shutil.which("chromium")
-    require(chromium is not None, "Chromium")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
-    # still synchronous, so Django's guard is lifted for the browser tests only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-            # The test's ORM calls ran while Playwright's loop was current, so their database
-            # connections are kept apart from the ones pytest-django closes: close them here,
-            # or PostgreSQL refuses to drop the test database ("accessed by other users").
-            connections.close_all()
 
 
 def _new_page(browser, viewport: dict, **options):
