@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cryptography import x509
@@ -66,6 +67,7 @@ def _killed_at_the_csr(server: str, state, store: Path, *args: str) -> None:
         process.pop("pid")
 
     state.on_csr = kill
+    listed_before = len(state.requests)
     process["pid"] = subprocess.Popen(
         [sys.executable, str(AGENT), *args, "--server", server],
         stdin=subprocess.DEVNULL,
@@ -77,6 +79,15 @@ def _killed_at_the_csr(server: str, state, store: Path, *args: str) -> None:
         assert process["pid"].wait(timeout=60) == -signal.SIGKILL
     finally:
         state.on_csr = None
+    # The stand-in goes on to answer the killed tool's request: wait until it has, so that what
+    # it issued is recorded before the test looks (the request is listed under the same lock).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        "csr" in body for _, body in state.requests[listed_before:]
+    ):
+        time.sleep(0.01)
+    with state.lock:
+        pass
 
 
 def test_the_new_key_is_on_disk_encrypted_before_the_csr_is_sent(tmp_path: Path, ca):
