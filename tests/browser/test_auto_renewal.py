@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from issuance.models import AuditEvent, AutoRenewal
+from tests.client_tool.helpers import keyring_env
 from tests.client_tool.standins import SCHEDULERS, install_standins, read_log
 
 from .test_acquisition import new_customer_notice
@@ -35,13 +36,15 @@ EXPLANATION = (
 
 
 @pytest.fixture
-def tool_env(tmp_path) -> dict[str, str]:
-    """The tool on Linux with the schedulers' stand-ins first on its PATH."""
+def tool_env(tmp_path, tool_home) -> dict[str, str]:
+    """The tool on Linux with the schedulers' stand-ins first on its PATH, and a keyring (a
+    scheduled run opens the store with the secret kept there)."""
     folder = install_standins(tmp_path / "bin", SCHEDULERS)
     return {
         "KIHONET_AGENT_PLATFORM": "linux",
         "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
         "STANDIN_LOG": str(tmp_path / "standin.log"),
+        **keyring_env(tool_home / ".local" / "share"),  # the XDG data folder of its HOME
     }
 
 
