@@ -39,16 +39,18 @@ EXPLANATION = (
 
 
 @pytest.fixture
-def tool_env(tmp_path, tool_home) -> dict[str, str]:
+def tool_env(request, tmp_path, tool_home) -> dict[str, str]:
     """The tool on Linux with the schedulers' stand-ins first on its PATH, and a keyring (a
-    scheduled run opens the store with the secret kept there)."""
+    scheduled run opens the store with the secret kept there) unless the test says ``False``."""
     folder = install_standins(tmp_path / "bin", SCHEDULERS)
-    return {
+    env = {
         "KIHONET_AGENT_PLATFORM": "linux",
         "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
         "STANDIN_LOG": str(tmp_path / "standin.log"),
-        **keyring_env(tool_home / ".local" / "share"),  # the XDG data folder of its HOME
     }
+    if getattr(request, "param", True):
+        env |= keyring_env(tool_home / ".local" / "share")  # the XDG data folder of its HOME
+    return env
 
 
 def systemctl_calls(tool_env) -> list[list[str]]:
@@ -140,6 +142,27 @@ def test_the_page_says_when_the_server_was_not_told_that_it_is_off(
     assert not any(client_tool.home.joinpath(*UNITS).iterdir())  # off here all the same
     assert AutoRenewal.objects.get(certificate=certificate).enabled is True  # not told
     screenshots(page, "04-off-not-told")
+
+
+@pytest.mark.parametrize("tool_env", [False], indirect=True)
+def test_without_a_keyring_the_page_says_why_auto_renewal_cannot_be_set(
+    site, client_tool, tool_env, page
+):
+    """No keyring holds the store's secret (the tool runs on the password): a scheduled run
+    could not open the store, so the tool refuses before registering anything and the page
+    shows why in Japanese."""
+    new_customer_notice()
+    acquire_in_the_browser(page, site)
+
+    page.get_by_role("button", name="自動更新を設定する").click()
+
+    error = page.locator("#auto-renewal-error")
+    expect(error).to_contain_text("このパソコンにはキーリングが見つかりませんでした")
+    expect(error).to_contain_text("agent_no_keyring")
+    expect(page.locator("#auto-renewal-done")).to_be_hidden()
+    expect(page.locator("#auto-renewal")).to_have_attribute("data-state", "disabled")
+    assert not client_tool.home.joinpath(*UNITS).exists() and systemctl_calls(tool_env) == []
+    page.errors[:] = [e for e in page.errors if "status of 409 (Conflict)" not in e]
 
 
 def test_the_page_says_so_when_the_tool_was_closed(site, client_tool, page):
