@@ -2059,6 +2059,11 @@ def obtain_passphrase(
     if not store.has_keys():
         store.passphrase = _prompt_new_passphrase(prompt)
         return store.passphrase
+    return _prompt_existing_passphrase(store, prompt)
+
+
+def _prompt_existing_passphrase(store: AgentStore, prompt: Callable[[str], str]) -> str:
+    """The password of a store that holds keys, asked until right (PROMPT_ATTEMPTS times)."""
     for _ in range(PROMPT_ATTEMPTS):
         store.passphrase = _ask(prompt, "証明書の保管用パスワードを入力してください：")
         if not store.passphrase:
@@ -2521,9 +2526,13 @@ KEYRING_LACKS_THE_STORE = (
     "自動更新を設定できませんでした。自動更新ではパスワードを入力できないため、"
     "証明書の保管用パスワードがこのパソコンのキーリング（パスワードを安全に保管する仕組み）に"
     "保存されている必要がありますが、保存されていませんでした。"
-    "キーリングに保存するには、keyring コマンドで「keyring set {service} {name}」を実行し、"
-    "保管用パスワードを入力してから、もう一度設定してください。"
+    "ツールのフォルダーで「auto-renew --enable」を実行すると、保管用パスワードを一度だけ入力して"
+    "キーリングに保存し、自動更新を設定できます。"
     "または、更新推奨期間になったら「クライアント証明書の更新」ページで更新してください。"
+)
+SAVING_TO_KEYRING_NOTICE = (
+    "自動更新ではパスワードを入力できないため、証明書の保管用パスワードを"
+    "このパソコンのキーリング（パスワードを安全に保管する仕組み）に保存します。"
 )
 CHECK_IN_FAILED_ON = "ただし、企保ネットへの通知に失敗した証明書があります。次回の自動実行のときに、あらためて通知します。"
 CHECK_IN_FAILED_OFF = (
@@ -2549,6 +2558,31 @@ def unattended_passphrase(store: AgentStore, environ: Mapping[str, str] | None =
         raise AgentError(message, status_code="agent_no_keyring", http_status=409)
     AgentStore(store.path, secret).verify_passphrase()
     return secret
+
+
+def keep_passphrase_for_unattended(
+    store: AgentStore,
+    environ: Mapping[str, str] | None = None,
+    prompt: Callable[[str], str] = getpass.getpass,
+) -> str:
+    """``auto-renew --enable`` on the command line, where the customer is present: a store
+    protected by the customer's own password (made before there was a keyring) gets that
+    password saved in the keyring once, asked for here (or ``KIHONET_AGENT_PASSPHRASE``), so
+    that the scheduled runs can open it; where there is no keyring at all it refuses as
+    ``unattended_passphrase`` does."""
+    environ = os.environ if environ is None else environ
+    backend = store_keyring(environ)
+    if backend is None or keyring_secret(backend, store) is not None:
+        return unattended_passphrase(store, environ)
+    print(SAVING_TO_KEYRING_NOTICE, file=sys.stderr)
+    if environ.get(ENV_PASSPHRASE):
+        store.passphrase = environ[ENV_PASSPHRASE]
+        store.verify_passphrase()
+    else:
+        _prompt_existing_passphrase(store, prompt)
+    name = str(store.path.expanduser().resolve())
+    backend.set_password(KEYRING_SERVICE, name, store.passphrase)
+    return unattended_passphrase(store, environ)
 
 
 def report_auto_renewals(
@@ -2677,7 +2711,7 @@ def cmd_auto_renew(args: argparse.Namespace) -> int:
         return _print_auto_renew_status(store, scheduler)
     server = validate_server_url(args.server)
     if args.enable:
-        unattended_passphrase(store)  # a PC that cannot run it unattended is told before asking
+        keep_passphrase_for_unattended(store)  # a PC that cannot run unattended is told first
         if not args.yes and not ask_yes_no(AUTO_RENEW_CONSENT):
             print("自動更新は有効にしませんでした。", file=sys.stderr)
             return 1

@@ -34,6 +34,7 @@ from .helpers import (
     PASSPHRASE,
     agent_env,
     call,
+    file_keyring,
     free_port,
     keyring_env,
     run_agent,
@@ -577,11 +578,13 @@ def test_without_a_keyring_enabling_is_refused_before_anything_is_registered(
     assert registered_nothing(store_dir, env)
 
 
-def test_a_keyring_without_the_stores_password_is_refused_and_told_how_to_save_it(
+def test_a_keyring_without_the_stores_password_gets_it_saved_once_on_the_command_line(
     store_dir, ca, schedulers, tmp_path
 ):
     """A store protected by the customer's own password (made before the keyring was there):
-    enabling says how to save that password in the keyring; once saved, it works."""
+    the page cannot ask for it and says to run ``auto-renew --enable``; the command line asks
+    for it once, a wrong one registers nothing, the right one is kept in the keyring and the
+    run is registered."""
     key = agent.generate_private_key()
     agent.AgentStore(store_dir, PASSPHRASE).install(key, ca.issue(key.public_key()))
     env = {
@@ -589,16 +592,25 @@ def test_a_keyring_without_the_stores_password_is_refused_and_told_how_to_save_i
         **keyring_env(tmp_path / "empty-keyring"),
         "KIHONET_AGENT_PLATFORM": "linux",
     }
-
-    result = auto_enable(store_dir, "https://kihonet.example.jp", **env)
-
-    assert result.returncode == 1
-    assert f"keyring set kihonet-agent {store_dir.resolve()}" in result.stderr
+    with serving_agent(store_dir, "https://kihonet.example.jp", **env) as running:
+        reply = call(running, "POST", "/auto-renew", body={"enable": True, "consent": True})
+    assert reply.status == 409
+    assert "「auto-renew --enable」を実行すると" in reply.body["message"]
     assert registered_nothing(store_dir, env)
 
-    keyring_env(tmp_path / "empty-keyring", store_dir)  # the password saved there
+    wrong = auto_enable(
+        store_dir, "https://kihonet.example.jp", **env, KIHONET_AGENT_PASSPHRASE="wrong"
+    )
+    assert wrong.returncode == 1
+    assert agent.SAVING_TO_KEYRING_NOTICE in wrong.stderr
+    assert "パスワードが正しくありません" in wrong.stderr
+    assert registered_nothing(store_dir, env)
+    keyring = file_keyring(tmp_path / "empty-keyring")
+    assert keyring.get_password("kihonet-agent", str(store_dir.resolve())) is None
+
     saved = auto_enable(store_dir, f"http://127.0.0.1:{free_port()}", **env)
     assert saved.returncode == 0, saved.stderr
+    assert keyring.get_password("kihonet-agent", str(store_dir.resolve())) == PASSPHRASE
     assert (store_dir.parent / "home" / ".config" / "systemd" / "user").is_dir()
 
 
