@@ -1746,16 +1746,14 @@ def _route_auto_renew(server: AgentHTTPServer, body: Mapping[str, Any]) -> dict[
     if enable:
         if body.get("consent") is not True:
             raise BadRequest(AUTO_RENEW_NO_CONSENT, status_code="agent_consent_required")
-        message = enable_auto_renewal(scheduler, server.server_url, server.store, server.cafile)
-        print(f"{message}\n{AUTO_RENEW_ENABLED_MESSAGE}", flush=True)
-        return {"enabled": scheduler.is_enabled(), "message": AUTO_RENEW_ENABLED_MESSAGE}
-    reports = disable_auto_renewal(scheduler, server.store, server.client)
-    print(AUTO_RENEW_DISABLED_MESSAGE, flush=True)
-    return {
-        "enabled": scheduler.is_enabled(),
-        "message": AUTO_RENEW_DISABLED_MESSAGE,
-        "reports": reports,
-    }
+        where, reports = enable_auto_renewal(scheduler, server.client, server.store, server.cafile)
+        print(where, flush=True)
+    else:
+        reports = disable_auto_renewal(scheduler, server.store, server.client)
+    message = check_in_summary(reports, enable)
+    print(message, flush=True)
+    print_check_ins(reports, enable)
+    return {"enabled": scheduler.is_enabled(), "message": message, "reports": reports}
 
 
 ROUTES: dict[tuple[str, str], Callable[[AgentHTTPServer, Mapping[str, Any]], dict[str, Any]]] = {
@@ -2061,6 +2059,11 @@ def obtain_passphrase(
     if not store.has_keys():
         store.passphrase = _prompt_new_passphrase(prompt)
         return store.passphrase
+    return _prompt_existing_passphrase(store, prompt)
+
+
+def _prompt_existing_passphrase(store: AgentStore, prompt: Callable[[str], str]) -> str:
+    """The password of a store that holds keys, asked until right (PROMPT_ATTEMPTS times)."""
     for _ in range(PROMPT_ATTEMPTS):
         store.passphrase = _ask(prompt, "証明書の保管用パスワードを入力してください：")
         if not store.passphrase:
@@ -2513,28 +2516,84 @@ AUTO_RENEW_NO_CONSENT = (
 )
 
 
-def enable_auto_renewal(
-    scheduler: Scheduler, server: str, store: AgentStore, cafile: str | None
+NO_KEYRING_FOR_AUTO_RENEWAL = (
+    "自動更新を設定できませんでした。自動更新ではパスワードを入力できないため、"
+    "証明書の保管用パスワードをこのパソコンのキーリング（パスワードを安全に保管する仕組み）から"
+    "読めることが必要ですが、このパソコンにはキーリングが見つかりませんでした。"
+    "クライアント証明書は、更新推奨期間になったら「クライアント証明書の更新」ページで更新してください。"
+)
+KEYRING_LACKS_THE_STORE = (
+    "自動更新を設定できませんでした。自動更新ではパスワードを入力できないため、"
+    "証明書の保管用パスワードがこのパソコンのキーリング（パスワードを安全に保管する仕組み）に"
+    "保存されている必要がありますが、保存されていませんでした。"
+    "ツールのフォルダーで「auto-renew --enable」を実行すると、保管用パスワードを一度だけ入力して"
+    "キーリングに保存し、自動更新を設定できます。"
+    "または、更新推奨期間になったら「クライアント証明書の更新」ページで更新してください。"
+)
+SAVING_TO_KEYRING_NOTICE = (
+    "自動更新ではパスワードを入力できないため、証明書の保管用パスワードを"
+    "このパソコンのキーリング（パスワードを安全に保管する仕組み）に保存します。"
+)
+CHECK_IN_FAILED_ON = "ただし、企保ネットへの通知に失敗した証明書があります。次回の自動実行のときに、あらためて通知します。"
+CHECK_IN_FAILED_OFF = (
+    "ただし、企保ネットへの通知に失敗した証明書があります。このパソコンの自動更新は解除されています。"
+    "企保ネットに知らせるには、しばらくしてから、"
+    "ツールのフォルダーで「auto-renew --disable」を実行してください。"
+)
+
+
+def unattended_passphrase(store: AgentStore, environ: Mapping[str, str] | None = None) -> str:
+    """The secret a scheduled run will open ``store`` with: from the keyring only, since the run
+    cannot prompt and the scheduler passes no ``KIHONET_AGENT_PASSPHRASE``.  Refuses (in
+    Japanese, saying what to do) where the keyring does not hold it."""
+    backend = store_keyring(environ)
+    secret = keyring_secret(backend, store) if backend is not None else None
+    if secret is None:
+        name = str(store.path.expanduser().resolve())
+        message = (
+            NO_KEYRING_FOR_AUTO_RENEWAL
+            if backend is None
+            else KEYRING_LACKS_THE_STORE.format(service=KEYRING_SERVICE, name=name)
+        )
+        raise AgentError(message, status_code="agent_no_keyring", http_status=409)
+    AgentStore(store.path, secret).verify_passphrase()
+    return secret
+
+
+def keep_passphrase_for_unattended(
+    store: AgentStore,
+    environ: Mapping[str, str] | None = None,
+    prompt: Callable[[str], str] = getpass.getpass,
 ) -> str:
-    """Register the daily and at-log-on run, once the customer consented (the command line's
-    prompt or the page's button); says where it was registered."""
-    message = scheduler.enable(_run_command(server, store, cafile))
-    store.record_auto_renew_server(server, cafile)
-    return message
+    """``auto-renew --enable`` on the command line, where the customer is present: a store
+    protected by the customer's own password (made before there was a keyring) gets that
+    password saved in the keyring once, asked for here (or ``KIHONET_AGENT_PASSPHRASE``), so
+    that the scheduled runs can open it; where there is no keyring at all it refuses as
+    ``unattended_passphrase`` does."""
+    environ = os.environ if environ is None else environ
+    backend = store_keyring(environ)
+    if backend is None or keyring_secret(backend, store) is not None:
+        return unattended_passphrase(store, environ)
+    print(SAVING_TO_KEYRING_NOTICE, file=sys.stderr)
+    if environ.get(ENV_PASSPHRASE):
+        store.passphrase = environ[ENV_PASSPHRASE]
+        store.verify_passphrase()
+    else:
+        _prompt_existing_passphrase(store, prompt)
+    name = str(store.path.expanduser().resolve())
+    backend.set_password(KEYRING_SERVICE, name, store.passphrase)
+    return unattended_passphrase(store, environ)
 
 
-def disable_auto_renewal(
-    scheduler: Scheduler, store: AgentStore, client: ApiClient | None
+def report_auto_renewals(
+    client: ApiClient, store: AgentStore, enabled: bool
 ) -> list[dict[str, Any]]:
-    """Remove the registration, then tell the server with a signed "off" check-in for each
-    certificate held (once each, no retries: the customer waits); what each check-in gave."""
-    scheduler.disable()
-    if client is None:
-        return []
+    """The signed check-in (on or off) for each certificate auto-renewal looks after, once each
+    and without retries (the customer waits); what each gave."""
     reports: list[dict[str, Any]] = []
     for info in auto_renewed_certificates(store, utc_now()):
         try:
-            report_auto_renewal(client, store.load(info.serial), False)
+            report_auto_renewal(client, store.load(info.serial), enabled)
         except AgentError as exc:
             reports.append(
                 {
@@ -2547,6 +2606,37 @@ def disable_auto_renewal(
             continue
         reports.append({"serial": info.serial, "reported": True})
     return reports
+
+
+def check_in_summary(reports: list[dict[str, Any]], enabled: bool) -> str:
+    """What the page and the console say after 「自動更新を設定する」/「自動更新を解除」."""
+    done = AUTO_RENEW_ENABLED_MESSAGE if enabled else AUTO_RENEW_DISABLED_MESSAGE
+    if all(report["reported"] for report in reports):
+        return done
+    return done + (CHECK_IN_FAILED_ON if enabled else CHECK_IN_FAILED_OFF)
+
+
+def enable_auto_renewal(
+    scheduler: Scheduler, client: ApiClient, store: AgentStore, cafile: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """Register the daily and at-log-on run, once the customer consented (the command line's
+    prompt or the page's button), then send the signed "on" check-ins at once, so that the desk
+    sees it on before the first run (a failed one is said, the registration stays).  Refuses
+    before registering anything where a scheduled run could not open the store (no keyring
+    holding its secret).  Says where it was registered, and what each check-in gave."""
+    keyed = AgentStore(store.path, unattended_passphrase(store))
+    message = scheduler.enable(_run_command(client.server, store, cafile))
+    store.record_auto_renew_server(client.server, cafile)
+    return message, report_auto_renewals(client, keyed, True)
+
+
+def disable_auto_renewal(
+    scheduler: Scheduler, store: AgentStore, client: ApiClient | None
+) -> list[dict[str, Any]]:
+    """Remove the registration, then tell the server with a signed "off" check-in for each
+    certificate held; what each check-in gave."""
+    scheduler.disable()
+    return [] if client is None else report_auto_renewals(client, store, False)
 
 
 def _systemd_moment(text: str) -> str:
@@ -2621,11 +2711,15 @@ def cmd_auto_renew(args: argparse.Namespace) -> int:
         return _print_auto_renew_status(store, scheduler)
     server = validate_server_url(args.server)
     if args.enable:
+        keep_passphrase_for_unattended(store)  # a PC that cannot run unattended is told first
         if not args.yes and not ask_yes_no(AUTO_RENEW_CONSENT):
             print("自動更新は有効にしませんでした。", file=sys.stderr)
             return 1
-        print(enable_auto_renewal(scheduler, server, store, args.cafile))
+        client = ApiClient(server, cafile=args.cafile)
+        where, reports = enable_auto_renewal(scheduler, client, store, args.cafile)
+        print(where)
         print("自動更新を有効にしました。")
+        print_check_ins(reports, True)
         return 0
     if args.action != "run":
         raise BadRequest("run、--enable、--disable、--status のいずれかを指定してください。")
@@ -2650,16 +2744,29 @@ def _disable_from_command_line(
         obtain_passphrase(store)
     reports = disable_auto_renewal(scheduler, store, client)
     print("自動更新を無効にしました。")
-    for report in reports:
-        if report["reported"]:
-            print(f"企保ネットに自動更新の解除を知らせました（シリアル番号：{report['serial']}）。")
-        else:
-            print(
-                f"企保ネットに自動更新の解除を知らせられませんでした（シリアル番号：{report['serial']}）："
-                f"{report['message']}（ステータスコード：{report['status_code']}）",
-                file=sys.stderr,
-            )
+    print_check_ins(reports, False)
     return 0
+
+
+def print_check_ins(reports: list[dict[str, Any]], enabled: bool) -> None:
+    """Each check-in's outcome on the console (a failed one on stderr, with what comes next)."""
+    what = "設定" if enabled else "解除"
+    for report in reports:
+        serial = report["serial"]
+        if report["reported"]:
+            print(
+                f"企保ネットに自動更新の{what}を知らせました（シリアル番号：{serial}）。",
+                flush=True,
+            )
+            continue
+        print(
+            f"企保ネットに自動更新の{what}を知らせられませんでした（シリアル番号：{serial}）："
+            f"{report['message']}（ステータスコード：{report['status_code']}）",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not all(report["reported"] for report in reports):
+        print(CHECK_IN_FAILED_ON if enabled else CHECK_IN_FAILED_OFF, file=sys.stderr, flush=True)
 
 
 def _print_auto_renew_status(store: AgentStore, scheduler: Scheduler) -> int:

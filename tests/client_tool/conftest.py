@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ThrowawayCA
+from .helpers import ThrowawayCA, keyring_env
 from .standins import SCHEDULERS, install_standins
 
 
@@ -78,9 +78,13 @@ def unwritable_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def schedulers(tmp_path: Path) -> dict[str, str]:
+def schedulers(tmp_path: Path, store_dir: Path) -> dict[str, str]:
+    """The schedulers' stand-ins first on PATH, and a keyring holding the store's secret (the
+    test's ``PASSPHRASE``): auto-renewal is enabled only where a run can open the store unasked."""
     folder = install_standins(tmp_path / "bin", SCHEDULERS)
     return {
         "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
         "STANDIN_LOG": str(tmp_path / "standin.log"),
+        # in the XDG data folder of the tool's HOME, where the browser's NSS store is too
+        **keyring_env(store_dir.parent / "home" / ".local" / "share", store_dir),
     }

@@ -406,6 +406,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+FILE_KEYRING = "keyrings.alt.file.PlaintextKeyring"
+
+
+def file_keyring(data_home: Path) -> Any:
+    """keyrings.alt's file keyring in ``data_home``, read and written through keyring's API."""
+    from keyrings.alt.file import PlaintextKeyring
+
+    backend = PlaintextKeyring()
+    backend.file_path = str(data_home / "python_keyring" / "keyring_pass.cfg")
+    return backend
+
+
+def keyring_env(data_home: Path, store: Path | None = None, secret: str = PASSPHRASE) -> dict:
+    """The variables that give the tool a real keyring backend (the file keyring, chosen with
+    ``PYTHON_KEYRING_BACKEND`` as keyring documents) kept in ``data_home``; with ``store``, the
+    keyring already holds ``secret`` for it (as ``keyring set kihonet-agent STORE`` leaves it)."""
+    if store is not None:
+        file_keyring(data_home).set_password("kihonet-agent", str(store.resolve()), secret)
+    return {"PYTHON_KEYRING_BACKEND": FILE_KEYRING, "XDG_DATA_HOME": str(data_home)}
+
+
 def agent_env(store: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v

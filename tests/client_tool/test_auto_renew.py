@@ -29,7 +29,17 @@ from issuance.models import AuditEvent, AutoRenewal, Certificate
 from issuance.services import auto_renewal, certificates
 from tests.issuance.services.test_renewal import issue_old
 
-from .helpers import AGENT, PASSPHRASE, agent_env, free_port, run_agent
+from .helpers import (
+    AGENT,
+    PASSPHRASE,
+    agent_env,
+    call,
+    file_keyring,
+    free_port,
+    keyring_env,
+    run_agent,
+    serving_agent,
+)
 from .standins import install_standins, read_log
 
 FAST_RETRIES = {"KIHONET_AGENT_RETRY_BASE_SECONDS": "0.3", "KIHONET_AGENT_RETRY_ATTEMPTS": "6"}
@@ -308,6 +318,7 @@ def test_status_shows_the_next_run_of_the_daily_windows_task(store_dir, schedule
 
 def test_linux_without_systemd_gets_an_xdg_autostart_entry(store_dir, tmp_path):
     env = {"KIHONET_AGENT_PLATFORM": "linux", "PATH": str(tmp_path / "empty")}
+    env |= keyring_env(tmp_path / "keyring", store_dir)
     result = auto(store_dir, "--enable", "--yes", **env)
 
     assert result.returncode == 0, result.stderr
@@ -429,6 +440,178 @@ def test_disable_with_the_server_away_still_turns_it_off_here_and_says_so(
     assert "企保ネットに自動更新の解除を知らせられませんでした" in result.stderr
     assert "agent_network" in result.stderr
     assert not any((store_dir.parent / "home" / ".config" / "systemd" / "user").iterdir())
+
+
+# --- turning it on tells the server at once --------------------------------------------------
+
+
+def desk_page(admin_client, certificate: Certificate) -> str:
+    desk = f"/admin/issuance/kihonetuser/{certificate.user_id}/change/"
+    return admin_client.get(desk, secure=True).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enable_sends_the_signed_on_check_in_at_once_and_the_desk_sees_it_on(
+    live_server, live_ca, store_dir, schedulers, admin_client
+):
+    """``auto-renew --enable`` reports "on" for each held certificate right away (the run's own
+    check-in), so the desk sees 自動更新：有効 before the first scheduled run; a renewed one is
+    not reported."""
+    held = hold(store_dir, age=timedelta(days=1))
+    renewed = hold(store_dir, age=timedelta(days=2))
+    agent.AgentStore(store_dir, PASSPHRASE).record_renewal(renewed.serial, "0A")
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+
+    result = auto_enable(store_dir, live_server.url, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert "自動更新を有効にしました。" in result.stdout
+    assert (
+        f"企保ネットに自動更新の設定を知らせました（シリアル番号：{held.serial}）" in result.stdout
+    )
+    assert renewed.serial not in result.stdout
+    assert run_log(store_dir) == []  # no run yet: the check-in came from enabling
+    assert AutoRenewal.objects.get(certificate=held).enabled is True
+    assert not AutoRenewal.objects.filter(certificate=renewed).exists()
+    [event] = AuditEvent.objects.filter(action="auto_renewal_enabled")
+    assert event.detail == {"serial": held.serial}
+    assert "自動更新：有効" in desk_page(admin_client, held)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_route_sends_the_on_check_in_at_once_and_says_what_it_gave(
+    live_server, live_ca, store_dir, schedulers, admin_client
+):
+    """The page's 「自動更新を設定する」 (POST /auto-renew) does what ``--enable`` does: the desk
+    sees 自動更新：有効 at once, and the answer lists each certificate's check-in."""
+    held = hold(store_dir, age=timedelta(days=1))
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    with serving_agent(store_dir, live_server.url, **env) as running:
+        reply = call(running, "POST", "/auto-renew", body={"enable": True, "consent": True})
+
+    assert reply.status == 200, reply.body
+    assert reply.body == {
+        "enabled": True,
+        "message": "自動更新を設定しました。",
+        "reports": [{"serial": held.serial, "reported": True}],
+    }
+    assert AutoRenewal.objects.get(certificate=held).enabled is True
+    assert "自動更新：有効" in desk_page(admin_client, held)
+
+
+def test_enable_with_the_server_away_registers_anyway_and_says_the_check_in_failed(
+    store_dir, ca, schedulers
+):
+    key = agent.generate_private_key()
+    held = ca.issue(key.public_key())
+    agent.AgentStore(store_dir, PASSPHRASE).install(key, held)
+    serial = format(held.serial_number, "X")
+    env = {**schedulers, "KIHONET_AGENT_PLATFORM": "linux"}
+    dead = f"http://127.0.0.1:{free_port()}"
+    units = store_dir.parent / "home" / ".config" / "systemd" / "user"
+
+    result = auto_enable(store_dir, dead, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert "自動更新を有効にしました。" in result.stdout
+    assert f"企保ネットに自動更新の設定を知らせられませんでした（シリアル番号：{serial}）" in (
+        result.stderr
+    )
+    assert "agent_network" in result.stderr and agent.CHECK_IN_FAILED_ON in result.stderr
+    assert (units / "kihonet-auto-renew.timer").is_file()
+
+    with serving_agent(store_dir, dead, **env) as running:
+        reply = call(running, "POST", "/auto-renew", body={"enable": True, "consent": True})
+    assert reply.status == 200, reply.body
+    assert reply.body["enabled"] is True
+    assert reply.body["message"] == "自動更新を設定しました。" + agent.CHECK_IN_FAILED_ON
+    [report] = reply.body["reports"]
+    assert report["serial"] == serial and report["reported"] is False
+    assert report["status_code"] == "agent_network"
+
+
+# --- no keyring, no auto-renewal ---------------------------------------------------------------
+
+NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+
+def registered_nothing(store: Path, env: dict[str, str]) -> bool:
+    config = store.parent / "home" / ".config"
+    return (
+        read_log(Path(env["STANDIN_LOG"])) == []
+        and not (config / "systemd").exists()
+        and not (config / "autostart").exists()
+        and not (store.parent / "home" / "Library").exists()
+    )
+
+
+@pytest.mark.parametrize("platform", ["linux", "windows", "macos"])
+def test_without_a_keyring_enabling_is_refused_before_anything_is_registered(
+    store_dir, ca, schedulers, platform
+):
+    """A scheduled run cannot ask for the password: where no keyring holds the store's secret
+    (only ``KIHONET_AGENT_PASSPHRASE`` here), ``--enable`` and the route refuse and say why."""
+    key = agent.generate_private_key()
+    agent.AgentStore(store_dir, PASSPHRASE).install(key, ca.issue(key.public_key()))
+    env = {**schedulers, **NO_KEYRING, "KIHONET_AGENT_PLATFORM": platform}
+
+    result = auto_enable(store_dir, "https://kihonet.example.jp", **env)
+
+    assert result.returncode == 1
+    assert agent.NO_KEYRING_FOR_AUTO_RENEWAL in result.stderr
+    assert "自動更新ではパスワードを入力できない" in result.stderr
+    assert "agent_no_keyring" in result.stderr
+    assert registered_nothing(store_dir, env)
+    asked = run_agent(
+        "auto-renew", "--enable", "--server", "https://kihonet.example.jp",
+        "--store", str(store_dir), store=store_dir, input="y\n", **env,
+    )  # fmt: skip
+    assert asked.returncode == 1 and "自動更新を有効にします" not in asked.stdout  # not asked
+
+    with serving_agent(store_dir, "https://kihonet.example.jp", **env) as running:
+        reply = call(running, "POST", "/auto-renew", body={"enable": True, "consent": True})
+    assert reply.status == 409
+    assert reply.body == {
+        "status_code": "agent_no_keyring",
+        "message": agent.NO_KEYRING_FOR_AUTO_RENEWAL,
+    }
+    assert registered_nothing(store_dir, env)
+
+
+def test_a_keyring_without_the_stores_password_gets_it_saved_once_on_the_command_line(
+    store_dir, ca, schedulers, tmp_path
+):
+    """A store protected by the customer's own password (made before the keyring was there):
+    the page cannot ask for it and says to run ``auto-renew --enable``; the command line asks
+    for it once, a wrong one registers nothing, the right one is kept in the keyring and the
+    run is registered."""
+    key = agent.generate_private_key()
+    agent.AgentStore(store_dir, PASSPHRASE).install(key, ca.issue(key.public_key()))
+    env = {
+        **schedulers,
+        **keyring_env(tmp_path / "empty-keyring"),
+        "KIHONET_AGENT_PLATFORM": "linux",
+    }
+    with serving_agent(store_dir, "https://kihonet.example.jp", **env) as running:
+        reply = call(running, "POST", "/auto-renew", body={"enable": True, "consent": True})
+    assert reply.status == 409
+    assert "「auto-renew --enable」を実行すると" in reply.body["message"]
+    assert registered_nothing(store_dir, env)
+
+    wrong = auto_enable(
+        store_dir, "https://kihonet.example.jp", **env, KIHONET_AGENT_PASSPHRASE="wrong"
+    )
+    assert wrong.returncode == 1
+    assert agent.SAVING_TO_KEYRING_NOTICE in wrong.stderr
+    assert "パスワードが正しくありません" in wrong.stderr
+    assert registered_nothing(store_dir, env)
+    keyring = file_keyring(tmp_path / "empty-keyring")
+    assert keyring.get_password("kihonet-agent", str(store_dir.resolve())) is None
+
+    saved = auto_enable(store_dir, f"http://127.0.0.1:{free_port()}", **env)
+    assert saved.returncode == 0, saved.stderr
+    assert keyring.get_password("kihonet-agent", str(store_dir.resolve())) == PASSPHRASE
+    assert (store_dir.parent / "home" / ".config" / "systemd" / "user").is_dir()
 
 
 # --- a random moment inside the window (RFC 9773) ---------------------------------------------

@@ -17,14 +17,15 @@ from issuance.client_tool import kihonet_agent as agent
 from .helpers import (
     AGENT,
     ENROLL_FIELDS,
+    FILE_KEYRING,
     PASSPHRASE,
     ThrowawayCA,
     agent_env,
+    file_keyring,
     run_captured,
     stub_server,
 )
 
-FILE_KEYRING = "keyrings.alt.file.PlaintextKeyring"
 NO_PASSPHRASE = ("KIHONET_AGENT_PASSPHRASE",)  # unset: the secret comes from a keyring or a prompt
 
 
@@ -57,15 +58,6 @@ def _renew(server: str, store: Path, **options):
     return _run("renew", "--server", server, "--no-install", store=store, **options)
 
 
-def _file_keyring(data_home: Path):
-    """The test's keyring file, read through keyring's own API."""
-    from keyrings.alt.file import PlaintextKeyring
-
-    backend = PlaintextKeyring()
-    backend.file_path = str(data_home / "python_keyring" / "keyring_pass.cfg")
-    return backend
-
-
 def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_asked(
     tmp_path: Path, ca: ThrowawayCA
 ):
@@ -75,7 +67,7 @@ def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_aske
         enrolled = _enroll(server, store, unset=NO_PASSPHRASE, **keyring_env)
         assert enrolled.returncode == 0, enrolled.stderr
         assert "パスワード" not in enrolled.stdout + enrolled.stderr
-        secret = _file_keyring(data_home).get_password("kihonet-agent", str(store.resolve()))
+        secret = file_keyring(data_home).get_password("kihonet-agent", str(store.resolve()))
         assert secret and len(secret) >= 40  # a random secret of the tool's, not the user's
         (info,) = agent.AgentStore(store).certificates()
         loaded = pkcs12.load_key_and_certificates(
@@ -86,7 +78,7 @@ def test_keyring_holds_a_random_secret_made_on_first_use_and_no_password_is_aske
         renewed = _renew(server, store, unset=NO_PASSPHRASE, **keyring_env)
     assert renewed.returncode == 0, renewed.stderr
     assert agent.RENEW_DONE_MESSAGE in renewed.stdout
-    assert _file_keyring(data_home).get_password("kihonet-agent", str(store.resolve())) == secret
+    assert file_keyring(data_home).get_password("kihonet-agent", str(store.resolve())) == secret
 
 
 def test_without_keyring_the_password_is_asked_after_saying_what_it_protects(
@@ -151,7 +143,7 @@ def test_a_store_protected_by_a_password_keeps_using_it_when_a_keyring_appears(
         assert made.returncode == 0, made.stderr
         renewed = _run("renew", "--server", server, store=store, **keyring_env)
     assert renewed.returncode == 0, renewed.stderr
-    assert _file_keyring(tmp_path / "d").get_password("kihonet-agent", str(store.resolve())) is None
+    assert file_keyring(tmp_path / "d").get_password("kihonet-agent", str(store.resolve())) is None
 
 
 def test_without_the_keyring_library_the_single_file_script_uses_the_password(

@@ -21,6 +21,7 @@ from .helpers import (
     Agent,
     ThrowawayCA,
     call,
+    keyring_env,
     run_agent,
     serving_agent,
     stub_server,
@@ -379,6 +380,7 @@ def test_r09_auto_renew_route_registers_only_with_consent_from_the_sites_origin(
         "KIHONET_AGENT_PLATFORM": "linux",
         "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
         "STANDIN_LOG": str(log),
+        **keyring_env(tmp_path / "keyring"),  # a run can open the store unasked
     }
     store = tmp_path / "store"
     units = tmp_path / "home" / ".config" / "systemd" / "user"
@@ -420,7 +422,7 @@ def test_r09_auto_renew_route_registers_only_with_consent_from_the_sites_origin(
         enabled = call(running, "POST", "/auto-renew", body=consent)
         assert (enabled.status, enabled.body) == (
             200,
-            {"enabled": True, "message": "自動更新を設定しました。"},
+            {"enabled": True, "message": "自動更新を設定しました。", "reports": []},
         )
         assert enabled.headers["Access-Control-Allow-Origin"] == SITE
         service = (units / "kihonet-auto-renew.service").read_text()

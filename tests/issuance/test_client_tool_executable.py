@@ -136,11 +136,53 @@ def test_r13_executable_opened_without_a_command_serves(executable, tmp_path):
     assert "接続先サーバー：https://kihonet.example.jp" in seen
 
 
+TEST_KEYRING = '''"""A keyring of the test's own: a JSON file beside this module."""
+import json
+from pathlib import Path
+
+from keyring.backend import KeyringBackend
+
+FILE = Path(__file__).with_name("secrets.json")
+
+
+class FileKeyring(KeyringBackend):
+    priority = 1
+
+    def _read(self):
+        return json.loads(FILE.read_text()) if FILE.exists() else {}
+
+    def get_password(self, service, username):
+        return self._read().get(service + "/" + username)
+
+    def set_password(self, service, username, password):
+        FILE.write_text(json.dumps({**self._read(), service + "/" + username: password}))
+
+    def delete_password(self, service, username):
+        FILE.write_text(json.dumps({k: v for k, v in self._read().items() if k != service + "/" + username}))
+'''
+
+
+def give_a_keyring(home: Path, folder: Path) -> None:
+    """A keyring the build's ``keyring`` loads as keyring documents it (``keyringrc.cfg`` with
+    ``keyring-path`` and ``default-keyring``): the build bundles no file keyring, and this
+    machine has no Secret Service."""
+    folder.mkdir(parents=True)
+    (folder / "test_keyring.py").write_text(TEST_KEYRING, encoding="utf-8")
+    config = home / ".config" / "python_keyring" / "keyringrc.cfg"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f"[backend]\nkeyring-path={folder}\ndefault-keyring=test_keyring.FileKeyring\n",
+        encoding="utf-8",
+    )
+
+
 def test_r09_executable_registers_itself_for_auto_renewal_and_that_command_runs(
     executable, tmp_path
 ):
     """``auto-renew --enable`` of the build registers the executable itself (no script path
-    inside the bundle), and the registered command runs: with nothing held, it says so."""
+    inside the bundle), and the registered command runs: with nothing held, it says so.
+    Without a keyring it refuses (a scheduled run could not open the store) and registers
+    nothing."""
     import shlex
 
     from tests.client_tool.standins import SCHEDULERS, install_standins
@@ -155,11 +197,19 @@ def test_r09_executable_registers_itself_for_auto_renewal_and_that_command_runs(
         KIHONET_AGENT_PASSPHRASE=PASSWORD,
     )
     server = f"http://127.0.0.1:{free_port()}"
+    enable = [str(executable), "auto-renew", "--enable", "--yes", "--server", server]
+    enable += ["--store", str(store)]
+    refused = subprocess.run(
+        enable, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert refused.returncode == 1 and "agent_no_keyring" in refused.stderr, refused.stderr
+    assert not (home / ".config" / "systemd").exists()
+    assert not (tmp_path / "standin.log").exists()
+
+    give_a_keyring(home, tmp_path / "keyring")
     enabled = subprocess.run(
-        [str(executable), "auto-renew", "--enable", "--yes", "--server", server,
-         "--store", str(store)],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        enable, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert enabled.returncode == 0, enabled.stderr
     service = (home / ".config" / "systemd" / "user" / "kihonet-auto-renew.service").read_text()
     exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart="))

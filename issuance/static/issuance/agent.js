@@ -176,7 +176,15 @@
           return;
         }
         showAutoRenewal(section, result.data.enabled === true);
-        done.textContent = enable ? section.dataset.enabled : section.dataset.disabled;
+        // The tool tells the server with a signed check-in per certificate; one that did not
+        // get through is said (on: the next run tells it; off: the command line can).
+        const unreported = (result.data.reports || []).some(function (r) { return r.reported === false; });
+        const data = section.dataset;
+        done.textContent = enable
+          ? (unreported ? data.enabledUnreported : data.enabled)
+          : (unreported ? data.disabledUnreported : data.disabled);
+        done.className = "alert mb-3 " + (unreported ? "alert-warning" : "alert-success");
+        section.dataset.reported = unreported ? "partly" : "all";
         done.hidden = false;
       })
       .catch(function () {
