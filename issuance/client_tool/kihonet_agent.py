@@ -2549,12 +2549,7 @@ def unattended_passphrase(store: AgentStore, environ: Mapping[str, str] | None =
     backend = store_keyring(environ)
     secret = keyring_secret(backend, store) if backend is not None else None
     if secret is None:
-        name = str(store.path.expanduser().resolve())
-        message = (
-            NO_KEYRING_FOR_AUTO_RENEWAL
-            if backend is None
-            else KEYRING_LACKS_THE_STORE.format(service=KEYRING_SERVICE, name=name)
-        )
+        message = NO_KEYRING_FOR_AUTO_RENEWAL if backend is None else KEYRING_LACKS_THE_STORE
         raise AgentError(message, status_code="agent_no_keyring", http_status=409)
     AgentStore(store.path, secret).verify_passphrase()
     return secret
