@@ -92,6 +92,7 @@ def _delete_bench_rows() -> None:
         Notice,
         RenewalChallenge,
     )
+    from notifications.models import ExpiryReminder
 
     require_bench_database()
     users = KihonetUser.objects.filter(
@@ -100,6 +101,8 @@ def _delete_bench_rows() -> None:
     certificates = Certificate.objects.filter(user__in=users)
     AuditEvent.objects.filter(kihonet_user__in=users).delete()
     RenewalChallenge.objects.filter(certificate__in=certificates).delete()
+    # ``bench reminders`` on the same database mails these certificates too.
+    ExpiryReminder.objects.filter(certificate__in=certificates).delete()
     Enrollment.objects.filter(notice__user__in=users).delete()
     certificates.filter(renewed_from__isnull=False).delete()
     certificates.delete()
