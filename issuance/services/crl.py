@@ -19,18 +19,12 @@ from issuance.models import Certificate, CrlPublication
 from issuance.pki import crl as pki_crl
 from issuance.pki import keys
 from issuance.services import ocsp_responder
+from issuance.services.locks import lock_until_commit
 
 logger = logging.getLogger(__name__)
 
 CRL_CACHE_KEY = "kihonet:crl:latest"
 CRL_KEEP = 10
-CRL_LOCK_ID = 0x6B69686F  # "kiho": one CRL signer at a time
-
-
-def _lock_crl_signer() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CRL_LOCK_ID])
 
 
 def _revoked_entries(now: datetime) -> list[pki_crl.RevokedEntry]:
@@ -67,7 +61,7 @@ def _fetch_all(rows: QuerySet) -> list[tuple]:
 def publish_crl(now: datetime | None = None) -> CrlPublication:
     """Signs a fresh CRL with the next CRL number and puts it in the cache the views serve."""
     material = ca.signing_material()
-    _lock_crl_signer()
+    lock_until_commit("kihonet:crl-signer")
     now = now or timezone.now()
     next_update = now + timedelta(hours=settings.KIHONET_CRL_VALIDITY_HOURS)
     entries = _revoked_entries(now)

@@ -16,24 +16,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from issuance import audit
 from issuance.models import AuditEvent, Certificate
+from issuance.services.locks import lock_until_commit
 
 JOB = "expire_certificates"
 RUN_ACTION = "certificates_expired"
 EXPIRY_ACTION = "certificate_expired"
-EXPIRY_LOCK_ID = 0x65787069  # "expi": one bookkeeping run at a time
 BATCH = 2000
-
-
-def _lock() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EXPIRY_LOCK_ID])
 
 
 def previous_bound() -> datetime | None:
@@ -53,7 +47,9 @@ def previous_bound() -> datetime | None:
 def record_expiries(now: datetime | None = None) -> int:
     """Records the expiries since the previous run up to ``now``; how many it recorded."""
     now = now or timezone.now()
-    _lock()  # first: a run that waited here reads the bound of the run it waited for
+    lock_until_commit(
+        "kihonet:expiry-bookkeeping"
+    )  # first: a run that waited here reads the bound of the run it waited for
     since = previous_bound()
     through = max(now, since) if since else now
     expired = Certificate.objects.expired(through)

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from issuance import attempts, audit
 from issuance.errors import LockedError
 from issuance.models import InputLock, MismatchAlert
+from issuance.services.locks import lock_until_commit
 
 
 def counter_key(kind: str, value: str, user_id: str = "") -> str:
@@ -52,14 +53,6 @@ def active_lock(condition: Q, now: datetime | None = None) -> InputLock | None:
     )
 
 
-def _one_writer_at_a_time(key: str) -> None:
-    """Serialises the writers of one subject's lock until the transaction ends (PostgreSQL;
-    SQLite runs one writing transaction at a time anyway)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
-
-
 def write_lock(
     kind: str, value: str, user_id: str = "", *, seconds: int, detail: dict
 ) -> InputLock:
@@ -68,7 +61,7 @@ def write_lock(
     a later wrong one can fill the counter again while the first lock is being written; the
     second writer then finds that lock (one writer at a time per subject) and keeps it."""
     with transaction.atomic():
-        _one_writer_at_a_time(counter_key(kind, value, user_id))
+        lock_until_commit(counter_key(kind, value, user_id))
         existing = active_lock(Q(kind=kind, value=value, user_id=user_id))
         if existing is not None:
             attempts.hold_until(counter_key(kind, value, user_id), existing.locked_until)
